@@ -1,0 +1,270 @@
+// Package fdio holds owned file-descriptor handles: each descriptor the
+// runtime creates is close-on-exec from birth, belongs to exactly one FD,
+// and is listed in a process-wide registry until it is closed.
+package fdio
+
+import (
+	"sort"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// FD is a handle on one descriptor. An owned FD closes its descriptor
+// exactly once; a borrowed FD (stdio, fd.from) never closes it.
+type FD struct {
+	mu       sync.Mutex
+	num      int
+	borrowed bool
+	// stype caches SO_TYPE for sockets (0 until asked), which never changes.
+	stype int
+	// Tags describe what the runtime knows that the kernel cannot tell
+	// (for example "anon" for a bind_anon listener); info() reports them.
+	tags []string
+	// onClose runs once, after the descriptor is closed (for example to
+	// remove a publishable socket's private directory).
+	onClose []func()
+}
+
+var registry = struct {
+	sync.Mutex
+	open map[*FD]struct{}
+}{open: map[*FD]struct{}{}}
+
+// Own takes ownership of n, which must already be close-on-exec.
+func Own(n int) *FD {
+	f := &FD{num: n}
+	registry.Lock()
+	registry.open[f] = struct{}{}
+	registry.Unlock()
+	return f
+}
+
+// Borrow wraps n without taking ownership: Close forgets the number but
+// leaves the descriptor open.
+func Borrow(n int) *FD {
+	return &FD{num: n, borrowed: true}
+}
+
+// Num returns the descriptor number, or EBADF once the handle is closed.
+func (f *FD) Num() (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.num < 0 {
+		return -1, &sys.Error{Op: "use", Addr: "closed handle", Err: unix.EBADF, Hint: "the handle was closed"}
+	}
+	return f.num, nil
+}
+
+// Raw returns the number or -1, for display.
+func (f *FD) Raw() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.num
+}
+
+// Borrowed reports whether the runtime does not own the descriptor.
+func (f *FD) Borrowed() bool { return f.borrowed }
+
+// Closed reports whether Close has been called.
+func (f *FD) Closed() bool { return f.Raw() < 0 }
+
+// Close closes an owned descriptor once; later calls do nothing.
+func (f *FD) Close() error {
+	f.mu.Lock()
+	n := f.num
+	f.num = -1
+	hooks := f.onClose
+	f.onClose = nil
+	f.mu.Unlock()
+	if n < 0 {
+		return nil
+	}
+	var err error
+	if !f.borrowed {
+		registry.Lock()
+		delete(registry.open, f)
+		registry.Unlock()
+		err = sys.Close(n)
+	}
+	for _, h := range hooks {
+		h()
+	}
+	return err
+}
+
+// Release gives the descriptor up without closing it (after exec has
+// placed it elsewhere, or when ownership moves to other code).
+func (f *FD) Release() int {
+	f.mu.Lock()
+	n := f.num
+	f.num = -1
+	f.mu.Unlock()
+	if n >= 0 && !f.borrowed {
+		registry.Lock()
+		delete(registry.open, f)
+		registry.Unlock()
+	}
+	return n
+}
+
+// Tag records a fact for info(); Tags returns them.
+func (f *FD) Tag(t string) {
+	f.mu.Lock()
+	f.tags = append(f.tags, t)
+	f.mu.Unlock()
+}
+
+// Tags returns the facts recorded with Tag.
+func (f *FD) Tags() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.tags...)
+}
+
+// HasTag reports whether t was recorded.
+func (f *FD) HasTag(t string) bool {
+	for _, x := range f.Tags() {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
+
+// OnClose registers h to run after the descriptor is closed.
+func (f *FD) OnClose(h func()) {
+	f.mu.Lock()
+	f.onClose = append(f.onClose, h)
+	f.mu.Unlock()
+}
+
+// Open lists every owned handle still open, by descriptor number.
+func Open() []*FD {
+	registry.Lock()
+	out := make([]*FD, 0, len(registry.open))
+	for f := range registry.open {
+		out = append(out, f)
+	}
+	registry.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Raw() < out[j].Raw() })
+	return out
+}
+
+// CloseAll closes every owned handle still open.
+func CloseAll() {
+	for _, f := range Open() {
+		f.Close()
+	}
+}
+
+// MarkInheritedCloexec marks every descriptor from 3 up close-on-exec, so
+// that nothing fdwire itself inherited leaks into the children it starts.
+func MarkInheritedCloexec() error { return sys.CloseRangeCloexec(3) }
+
+// Pipe returns the read and write ends of a new pipe.
+func Pipe() (r, w *FD, err error) {
+	a, b, err := sys.Pipe2(0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Own(a), Own(b), nil
+}
+
+// OpenFile opens path (relative paths from the working directory).
+func OpenFile(path string, flags int, mode uint32) (*FD, error) {
+	n, err := sys.Openat(unix.AT_FDCWD, path, flags, mode)
+	if err != nil {
+		return nil, err
+	}
+	return Own(n), nil
+}
+
+// Dup returns an owned close-on-exec copy of f sharing its description.
+func Dup(f *FD) (*FD, error) {
+	n, err := f.Num()
+	if err != nil {
+		return nil, err
+	}
+	d, err := sys.DupCloexec(n)
+	if err != nil {
+		return nil, err
+	}
+	return Own(d), nil
+}
+
+// Memfd makes an anonymous memory file.
+func Memfd(name string) (*FD, error) {
+	n, err := sys.MemfdCreate(name, unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, err
+	}
+	return Own(n), nil
+}
+
+// Eventfd makes an eventfd counter.
+func Eventfd(initval uint) (*FD, error) {
+	n, err := sys.Eventfd(initval, 0)
+	if err != nil {
+		return nil, err
+	}
+	return Own(n), nil
+}
+
+// SetCloexec sets or clears FD_CLOEXEC on this descriptor only.
+func (f *FD) SetCloexec(on bool) error {
+	n, err := f.Num()
+	if err != nil {
+		return err
+	}
+	fl, err := sys.GetFdFlags(n)
+	if err != nil {
+		return err
+	}
+	if on {
+		fl |= unix.FD_CLOEXEC
+	} else {
+		fl &^= unix.FD_CLOEXEC
+	}
+	return sys.SetFdFlags(n, fl)
+}
+
+// SetNonblock sets or clears O_NONBLOCK. This changes the open file
+// description, so every process sharing it sees the change: callers ask
+// for it explicitly; the runtime never does it behind their back.
+func (f *FD) SetNonblock(on bool) error {
+	n, err := f.Num()
+	if err != nil {
+		return err
+	}
+	fl, err := sys.GetFl(n)
+	if err != nil {
+		return err
+	}
+	if on {
+		fl |= unix.O_NONBLOCK
+	} else {
+		fl &^= unix.O_NONBLOCK
+	}
+	return sys.SetFl(n, fl)
+}
+
+// CachedSockType returns the cached socket type, computing it once with get.
+func (f *FD) CachedSockType(get func() (int, error)) (int, error) {
+	f.mu.Lock()
+	t := f.stype
+	f.mu.Unlock()
+	if t != 0 {
+		return t, nil
+	}
+	t, err := get()
+	if err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	f.stype = t
+	f.mu.Unlock()
+	return t, nil
+}

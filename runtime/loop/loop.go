@@ -1,0 +1,175 @@
+// Package loop is a single-goroutine readiness loop over poll(2): one-shot
+// watches on descriptors (sockets, pipes, pidfds) with optional deadlines,
+// timers, and callbacks posted from other goroutines, which wake the poll
+// through an eventfd. poll is stateless, so a watched descriptor that is
+// closed or shared with another process never confuses the loop the way a
+// stale epoll registration can.
+package loop
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// Loop dispatches readiness, deadlines and posted callbacks. All methods
+// except Post and Wake must be called from the loop's own goroutine.
+type Loop struct {
+	wake    *fdio.FD
+	mu      sync.Mutex
+	posted  []func()
+	watches []*Watch
+	pfds    []unix.PollFd
+	polled  []*Watch
+}
+
+// Watch is one pending wait; it fires once and is then forgotten.
+type Watch struct {
+	fd       int
+	events   int16
+	deadline time.Time
+	cb       func(revents int16, timedOut bool)
+	done     bool
+}
+
+// New makes a loop with its wake-up eventfd.
+func New() (*Loop, error) {
+	w, err := fdio.Eventfd(0)
+	if err != nil {
+		return nil, err
+	}
+	return &Loop{wake: w}, nil
+}
+
+// Close releases the wake-up eventfd.
+func (l *Loop) Close() error { return l.wake.Close() }
+
+// WatchFD calls cb once when fd reports any of events (or an error/hangup),
+// or with timedOut when deadline passes first. A zero deadline never expires.
+func (l *Loop) WatchFD(fd int, events int16, deadline time.Time, cb func(revents int16, timedOut bool)) *Watch {
+	w := &Watch{fd: fd, events: events, deadline: deadline, cb: cb}
+	l.watches = append(l.watches, w)
+	return w
+}
+
+// Timer calls cb once at deadline.
+func (l *Loop) Timer(deadline time.Time, cb func()) *Watch {
+	return l.WatchFD(-1, 0, deadline, func(int16, bool) { cb() })
+}
+
+// Cancel forgets w without calling it; cancelling a fired watch is a no-op.
+func (w *Watch) Cancel() { w.done = true }
+
+// Post queues cb to run on the loop's goroutine and wakes the loop. It is
+// safe to call from any goroutine, including signal handlers' goroutines.
+func (l *Loop) Post(cb func()) {
+	l.mu.Lock()
+	l.posted = append(l.posted, cb)
+	l.mu.Unlock()
+	l.Wake()
+}
+
+// Wake interrupts a blocking Run.
+func (l *Loop) Wake() {
+	n, err := l.wake.Num()
+	if err != nil {
+		return
+	}
+	var one [8]byte
+	binary.NativeEndian.PutUint64(one[:], 1)
+	sys.Write(n, one[:])
+}
+
+// Pending counts live watches and queued callbacks.
+func (l *Loop) Pending() int {
+	l.mu.Lock()
+	n := len(l.posted)
+	l.mu.Unlock()
+	for _, w := range l.watches {
+		if !w.done {
+			n++
+		}
+	}
+	return n
+}
+
+// RunOnce polls once (blocking until something happens when block is set,
+// else returning at once) and runs what became due.
+func (l *Loop) RunOnce(block bool) error {
+	now := time.Now()
+	var next time.Time
+	live := l.watches[:0]
+	l.pfds = l.pfds[:0]
+	l.polled = l.polled[:0]
+	wn, err := l.wake.Num()
+	if err != nil {
+		return err
+	}
+	l.pfds = append(l.pfds, unix.PollFd{Fd: int32(wn), Events: unix.POLLIN})
+	l.polled = append(l.polled, nil)
+	for _, w := range l.watches {
+		if w.done {
+			continue
+		}
+		live = append(live, w)
+		if !w.deadline.IsZero() && (next.IsZero() || w.deadline.Before(next)) {
+			next = w.deadline
+		}
+		if w.fd >= 0 {
+			l.pfds = append(l.pfds, unix.PollFd{Fd: int32(w.fd), Events: w.events})
+			l.polled = append(l.polled, w)
+		}
+	}
+	clear(l.watches[len(live):])
+	l.watches = live
+	l.mu.Lock()
+	haveposted := len(l.posted) > 0
+	l.mu.Unlock()
+
+	timeout := -1
+	switch {
+	case !block || haveposted:
+		timeout = 0
+	case !next.IsZero():
+		d := next.Sub(now)
+		if d <= 0 {
+			timeout = 0
+		} else {
+			timeout = int((d + time.Millisecond - 1) / time.Millisecond)
+		}
+	}
+	if _, err := sys.Poll(l.pfds, timeout); err != nil {
+		return err
+	}
+	if l.pfds[0].Revents != 0 {
+		var buf [8]byte
+		sys.Read(wn, buf[:])
+	}
+	for i, w := range l.polled {
+		if w == nil || w.done || l.pfds[i].Revents == 0 {
+			continue
+		}
+		w.done = true
+		w.cb(l.pfds[i].Revents, false)
+	}
+	now = time.Now()
+	for _, w := range l.watches {
+		if !w.done && !w.deadline.IsZero() && !now.Before(w.deadline) {
+			w.done = true
+			w.cb(0, true)
+		}
+	}
+	l.mu.Lock()
+	posted := l.posted
+	l.posted = nil
+	l.mu.Unlock()
+	for _, cb := range posted {
+		cb()
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package sock
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// MaxFdsPerMessage is the kernel's SCM_MAX_FD: a message carrying more
+// descriptors fails with EINVAL (or worse, on some paths, loses them).
+const MaxFdsPerMessage = 253
+
+// TypeOf returns SO_TYPE of s, asking the kernel once per handle.
+func TypeOf(s *fdio.FD) (int, error) {
+	return s.CachedSockType(func() (int, error) { return SocketType(s) })
+}
+
+// TrySendFds sends fds with data in one sendmsg, or returns EAGAIN when the
+// socket's buffer is full. On a stream socket an empty payload becomes one
+// NUL byte, because the kernel drops descriptors sent with no data. It
+// returns how many bytes of data went out; the descriptors travel with the
+// first byte, so a caller finishing a short stream write sends no more fds.
+func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
+	n, err := s.Num()
+	if err != nil {
+		return 0, err
+	}
+	if len(fds) > MaxFdsPerMessage {
+		return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EINVAL,
+			"%d fds in one message: the kernel accepts at most %d (SCM_MAX_FD); split them over several messages", len(fds), MaxFdsPerMessage)
+	}
+	nums := make([]int, len(fds))
+	for i, f := range fds {
+		v, err := f.Num()
+		if err != nil {
+			return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EBADF, "fds[%d] is a closed handle", i+1)
+		}
+		nums[i] = v
+	}
+	typ, err := TypeOf(s)
+	if err != nil {
+		return 0, err
+	}
+	if len(data) == 0 && typ == unix.SOCK_STREAM && len(fds) > 0 {
+		data = []byte{0}
+	}
+	var oob []byte
+	if len(nums) > 0 {
+		oob = unix.UnixRights(nums...)
+	}
+	w, err := sys.Sendmsg(n, data, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	if err != nil {
+		if fdio.IsAgain(err) {
+			return 0, fdio.ErrAgain
+		}
+		return 0, sys.Wrap("sendfds", sys.FdAddr(n), unwrapErrno(err))
+	}
+	return w, nil
+}
+
+// Message is what one recvmsg delivered.
+type Message struct {
+	Data []byte
+	Fds  []*fdio.FD
+	// EOF is set when the peer has closed (or shut down writing) and
+	// nothing was read; an empty datagram has EOF false and Data empty.
+	EOF bool
+	// Truncated is MSG_TRUNC: a datagram was longer than the buffer.
+	Truncated bool
+	// Creds is SCM_CREDENTIALS, when SO_PASSCRED is on.
+	Creds *unix.Ucred
+	// Pidfd is SCM_PIDFD, when SO_PASSPIDFD is on.
+	Pidfd *fdio.FD
+}
+
+// RecvOptions sizes a receive.
+type RecvOptions struct {
+	MaxFds  int // room for this many descriptors (default 253)
+	MaxData int // room for this many bytes of data (default 4096)
+	// ExtraControl reserves room for SCM_CREDENTIALS and SCM_PIDFD, which
+	// the kernel puts before SCM_RIGHTS when SO_PASSCRED / SO_PASSPIDFD
+	// are on; without it, they would eat the room meant for descriptors.
+	ExtraControl bool
+}
+
+// TryRecvFds receives one message with its descriptors, close-on-exec
+// (MSG_CMSG_CLOEXEC), or returns EAGAIN when nothing is queued.
+//
+// The control buffer holds exactly MaxFds descriptors. If the sender sent
+// more, the kernel sets MSG_CTRUNC and closes the ones that did not fit;
+// they are lost for good, so TryRecvFds closes the ones that did arrive
+// and fails loudly rather than hand over half a message.
+func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
+	n, err := s.Num()
+	if err != nil {
+		return nil, err
+	}
+	if o.MaxFds <= 0 {
+		o.MaxFds = MaxFdsPerMessage
+	}
+	if o.MaxData <= 0 {
+		o.MaxData = 4096
+	}
+	typ, err := TypeOf(s)
+	if err != nil {
+		return nil, err
+	}
+	peerGone := false
+	if typ == unix.SOCK_SEQPACKET {
+		// A zero-length seqpacket message and end-of-stream both read as
+		// 0 bytes; only the peer's shutdown state tells them apart.
+		rev, err := fdio.Ready(n, unix.POLLIN|unix.POLLRDHUP)
+		if err != nil {
+			return nil, err
+		}
+		if rev == 0 {
+			return nil, fdio.ErrAgain
+		}
+		peerGone = rev&(unix.POLLRDHUP|unix.POLLHUP) != 0
+	}
+	oobLen := unix.CmsgLen(4 * o.MaxFds)
+	if o.ExtraControl {
+		oobLen += unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4)
+	}
+	buf := make([]byte, o.MaxData)
+	oob := make([]byte, oobLen)
+	r, oobn, flags, _, err := sys.Recvmsg(n, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		if fdio.IsAgain(err) {
+			return nil, fdio.ErrAgain
+		}
+		return nil, sys.Wrap("recvfds", sys.FdAddr(n), unwrapErrno(err))
+	}
+	m := &Message{Data: buf[:r], Truncated: flags&unix.MSG_TRUNC != 0}
+	if err := parseControl(oob[:oobn], m); err != nil {
+		m.closeAll()
+		return nil, sys.Wrap("recvfds", sys.FdAddr(n), err)
+	}
+	if flags&unix.MSG_CTRUNC != 0 {
+		got := len(m.Fds)
+		m.closeAll()
+		return nil, &sys.Error{Op: "recvfds", Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
+			Hint: fmt.Sprintf("the sender sent more descriptors than the %d this receive had room for; the kernel closed the ones that did not fit, so the message's descriptors are lost (%d arrived and were closed); receive with a larger max", o.MaxFds, got)}
+	}
+	if r == 0 && len(m.Fds) == 0 && m.Creds == nil {
+		switch typ {
+		case unix.SOCK_STREAM:
+			m.EOF = true
+		case unix.SOCK_SEQPACKET:
+			m.EOF = peerGone
+		}
+	}
+	return m, nil
+}
+
+func parseControl(oob []byte, m *Message) error {
+	cms, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return err
+	}
+	for i := range cms {
+		cm := &cms[i]
+		if cm.Header.Level != unix.SOL_SOCKET {
+			continue
+		}
+		switch cm.Header.Type {
+		case unix.SCM_RIGHTS:
+			nums, err := unix.ParseUnixRights(cm)
+			if err != nil {
+				return err
+			}
+			for _, v := range nums {
+				m.Fds = append(m.Fds, fdio.Own(v))
+			}
+		case unix.SCM_CREDENTIALS:
+			c, err := unix.ParseUnixCredentials(cm)
+			if err == nil {
+				m.Creds = c
+			}
+		case unix.SCM_PIDFD:
+			if len(cm.Data) >= 4 {
+				v := int(int32(uint32(cm.Data[0]) | uint32(cm.Data[1])<<8 | uint32(cm.Data[2])<<16 | uint32(cm.Data[3])<<24))
+				if v >= 0 {
+					m.Pidfd = fdio.Own(v)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *Message) closeAll() {
+	for _, f := range m.Fds {
+		f.Close()
+	}
+	m.Fds = nil
+	if m.Pidfd != nil {
+		m.Pidfd.Close()
+		m.Pidfd = nil
+	}
+}
+
+func unwrapErrno(err error) error {
+	if se, ok := err.(*sys.Error); ok && se.Errno() != 0 {
+		return se.Errno()
+	}
+	return err
+}
+
+// PeerCred is who is at the other end of a unix socket.
+type PeerCred struct {
+	Pid, Uid, Gid int
+	// Pidfd is SO_PEERPIDFD (Linux 6.5+), nil when the kernel lacks it.
+	Pidfd *fdio.FD
+}
+
+// Peer reads SO_PEERCRED and, where the kernel has it, SO_PEERPIDFD.
+func Peer(s *fdio.FD) (*PeerCred, error) {
+	n, err := s.Num()
+	if err != nil {
+		return nil, err
+	}
+	c, err := sys.GetsockoptUcred(n)
+	if err != nil {
+		return nil, err
+	}
+	p := &PeerCred{Pid: int(c.Pid), Uid: int(c.Uid), Gid: int(c.Gid)}
+	if pfd, err := sys.GetsockoptInt(n, unix.SOL_SOCKET, unix.SO_PEERPIDFD, "SO_PEERPIDFD"); err == nil && pfd >= 0 {
+		p.Pidfd = fdio.Own(pfd)
+	}
+	return p, nil
+}

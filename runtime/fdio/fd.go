@@ -20,6 +20,8 @@ type FD struct {
 	borrowed bool
 	// stype caches SO_TYPE for sockets (0 until asked), which never changes.
 	stype int
+	// class caches the file type bits (S_IFMT) once asked.
+	class uint32
 	// Tags describe what the runtime knows that the kernel cannot tell
 	// (for example "anon" for a bind_anon listener); info() reports them.
 	tags []string

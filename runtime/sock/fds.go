@@ -84,6 +84,9 @@ type RecvOptions struct {
 	// the kernel puts before SCM_RIGHTS when SO_PASSCRED / SO_PASSPIDFD
 	// are on; without it, they would eat the room meant for descriptors.
 	ExtraControl bool
+	// NoFds receives with no room for descriptors at all: any that were
+	// sent are closed by the kernel and reported as MSG_CTRUNC.
+	NoFds bool
 }
 
 // TryRecvFds receives one message with its descriptors, close-on-exec
@@ -98,7 +101,7 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.MaxFds <= 0 {
+	if o.MaxFds <= 0 && !o.NoFds {
 		o.MaxFds = MaxFdsPerMessage
 	}
 	if o.MaxData <= 0 {
@@ -121,7 +124,10 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		}
 		peerGone = rev&(unix.POLLRDHUP|unix.POLLHUP) != 0
 	}
-	oobLen := unix.CmsgLen(4 * o.MaxFds)
+	oobLen := 0
+	if o.MaxFds > 0 {
+		oobLen = unix.CmsgLen(4 * o.MaxFds)
+	}
 	if o.ExtraControl {
 		oobLen += unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4)
 	}

@@ -1,0 +1,123 @@
+-- Binding glue, run once per runtime before any user code.
+-- Arguments: the park mark (the value a blocking binding yields), the list
+-- of blocking functions to wrap, the exit-request check, the error
+-- metatable, and a table where the last error's traceback is kept.
+local PARK, blocking, is_exit, ERRMETA, last = ...
+
+local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+local raw_error, traceback, getinfo, select, type, getmetatable, rawget =
+	error, debug.traceback, debug.getinfo, select, type, getmetatable, rawget
+
+-- error() keeps Lua's position prefix and also records a traceback, which
+-- the runtime prints when the error ends the script.
+function error(e, level)
+	level = level or 1
+	if type(e) == "string" and level > 0 then
+		local info = getinfo(level + 1, "Sl")
+		if info and info.currentline and info.currentline > 0 then
+			e = info.short_src .. ":" .. info.currentline .. ": " .. e
+		end
+	end
+	last.value, last.traceback = e, traceback("", 2)
+	raw_error(e, 0)
+end
+
+-- A blocking binding returns (true, results...) when it finished at once
+-- and raises when it failed at once; when it parked, the scheduler resumes
+-- it with (true, results...) or (false, err). check turns that into
+-- results or a raised error.
+local function check(ok, ...)
+	if ok then return ... end
+	local e = ...
+	if type(e) == "table" and getmetatable(e) == ERRMETA and rawget(e, "traceback") == nil then
+		e.traceback = traceback("", 2)
+	end
+	raw_error(e, 0)
+end
+
+for _, b in ipairs(blocking) do
+	local tbl, name = b[1], b[2]
+	local raw = tbl[name]
+	tbl[name] = function(...) return check(raw(...)) end
+end
+
+-- Yield-safe protected calls. gopher-lua breaks when a coroutine yields
+-- from inside pcall, and every blocking call yields; so the protected
+-- function runs in a coroutine of its own and its parks are passed outward
+-- to the scheduler (the approach of Lua 5.1's coxpcall).
+local function relay(co, ok, ...)
+	if not ok then return false, ... end
+	if co_status(co) == "dead" then return true, ... end
+	if (...) == PARK then
+		return relay(co, co_resume(co, co_yield(PARK)))
+	end
+	-- a plain coroutine.yield inside pcall: pass it out and back in
+	return relay(co, co_resume(co, co_yield(...)))
+end
+
+local function protected(handler, f, ...)
+	local co = co_create(function(...) return f(...) end)
+	local function finish(ok, ...)
+		if ok then return true, ... end
+		local e = ...
+		if is_exit(e) then raw_error(e, 0) end -- os.exit is not catchable
+		if handler then return false, handler(e) end
+		return false, e
+	end
+	return finish(relay(co, co_resume(co, ...)))
+end
+
+function pcall(f, ...)
+	if type(f) ~= "function" and not (getmetatable(f) or {}).__call then
+		return false, "attempt to call a " .. type(f) .. " value"
+	end
+	return protected(nil, f, ...)
+end
+
+function xpcall(f, handler, ...)
+	return protected(handler, f, ...)
+end
+
+-- User coroutines pass the scheduler's parks through, so a blocking call
+-- inside coroutine.wrap still parks the task instead of the coroutine.
+local function pass(co, ok, ...)
+	if ok and co_status(co) ~= "dead" and (...) == PARK then
+		return pass(co, co_resume(co, co_yield(PARK)))
+	end
+	return ok, ...
+end
+
+function coroutine.resume(co, ...)
+	return pass(co, co_resume(co, ...))
+end
+
+function coroutine.wrap(f)
+	local co = co_create(f)
+	return function(...)
+		local function ret(ok, ...)
+			if not ok then raw_error((...), 0) end
+			return ...
+		end
+		return ret(pass(co, co_resume(co, ...)))
+	end
+end
+
+-- task.timeout(seconds, fn, ...): every wait inside fn ends with ETIMEDOUT
+-- once the deadline passes.
+local push_deadline, pop_deadline = task._push_deadline, task._pop_deadline
+task._push_deadline, task._pop_deadline = nil, nil
+function task.timeout(seconds, fn, ...)
+	if type(seconds) ~= "number" or seconds < 0 then
+		raw_error("task.timeout: bad argument #1 (seconds): expected a non-negative number", 2)
+	end
+	push_deadline(seconds)
+	local function done(ok, ...)
+		pop_deadline()
+		if not ok then raw_error((...), 0) end
+		return ...
+	end
+	return done(pcall(fn, ...))
+end
+
+-- The first function every task runs.
+return function(f, ...) return f(...) end

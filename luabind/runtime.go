@@ -1,0 +1,366 @@
+// Package luabind is the Lua face of runtime/: the modules fd, sock, proc
+// and task, the Fd and Proc userdata, structured errors, and the
+// cooperative scheduler that runs every chunk as a task.
+package luabind
+
+import (
+	_ "embed"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/loop"
+	"github.com/fdwire/fdwire/runtime/proc"
+)
+
+//go:embed glue.lua
+var glueSource string
+
+// Options configure a Runtime.
+type Options struct {
+	Stdout, Stderr io.Writer
+	// Args become the global arg table (arg[0] is the script name).
+	Script string
+	Args   []string
+	// Grace is how long children get between SIGTERM and SIGKILL when the
+	// runtime closes.
+	Grace time.Duration
+}
+
+// Runtime is one Lua state with its scheduler, its handles and children.
+type Runtime struct {
+	L         *lua.LState
+	opts      Options
+	sched     *scheduler
+	errMeta   *lua.LTable
+	fdMeta    *lua.LTable
+	procMeta  *lua.LTable
+	taskMeta  *lua.LTable
+	parkMark  *lua.LUserData
+	taskEntry *lua.LFunction
+	traceback *lua.LFunction
+	lastErr   *lua.LTable
+	blocking  []blockingFn
+	handles   map[*fdio.FD]*lua.LUserData
+	procs     map[*proc.Proc]*lua.LUserData
+	// Functions lists every registered Lua function by qualified name, for
+	// the docs-coverage test and the REPL's :help.
+	Functions []string
+	exit      *exitRequest
+	// external is set while something outside the loop (the REPL's reader)
+	// may still post work, so an idle loop is not a deadlock.
+	external bool
+	failures int
+	closed   bool
+}
+
+type blockingFn struct {
+	tbl  *lua.LTable
+	name string
+}
+
+type exitRequest struct{ code int }
+
+// New makes a runtime with the fdwire modules preloaded.
+func New(o Options) (*Runtime, error) {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	if o.Grace == 0 {
+		o.Grace = 2 * time.Second
+	}
+	lp, err := loop.New()
+	if err != nil {
+		return nil, err
+	}
+	L := lua.NewState(lua.Options{
+		CallStackSize:       200,
+		RegistrySize:        256,
+		RegistryMaxSize:     1 << 20,
+		RegistryGrowStep:    128,
+		MinimizeStackMemory: true,
+	})
+	rt := &Runtime{L: L, opts: o, handles: map[*fdio.FD]*lua.LUserData{}, procs: map[*proc.Proc]*lua.LUserData{}}
+	rt.sched = &scheduler{rt: rt, loop: lp, tasks: map[*Task]struct{}{}}
+	rt.parkMark = L.NewUserData()
+	rt.parkMark.Value = "fdwire.park"
+	rt.initErrorMeta(L)
+	if dbg, ok := L.GetGlobal("debug").(*lua.LTable); ok {
+		rt.traceback, _ = dbg.RawGetString("traceback").(*lua.LFunction)
+	}
+	rt.overrideBase(L)
+	rt.openFd(L)
+	rt.openSock(L)
+	rt.openProc(L)
+	rt.openTask(L)
+	if err := rt.loadGlue(L); err != nil {
+		L.Close()
+		lp.Close()
+		return nil, err
+	}
+	rt.setArgs(L)
+	fns := rt.Functions[:0]
+	for _, f := range rt.Functions {
+		if !strings.Contains(f, "._") {
+			fns = append(fns, f)
+		}
+	}
+	rt.Functions = append(fns, "task.timeout")
+	sort.Strings(rt.Functions)
+	return rt, nil
+}
+
+// register installs fns in a module table, global and require-able.
+func (rt *Runtime) register(L *lua.LState, name string, fns map[string]lua.LGFunction, blocking ...string) *lua.LTable {
+	mod := L.NewTable()
+	for k, f := range fns {
+		mod.RawSetString(k, L.NewFunction(f))
+		rt.Functions = append(rt.Functions, name+"."+k)
+	}
+	for _, b := range blocking {
+		rt.blocking = append(rt.blocking, blockingFn{mod, b})
+	}
+	L.SetGlobal(name, mod)
+	L.PreloadModule(name, func(L *lua.LState) int { L.Push(mod); return 1 })
+	return mod
+}
+
+// methods builds a userdata metatable whose __index holds fns.
+func (rt *Runtime) methods(L *lua.LState, typ string, fns map[string]lua.LGFunction, blocking ...string) (*lua.LTable, *lua.LTable) {
+	mt := L.NewTable()
+	idx := L.NewTable()
+	for k, f := range fns {
+		idx.RawSetString(k, L.NewFunction(f))
+		rt.Functions = append(rt.Functions, typ+":"+k)
+	}
+	for _, b := range blocking {
+		rt.blocking = append(rt.blocking, blockingFn{idx, b})
+	}
+	mt.RawSetString("__index", idx)
+	mt.RawSetString("__name", lua.LString(typ))
+	return mt, idx
+}
+
+func (rt *Runtime) loadGlue(L *lua.LState) error {
+	fn, err := L.LoadString(glueSource)
+	if err != nil {
+		return err
+	}
+	list := L.NewTable()
+	for _, b := range rt.blocking {
+		pair := L.NewTable()
+		pair.Append(b.tbl)
+		pair.Append(lua.LString(b.name))
+		list.Append(pair)
+	}
+	isExit := L.NewFunction(func(L *lua.LState) int {
+		ud, ok := L.Get(1).(*lua.LUserData)
+		_, isex := func() (any, bool) {
+			if !ok {
+				return nil, false
+			}
+			e, ok := ud.Value.(*exitRequest)
+			return e, ok
+		}()
+		L.Push(lua.LBool(isex))
+		return 1
+	})
+	rt.lastErr = L.NewTable()
+	L.Push(fn)
+	L.Push(rt.parkMark)
+	L.Push(list)
+	L.Push(isExit)
+	L.Push(rt.errMeta)
+	L.Push(rt.lastErr)
+	if err := L.PCall(5, 1, nil); err != nil {
+		return err
+	}
+	rt.taskEntry = L.Get(-1).(*lua.LFunction)
+	L.Pop(1)
+	return nil
+}
+
+func (rt *Runtime) setArgs(L *lua.LState) {
+	t := L.NewTable()
+	t.RawSetInt(0, lua.LString(rt.opts.Script))
+	for i, a := range rt.opts.Args {
+		t.RawSetInt(i+1, lua.LString(a))
+	}
+	L.SetGlobal("arg", t)
+}
+
+// overrideBase replaces os.exit (which would skip cleanup) and print
+// (which should follow Options.Stdout).
+func (rt *Runtime) overrideBase(L *lua.LState) {
+	if osmod, ok := L.GetGlobal("os").(*lua.LTable); ok {
+		osmod.RawSetString("exit", L.NewFunction(func(L *lua.LState) int {
+			code := 0
+			switch v := L.Get(1).(type) {
+			case lua.LBool:
+				if !v {
+					code = 1
+				}
+			case lua.LNumber:
+				code = int(v)
+			}
+			ud := L.NewUserData()
+			ud.Value = &exitRequest{code: code}
+			L.Error(ud, 0)
+			return 0
+		}))
+	}
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		n := L.GetTop()
+		for i := 1; i <= n; i++ {
+			if i > 1 {
+				io.WriteString(rt.opts.Stdout, "\t")
+			}
+			io.WriteString(rt.opts.Stdout, L.ToStringMeta(L.Get(i)).String())
+		}
+		io.WriteString(rt.opts.Stdout, "\n")
+		return 0
+	}))
+}
+
+// Result is how a chunk ended.
+type Result struct {
+	Values []lua.LValue
+	Err    lua.LValue // the error value, nil on success
+	Exit   *int       // set when os.exit was called
+}
+
+// ExitCode maps a result to a process exit status.
+func (r *Result) ExitCode() int {
+	if r.Exit != nil {
+		return *r.Exit
+	}
+	if r.Err != nil {
+		return 1
+	}
+	return 0
+}
+
+// RunFile runs a script file as the main task.
+func (rt *Runtime) RunFile(path string) *Result {
+	var fn *lua.LFunction
+	var err error
+	if path == "-" {
+		src, rerr := io.ReadAll(os.Stdin)
+		if rerr != nil {
+			return &Result{Err: lua.LString(rerr.Error())}
+		}
+		fn, err = rt.L.Load(bytesReader(src), "=stdin")
+	} else {
+		src, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return &Result{Err: lua.LString(rerr.Error())}
+		}
+		fn, err = rt.L.Load(bytesReader(src), path)
+	}
+	if err != nil {
+		return &Result{Err: lua.LString(err.Error())}
+	}
+	return rt.RunFunction(fn)
+}
+
+// RunString runs code as the main task.
+func (rt *Runtime) RunString(code, name string) *Result {
+	fn, err := rt.L.Load(bytesReader([]byte(code)), name)
+	if err != nil {
+		return &Result{Err: lua.LString(err.Error())}
+	}
+	return rt.RunFunction(fn)
+}
+
+// RunFunction runs fn as a task and drives the scheduler until it ends.
+// Other tasks still running then are abandoned, as goroutines are when
+// main returns.
+func (rt *Runtime) RunFunction(fn *lua.LFunction, args ...lua.LValue) *Result {
+	t := rt.sched.newTask(rt.L, fn, args)
+	t.awaited = true
+	err := rt.sched.runUntil(t)
+	if rt.exit != nil {
+		code := rt.exit.code
+		return &Result{Exit: &code}
+	}
+	if err != nil {
+		return &Result{Err: rt.errorValue(rt.L, err)}
+	}
+	if t.failed {
+		if ud, ok := t.errv.(*lua.LUserData); ok {
+			if ex, ok := ud.Value.(*exitRequest); ok {
+				code := ex.code
+				return &Result{Exit: &code}
+			}
+		}
+		return &Result{Err: t.errv}
+	}
+	return &Result{Values: t.results}
+}
+
+// unawaitedFailure reports a background task's error: set -e for tasks.
+func (rt *Runtime) unawaitedFailure(t *Task) {
+	if ud, ok := t.errv.(*lua.LUserData); ok {
+		if ex, ok := ud.Value.(*exitRequest); ok {
+			rt.exit = ex
+			return
+		}
+	}
+	rt.failures++
+	fmt.Fprintf(rt.opts.Stderr, "fdwire: task %d failed: %s\n", t.id, rt.ErrorReport(t.errv))
+}
+
+// Failures counts background tasks that failed with nobody waiting.
+func (rt *Runtime) Failures() int { return rt.failures }
+
+// ErrorReport is the message and, when known, the Lua traceback.
+func (rt *Runtime) ErrorReport(v lua.LValue) string {
+	s := ErrorText(v)
+	tb := ""
+	if t, ok := v.(*lua.LTable); ok {
+		tb = lua.LVAsString(t.RawGetString("traceback"))
+	}
+	if tb == "" && rt.lastErr != nil && rt.lastErr.RawGetString("value") == v {
+		tb = lua.LVAsString(rt.lastErr.RawGetString("traceback"))
+	}
+	if tb != "" {
+		s += "\n" + trimTraceback(tb)
+	}
+	return s
+}
+
+// Close ends the runtime: children are terminated (SIGTERM, grace,
+// SIGKILL) unless detached, and every handle it owns is closed.
+func (rt *Runtime) Close() {
+	if rt.closed {
+		return
+	}
+	rt.closed = true
+	proc.TerminateAll(rt.opts.Grace)
+	for f := range rt.handles {
+		f.Close()
+	}
+	rt.handles = nil
+	rt.sched.loop.Close()
+	rt.L.Close()
+}
+
+// Interrupt ends the run as os.exit(code) would, from any goroutine (a
+// signal handler): the loop wakes, the main task is abandoned, and Close
+// then terminates children and closes handles.
+func (rt *Runtime) Interrupt(code int) {
+	rt.sched.loop.Post(func() {
+		if rt.exit == nil {
+			rt.exit = &exitRequest{code: code}
+		}
+	})
+}

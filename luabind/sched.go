@@ -1,0 +1,342 @@
+package luabind
+
+import (
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/loop"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// Task is a Lua coroutine the scheduler runs. Blocking bindings park the
+// running task (L.Yield with the park mark) after registering a wake-up in
+// the loop; the wake-up queues the task with the values to resume it with,
+// which glue.lua turns back into results or a raised error.
+type Task struct {
+	id      int
+	th      *lua.LState
+	fn      *lua.LFunction
+	args    []lua.LValue
+	started bool
+	done    bool
+	failed  bool
+	results []lua.LValue
+	errv    lua.LValue
+	resume  []lua.LValue
+	queued  bool
+	// abort ends the task's current wait with an error (cancel, Ctrl-C).
+	abort func(errv lua.LValue)
+	// deadlines is the stack of task.timeout deadlines around the code
+	// that runs now; every wait ends at the nearest one.
+	deadlines []time.Time
+	cancelled lua.LValue
+	joiners   []func()
+	awaited   bool
+	ud        *lua.LUserData
+}
+
+type scheduler struct {
+	rt      *Runtime
+	loop    *loop.Loop
+	runq    []*Task
+	current *Task
+	nextID  int
+	tasks   map[*Task]struct{}
+}
+
+func (s *scheduler) newTask(L *lua.LState, fn *lua.LFunction, args []lua.LValue) *Task {
+	th, _ := s.rt.L.NewThread() // cancel func is nil without a context
+	s.nextID++
+	t := &Task{id: s.nextID, th: th, fn: fn, args: args}
+	s.tasks[t] = struct{}{}
+	s.enqueue(t, nil)
+	return t
+}
+
+func (s *scheduler) enqueue(t *Task, vals []lua.LValue) {
+	if t.done || t.queued {
+		return
+	}
+	t.resume = vals
+	t.queued = true
+	s.runq = append(s.runq, t)
+}
+
+// step resumes t once.
+func (s *scheduler) step(t *Task) {
+	t.queued = false
+	if t.done {
+		return
+	}
+	prev := s.current
+	s.current = t
+	var (
+		st   lua.ResumeState
+		err  error
+		vals []lua.LValue
+	)
+	if !t.started {
+		t.started = true
+		st, err, vals = s.rt.L.Resume(t.th, s.rt.taskEntry, append([]lua.LValue{t.fn}, t.args...)...)
+		t.args = nil
+	} else {
+		st, err, vals = s.rt.L.Resume(t.th, nil, t.resume...)
+	}
+	t.resume = nil
+	s.current = prev
+	switch st {
+	case lua.ResumeYield:
+		if len(vals) > 0 && vals[0] == s.rt.parkMark {
+			return // parked: a wake-up is registered
+		}
+		s.enqueue(t, nil) // a plain coroutine.yield at task level: let others run
+	case lua.ResumeOK:
+		s.finish(t, vals, nil)
+	case lua.ResumeError:
+		var ev lua.LValue = lua.LString(err.Error())
+		if ae, ok := err.(*lua.ApiError); ok {
+			ev = ae.Object
+		}
+		s.finish(t, nil, ev)
+	}
+}
+
+func (s *scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
+	t.done = true
+	t.results = results
+	if errv != nil {
+		t.failed = true
+		t.errv = errv
+	}
+	delete(s.tasks, t)
+	j := t.joiners
+	t.joiners = nil
+	for _, f := range j {
+		f()
+	}
+	if errv != nil && !t.awaited {
+		s.rt.unawaitedFailure(t)
+	}
+}
+
+// runUntil runs tasks and the loop until t is done.
+func (s *scheduler) runUntil(t *Task) error {
+	for !t.done {
+		if err := s.turn(true); err != nil {
+			return err
+		}
+		if !t.done && len(s.runq) == 0 && s.loop.Pending() == 0 && !s.rt.external {
+			return sys.Errorf("task", "", unix.EDEADLK, "every task is waiting for another task and nothing else can wake them")
+		}
+	}
+	return nil
+}
+
+// turn runs every queued task, then waits in the loop (when block is set
+// and nothing is queued) and dispatches what became ready.
+func (s *scheduler) turn(block bool) error {
+	for len(s.runq) > 0 {
+		q := s.runq
+		s.runq = nil
+		for _, t := range q {
+			s.step(t)
+			if s.rt.exit != nil {
+				return nil
+			}
+		}
+	}
+	if s.rt.exit != nil {
+		return nil
+	}
+	wait := block && len(s.runq) == 0
+	if wait && s.loop.Pending() == 0 && !s.rt.external {
+		return nil
+	}
+	return s.loop.RunOnce(wait)
+}
+
+// deadline combines an operation's own timeout with the task's.
+func (t *Task) deadline(timeout time.Duration) time.Time {
+	var d time.Time
+	if timeout > 0 {
+		d = time.Now().Add(timeout)
+	}
+	for _, td := range t.deadlines {
+		if d.IsZero() || td.Before(d) {
+			d = td
+		}
+	}
+	return d
+}
+
+// park suspends the running task until fd has events, then calls try;
+// try returns the results, an error, or EAGAIN to wait again. When no task
+// runs (a binding called from plain Go), it blocks in poll instead.
+func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, timeout time.Duration, try func() ([]lua.LValue, error)) int {
+	t := rt.sched.current
+	if t == nil || L == rt.L {
+		var res []lua.LValue
+		err := fdio.Block(fd, events, timeout, op, func() error {
+			var err error
+			res, err = try()
+			return err
+		})
+		if err != nil {
+			return rt.raise(L, err)
+		}
+		return rt.pushOK(L, res)
+	}
+	if t.cancelled != nil {
+		ev := t.cancelled
+		t.cancelled = nil
+		L.Error(ev, 0)
+		return 0
+	}
+	res, err := try()
+	if err == nil {
+		return rt.pushOK(L, res)
+	}
+	if !fdio.IsAgain(err) {
+		return rt.raise(L, err)
+	}
+	deadline := t.deadline(timeout)
+	var w *loop.Watch
+	var arm func()
+	arm = func() {
+		n, err := fd.Num()
+		if err != nil {
+			rt.wake(t, nil, rt.errorValue(L, err))
+			return
+		}
+		w = rt.sched.loop.WatchFD(n, events, deadline, func(rev int16, timedOut bool) {
+			if timedOut {
+				rt.wake(t, nil, rt.timeoutValue(L, op, timeout, t))
+				return
+			}
+			res, err := try()
+			if fdio.IsAgain(err) {
+				arm()
+				return
+			}
+			if err != nil {
+				rt.wake(t, nil, rt.errorValue(L, err))
+				return
+			}
+			rt.wake(t, res, nil)
+		})
+	}
+	arm()
+	t.abort = func(ev lua.LValue) { w.Cancel(); rt.wake(t, nil, ev) }
+	return L.Yield(rt.parkMark)
+}
+
+// parkUntil suspends the running task until deadline (sleep) or until
+// wakeup is called by someone else (task.wait); register gets a function
+// to call to wake the task with results.
+func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, register func(wake func(res []lua.LValue)) (cancel func())) int {
+	t := rt.sched.current
+	if t == nil || L == rt.L {
+		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and can only run inside a task"))
+	}
+	if t.cancelled != nil {
+		ev := t.cancelled
+		t.cancelled = nil
+		L.Error(ev, 0)
+		return 0
+	}
+	deadline := t.deadline(timeout)
+	var timer *loop.Watch
+	fired := false
+	cancel := register(func(res []lua.LValue) {
+		if fired {
+			return
+		}
+		fired = true
+		if timer != nil {
+			timer.Cancel()
+		}
+		rt.wake(t, res, nil)
+	})
+	if !deadline.IsZero() && !fired {
+		timer = rt.sched.loop.Timer(deadline, func() {
+			if fired {
+				return
+			}
+			fired = true
+			if cancel != nil {
+				cancel()
+			}
+			rt.wake(t, nil, rt.timeoutValue(L, op, timeout, t))
+		})
+	}
+	t.abort = func(ev lua.LValue) {
+		if fired {
+			return
+		}
+		fired = true
+		if timer != nil {
+			timer.Cancel()
+		}
+		if cancel != nil {
+			cancel()
+		}
+		rt.wake(t, nil, ev)
+	}
+	return L.Yield(rt.parkMark)
+}
+
+func (rt *Runtime) timeoutValue(L *lua.LState, op string, timeout time.Duration, t *Task) lua.LValue {
+	d := timeout
+	if d <= 0 && len(t.deadlines) > 0 {
+		return rt.errorValue(L, &sys.Error{Op: op, Err: unix.ETIMEDOUT, Hint: "the enclosing task.timeout expired"})
+	}
+	return rt.errorValue(L, fdio.TimeoutError(op, d))
+}
+
+// wake queues t to resume with (true, res...) or (false, errv).
+func (rt *Runtime) wake(t *Task, res []lua.LValue, errv lua.LValue) {
+	t.abort = nil
+	if errv != nil {
+		rt.sched.enqueue(t, []lua.LValue{lua.LFalse, errv})
+		return
+	}
+	rt.sched.enqueue(t, append([]lua.LValue{lua.LTrue}, res...))
+}
+
+// pushOK returns (true, res...) from a binding that finished at once; the
+// Lua wrapper in glue.lua strips the true.
+func (rt *Runtime) pushOK(L *lua.LState, res []lua.LValue) int {
+	L.Push(lua.LTrue)
+	for _, v := range res {
+		L.Push(v)
+	}
+	return len(res) + 1
+}
+
+// cancelTask ends t's current wait (or its next one) with errv.
+func (rt *Runtime) cancelTask(t *Task, errv lua.LValue) {
+	if t.done {
+		return
+	}
+	if t.abort != nil {
+		a := t.abort
+		t.abort = nil
+		a(errv)
+		return
+	}
+	t.cancelled = errv
+}
+
+// optTimeout reads opts.timeout (seconds) from a table argument.
+func optTimeout(L *lua.LState, opts *lua.LTable) time.Duration {
+	if opts == nil {
+		return 0
+	}
+	if v, ok := opts.RawGetString("timeout").(lua.LNumber); ok && v > 0 {
+		return time.Duration(float64(v) * float64(time.Second))
+	}
+	return 0
+}

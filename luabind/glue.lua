@@ -14,8 +14,9 @@ function error(e, level)
 	level = level or 1
 	if type(e) == "string" and level > 0 then
 		local info = getinfo(level + 1, "Sl")
-		if info and info.currentline and info.currentline > 0 then
-			e = info.short_src .. ":" .. info.currentline .. ": " .. e
+		local src = info and (info.short_src or info.source)
+		if src and info.currentline and info.currentline > 0 then
+			e = src:gsub("^[=@]", "") .. ":" .. info.currentline .. ": " .. e
 		end
 	end
 	last.value, last.traceback = e, traceback("", 2)

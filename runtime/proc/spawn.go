@@ -67,6 +67,11 @@ var children = struct {
 	live map[*Proc]struct{}
 }{live: map[*Proc]struct{}{}}
 
+var (
+	inheritedOnce sync.Once
+	inheritedErr  error
+)
+
 // MaxMappedFd bounds child descriptor numbers; the kernel's own bound is
 // RLIMIT_NOFILE, checked when the child's dup3 runs.
 const MaxMappedFd = 1 << 20
@@ -84,6 +89,13 @@ func Spawn(a Attr) (*Proc, error) {
 	path, err := lookPath(a.Argv[0], env)
 	if err != nil {
 		return nil, err
+	}
+	// The first spawn marks every descriptor this process inherited
+	// close-on-exec (as the CLI does at start-up), so that no fd it did
+	// not create itself can slip into a child beside the map.
+	inheritedOnce.Do(func() { inheritedErr = fdio.MarkInheritedCloexec() })
+	if inheritedErr != nil {
+		return nil, inheritedErr
 	}
 	files, err := buildFiles(a)
 	if err != nil {

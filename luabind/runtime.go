@@ -102,6 +102,7 @@ func New(o Options) (*Runtime, error) {
 	rt.openSock(L)
 	rt.openProc(L)
 	rt.openTask(L)
+	rt.openStdlib(L)
 	if err := rt.loadGlue(L); err != nil {
 		L.Close()
 		lp.Close()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -16,18 +18,38 @@ import (
 // Version is set at build time with -ldflags "-X main.Version=...".
 var Version = "0.1.0-dev"
 
-const usage = `usage: fdwire [options] [FILE.lua | -] [ARGS...]
+// subcommand is one "fdwire NAME ..." entry. Each lives in its own file
+// and registers itself in init, so adding one touches no other file.
+type subcommand struct {
+	summary string
+	run     func(args []string) int
+}
+
+var subcommands = map[string]subcommand{}
+
+func register(name, summary string, run func(args []string) int) {
+	subcommands[name] = subcommand{summary, run}
+}
+
+// earlyHooks run before anything else in main (for example a re-exec
+// trampoline); one that returns true has handled the process.
+var earlyHooks []func() bool
+
+const usageHead = `usage: fdwire [options] [FILE.lua | -] [ARGS...]
        fdwire run FILE.lua [ARGS...]
+       fdwire COMMAND [--help] ...
 
 Runs a Lua script with fdwire's modules (fd, sock, proc, task) preloaded.
 With no FILE and stdin not a terminal, the script is read from stdin.
 
 options:
-  -e, --eval CODE   run CODE instead of a file (ARGS follow)
+  -e, --eval CODE   run CODE instead of a file (ARGS follow, in arg[1..])
   -                 read the script from stdin
   -h, --help        show this help
   -V, --version     print the version
+`
 
+const usageTail = `
 exit status:
   0    the script ran to its end
   N    the script called os.exit(N)
@@ -36,7 +58,30 @@ exit status:
   130  interrupted by SIGINT (143 for SIGTERM)
 `
 
+func usage() string {
+	var b strings.Builder
+	b.WriteString(usageHead)
+	if len(subcommands) > 0 {
+		b.WriteString("\ncommands:\n")
+		names := make([]string, 0, len(subcommands))
+		for n := range subcommands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(&b, "  %-14s %s\n", n, subcommands[n].summary)
+		}
+	}
+	b.WriteString(usageTail)
+	return b.String()
+}
+
 func main() {
+	for _, h := range earlyHooks {
+		if h() {
+			return
+		}
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
@@ -46,41 +91,60 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1
 	}
+	if len(args) > 0 {
+		if sc, ok := subcommands[args[0]]; ok {
+			return sc.run(args[1:])
+		}
+	}
 	var code, script string
 	isCode := false
 	if len(args) > 0 && args[0] == "run" {
 		args = args[1:]
 		if len(args) == 0 {
-			fmt.Fprint(os.Stderr, "fdwire run: missing FILE.lua\n", usage)
+			fmt.Fprint(os.Stderr, "fdwire run: missing FILE.lua\n", usage())
 			return 2
 		}
 	}
 	switch {
 	case len(args) == 0:
 		if isTerminal(0) {
-			fmt.Fprintln(os.Stderr, "fdwire: the interactive REPL is not built yet; run a script: fdwire FILE.lua")
+			if sc, ok := subcommands["repl"]; ok {
+				return sc.run(nil)
+			}
+			fmt.Fprintln(os.Stderr, "fdwire: no REPL in this build; run a script: fdwire FILE.lua")
 			return 2
 		}
 		script = "-"
 	case args[0] == "-h" || args[0] == "--help":
-		fmt.Print(usage)
+		fmt.Print(usage())
 		return 0
 	case args[0] == "-V" || args[0] == "--version":
 		fmt.Println("fdwire", Version)
 		return 0
 	case args[0] == "-e" || args[0] == "--eval":
 		if len(args) < 2 {
-			fmt.Fprint(os.Stderr, "fdwire: -e needs CODE\n", usage)
+			fmt.Fprint(os.Stderr, "fdwire: -e needs CODE\n", usage())
 			return 2
 		}
 		code, isCode, script, args = args[1], true, "-e", args[2:]
 	case len(args[0]) > 1 && args[0][0] == '-' && args[0] != "-":
-		fmt.Fprintf(os.Stderr, "fdwire: unknown option %s\n%s", args[0], usage)
+		fmt.Fprintf(os.Stderr, "fdwire: unknown option %s\n%s", args[0], usage())
 		return 2
 	default:
 		script, args = args[0], args[1:]
 	}
+	return runScript(script, args, func(rt *luabind.Runtime) *luabind.Result {
+		if isCode {
+			return rt.RunString(code, "=(command line)")
+		}
+		return rt.RunFile(script)
+	})
+}
 
+// runScript makes a runtime, runs body in it with SIGINT/SIGTERM ending
+// the run cleanly, reports an uncaught error, and closes the runtime
+// (children terminated, handles closed). It returns the exit status.
+func runScript(script string, args []string, body func(rt *luabind.Runtime) *luabind.Result) int {
 	rt, err := luabind.New(luabind.Options{Script: script, Args: args})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
@@ -89,17 +153,13 @@ func run(args []string) int {
 	defer rt.Close()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {
 			rt.Interrupt(128 + int(s.(unix.Signal)))
 		}
 	}()
-	var res *luabind.Result
-	if isCode {
-		res = rt.RunString(code, "=(command line)")
-	} else {
-		res = rt.RunFile(script)
-	}
+	res := body(rt)
 	if res.Err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", rt.ErrorReport(res.Err))
 	}
@@ -108,6 +168,15 @@ func run(args []string) int {
 		status = 1
 	}
 	return status
+}
+
+// runTool runs the stdlib module's main(args) as a subcommand.
+func runTool(module string) func(args []string) int {
+	return func(args []string) int {
+		return runScript(module, args, func(rt *luabind.Runtime) *luabind.Result {
+			return rt.RunModuleMain(module, args)
+		})
+	}
 }
 
 func isTerminal(fd int) bool {

@@ -193,6 +193,11 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 func (rt *Runtime) setArgs(L *lua.LState) {
 	t := L.NewTable()
 	t.RawSetInt(0, lua.LString(rt.opts.Script))
+	// As in the lua interpreter, arg[-1] is the interpreter: scripts use it
+	// to start a second fdwire.
+	if exe, err := os.Executable(); err == nil {
+		t.RawSetInt(-1, lua.LString(exe))
+	}
 	for i, a := range rt.opts.Args {
 		t.RawSetInt(i+1, lua.LString(a))
 	}

@@ -33,6 +33,9 @@ type Task struct {
 	// that runs now; every wait ends at the nearest one.
 	deadlines []time.Time
 	cancelled lua.LValue
+	// cancelRequested marks a task someone cancelled: its ECANCELED end
+	// is expected, not a failure to report.
+	cancelRequested bool
 	joiners   []func()
 	awaited   bool
 	ud        *lua.LUserData
@@ -117,16 +120,19 @@ func (s *scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
 	for _, f := range j {
 		f()
 	}
-	if errv != nil && !t.awaited {
+	if errv != nil && !t.awaited && !t.cancelRequested {
 		s.rt.unawaitedFailure(t)
 	}
 }
 
 // runUntil runs tasks and the loop until t is done.
 func (s *scheduler) runUntil(t *Task) error {
-	for !t.done {
+	for !t.done && s.rt.exit == nil {
 		if err := s.turn(true); err != nil {
 			return err
+		}
+		if s.rt.exit != nil {
+			break
 		}
 		if !t.done && len(s.runq) == 0 && s.loop.Pending() == 0 && !s.rt.external {
 			return sys.Errorf("task", "", unix.EDEADLK, "every task is waiting for another task and nothing else can wake them")

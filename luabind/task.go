@@ -220,6 +220,7 @@ func (rt *Runtime) taskCancel(L *lua.LState) int {
 	if t == rt.sched.current {
 		return rt.raise(L, sys.Errorf("Task:cancel", "", unix.EDEADLK, "a task cannot cancel itself; raise an error instead"))
 	}
+	t.cancelRequested = true
 	ev := rt.errorValue(L, &sys.Error{Op: "task", Err: unix.ECANCELED, Hint: "cancelled"})
 	if !t.started {
 		// Never ran: finish it now with the cancellation error.

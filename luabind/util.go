@@ -22,7 +22,7 @@ func trimTraceback(tb string) string {
 	out := lines[:0]
 	for _, l := range lines {
 		t := strings.TrimSpace(l)
-		if t == "" || strings.Contains(t, "<string>:") && strings.Contains(t, "glue") {
+		if t == "" || t == "(tailcall): ?" || t == "[G]: ?" || t == "stack traceback:" && len(out) > 0 {
 			continue
 		}
 		out = append(out, l)

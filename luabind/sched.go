@@ -36,9 +36,9 @@ type Task struct {
 	// cancelRequested marks a task someone cancelled: its ECANCELED end
 	// is expected, not a failure to report.
 	cancelRequested bool
-	joiners   []func()
-	awaited   bool
-	ud        *lua.LUserData
+	joiners         []func()
+	awaited         bool
+	ud              *lua.LUserData
 }
 
 type scheduler struct {

@@ -22,6 +22,10 @@ import (
 //go:embed glue.lua
 var glueSource string
 
+// openHooks open extra modules (each from its own file's init) after the
+// built-in ones and before the glue wraps blocking functions.
+var openHooks []func(rt *Runtime, L *lua.LState)
+
 // Options configure a Runtime.
 type Options struct {
 	Stdout, Stderr io.Writer
@@ -103,6 +107,9 @@ func New(o Options) (*Runtime, error) {
 	rt.openProc(L)
 	rt.openTask(L)
 	rt.openStdlib(L)
+	for _, open := range openHooks {
+		open(rt, L)
+	}
 	if err := rt.loadGlue(L); err != nil {
 		L.Close()
 		lp.Close()

@@ -1,0 +1,82 @@
+// Package privdrop looks up users and drops root privileges for good:
+// supplementary groups, then real/effective/saved gid, then uid. Go's
+// syscall.Set* apply to every thread of the process (Go 1.16+), so no
+// thread keeps root behind the caller's back.
+package privdrop
+
+import (
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// Cred is who to become.
+type Cred struct {
+	Name     string
+	Uid, Gid int
+	Groups   []int
+}
+
+// Nobody is the conventional unprivileged user when /etc/passwd lacks one.
+const Nobody = 65534
+
+// Lookup resolves a user name or a numeric uid. A numeric uid without a
+// passwd entry gets gid = uid; "nobody" without one is 65534.
+func Lookup(spec string) (*Cred, error) {
+	if spec == "" {
+		return nil, sys.Errorf("lookup user", spec, unix.EINVAL, "empty user name")
+	}
+	var u *user.User
+	var err error
+	if id, perr := strconv.Atoi(spec); perr == nil {
+		if id < 0 {
+			return nil, sys.Errorf("lookup user", spec, unix.EINVAL, "negative uid")
+		}
+		u, err = user.LookupId(spec)
+		if err != nil {
+			return &Cred{Name: spec, Uid: id, Gid: id}, nil
+		}
+	} else {
+		u, err = user.Lookup(spec)
+		if err != nil {
+			if spec == "nobody" {
+				return &Cred{Name: spec, Uid: Nobody, Gid: Nobody}, nil
+			}
+			return nil, sys.Errorf("lookup user", spec, unix.ENOENT, "no such user")
+		}
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &Cred{Name: u.Username, Uid: uid, Gid: gid}, nil
+}
+
+// Drop makes c the process's only identity. It refuses to return success
+// unless getting root back fails.
+func Drop(c *Cred) error {
+	groups := c.Groups
+	if groups == nil {
+		groups = []int{c.Gid}
+	}
+	if err := syscall.Setgroups(groups); err != nil {
+		return sys.Wrap("setgroups", c.Name, err)
+	}
+	if err := syscall.Setresgid(c.Gid, c.Gid, c.Gid); err != nil {
+		return sys.Wrap("setresgid", strconv.Itoa(c.Gid), err)
+	}
+	if err := syscall.Setresuid(c.Uid, c.Uid, c.Uid); err != nil {
+		return sys.Wrap("setresuid", strconv.Itoa(c.Uid), err)
+	}
+	if c.Uid != 0 {
+		if err := syscall.Setresuid(0, 0, 0); err == nil {
+			return sys.Errorf("drop privileges", c.Name, unix.EPERM, "setresuid(0) still succeeds after the drop")
+		}
+	}
+	if unix.Getuid() != c.Uid || unix.Geteuid() != c.Uid || unix.Getgid() != c.Gid || unix.Getegid() != c.Gid {
+		return sys.Errorf("drop privileges", c.Name, unix.EPERM, "credentials did not change as asked")
+	}
+	return nil
+}

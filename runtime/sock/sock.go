@@ -54,6 +54,9 @@ func Bind(s *fdio.FD, a addr.Addr) error {
 	if a.Kind == addr.FD {
 		return sys.Errorf("bind", a.String(), unix.EINVAL, "fd:N names an existing socket; it cannot be bound to")
 	}
+	if LongPath(a) {
+		return bindLong(n, a) // longpath.go
+	}
 	sa, err := a.Sockaddr()
 	if err != nil {
 		return sys.Errorf("bind", a.String(), unix.ENAMETOOLONG, "%v", err)
@@ -107,6 +110,9 @@ func TryAccept(l *fdio.FD) (*fdio.FD, error) {
 // and restored to blocking before anyone else can see it. When pending is
 // true the caller waits for POLLOUT and calls FinishDial.
 func Dial(typ int, a addr.Addr) (s *fdio.FD, pending bool, err error) {
+	if viaProc(a) {
+		return dialLong(typ, a) // longpath.go
+	}
 	sa, err := connectTarget(a)
 	if err != nil {
 		return nil, false, err
@@ -164,6 +170,9 @@ func Connect(s *fdio.FD, a addr.Addr) error {
 	n, err := s.Num()
 	if err != nil {
 		return err
+	}
+	if viaProc(a) {
+		return connectLong(n, a) // longpath.go
 	}
 	sa, err := connectTarget(a)
 	if err != nil {

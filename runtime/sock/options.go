@@ -1,0 +1,87 @@
+package sock
+
+import (
+	"errors"
+	"sort"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// Option is a socket option scripts set by name.
+type Option struct {
+	Level, Opt int
+	CName      string
+	Bool       bool   // a flag (0/1) rather than a number
+	Kernel     string // the first Linux version that has it, for errors
+}
+
+// Options are the socket options sock.setopt and sock.getopt know.
+var Options = map[string]Option{
+	"passcred":   {unix.SOL_SOCKET, unix.SO_PASSCRED, "SO_PASSCRED", true, ""},
+	"passpidfd":  {unix.SOL_SOCKET, unix.SO_PASSPIDFD, "SO_PASSPIDFD", true, "6.5"},
+	"passrights": {unix.SOL_SOCKET, unix.SO_PASSRIGHTS, "SO_PASSRIGHTS", true, "6.16"},
+	"rcvbuf":     {unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF", false, ""},
+	"sndbuf":     {unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF", false, ""},
+	"reuseaddr":  {unix.SOL_SOCKET, unix.SO_REUSEADDR, "SO_REUSEADDR", true, ""},
+	"reuseport":  {unix.SOL_SOCKET, unix.SO_REUSEPORT, "SO_REUSEPORT", true, ""},
+	"keepalive":  {unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE", true, ""},
+	"broadcast":  {unix.SOL_SOCKET, unix.SO_BROADCAST, "SO_BROADCAST", true, ""},
+}
+
+// OptionNames lists Options' keys, sorted.
+func OptionNames() []string {
+	out := make([]string, 0, len(Options))
+	for k := range Options {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func kernelHint(err error, o Option) error {
+	if o.Kernel != "" && errors.Is(err, unix.ENOPROTOOPT) {
+		return sys.WithHint(err, o.CName+" needs Linux "+o.Kernel+" or newer")
+	}
+	return err
+}
+
+// SetOption sets a named option. Turning on passcred or passpidfd tags the
+// handle so that receives reserve control-message room for what the
+// kernel then adds before SCM_RIGHTS.
+func SetOption(s *fdio.FD, o Option, v int) error {
+	n, err := s.Num()
+	if err != nil {
+		return err
+	}
+	if err := sys.SetsockoptInt(n, o.Level, o.Opt, v, o.CName); err != nil {
+		return kernelHint(err, o)
+	}
+	if v != 0 {
+		switch o.Opt {
+		case unix.SO_PASSCRED:
+			tagOnce(s, "passcred")
+		case unix.SO_PASSPIDFD:
+			tagOnce(s, "passpidfd")
+		}
+	}
+	return nil
+}
+
+// GetOption reads a named option.
+func GetOption(s *fdio.FD, o Option) (int, error) {
+	n, err := s.Num()
+	if err != nil {
+		return 0, err
+	}
+	v, err := sys.GetsockoptInt(n, o.Level, o.Opt, o.CName)
+	return v, kernelHint(err, o)
+}
+
+func tagOnce(s *fdio.FD, t string) {
+	if !s.HasTag(t) {
+		s.Tag(t)
+	}
+}

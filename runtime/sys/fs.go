@@ -41,6 +41,3 @@ func Chmod(path string, mode uint32) error {
 func Unlink(path string) error {
 	return Wrap("unlink", path, unix.Unlink(path))
 }
-
-// Umask sets the file mode creation mask and returns the old one.
-func Umask(mask int) int { return unix.Umask(mask) }

@@ -1,0 +1,185 @@
+package sock
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/internal/leakcheck"
+	"github.com/fdwire/fdwire/runtime/addr"
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+func pair(t *testing.T, typ int) (*fdio.FD, *fdio.FD) {
+	t.Helper()
+	a, b, err := Pair(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+func recv(t *testing.T, s *fdio.FD, o RecvOptions) (*Message, error) {
+	var m *Message
+	err := fdio.Block(s, unix.POLLIN, 5*time.Second, "recvfds", func() error {
+		var err error
+		m, err = TryRecvFds(s, o)
+		return err
+	})
+	return m, err
+}
+
+func TestSendRecvRoundTrip(t *testing.T) {
+	leakcheck.Check(t)
+	for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {
+		a, b := pair(t, typ)
+		r, w, err := fdio.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := TrySendFds(a, []*fdio.FD{r, w}, []byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		m, err := recv(t, b, RecvOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Data) != "hi" || len(m.Fds) != 2 {
+			t.Fatalf("type %d: got %q with %d fds", typ, m.Data, len(m.Fds))
+		}
+		for _, f := range m.Fds {
+			in, _ := f.Info()
+			if !in.Cloexec || in.Kind != "pipe" {
+				t.Errorf("received fd: %+v", in)
+			}
+			f.Close()
+		}
+		r.Close()
+		w.Close()
+	}
+}
+
+func TestStreamEmptyPayloadCarriesFds(t *testing.T) {
+	leakcheck.Check(t)
+	a, b := pair(t, unix.SOCK_STREAM)
+	if _, err := TrySendFds(a, []*fdio.FD{a}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := recv(t, b, RecvOptions{})
+	if err != nil || len(m.Fds) != 1 || string(m.Data) != "\x00" {
+		t.Fatalf("m=%+v err=%v", m, err)
+	}
+	m.Fds[0].Close()
+}
+
+func TestTooManyFdsRefusedBeforeSyscall(t *testing.T) {
+	leakcheck.Check(t)
+	a, _ := pair(t, unix.SOCK_DGRAM)
+	fds := make([]*fdio.FD, 254)
+	for i := range fds {
+		fds[i] = a
+	}
+	_, err := TrySendFds(a, fds, []byte("x"))
+	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "SCM_MAX_FD") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := TrySendFds(a, fds[:253], []byte("x")); err != nil {
+		t.Fatalf("253 fds must pass: %v", err)
+	}
+}
+
+func TestCtruncClosesAndFails(t *testing.T) {
+	leakcheck.Check(t)
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	if _, err := TrySendFds(a, []*fdio.FD{a, a, a}, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := recv(t, b, RecvOptions{MaxFds: 2})
+	var se *sys.Error
+	if !errors.As(err, &se) || se.Name() != "MSG_CTRUNC" || !strings.Contains(se.Hint, "2 arrived and were closed") {
+		t.Fatalf("err = %v", err)
+	}
+	// No room at all: every fd is lost, and that is loud too.
+	TrySendFds(a, []*fdio.FD{a}, []byte("y"))
+	if _, err := recv(t, b, RecvOptions{NoFds: true}); err == nil || !strings.Contains(err.Error(), "MSG_CTRUNC") {
+		t.Fatalf("NoFds: %v", err)
+	}
+}
+
+func TestEndOfStreamVersusEmptyMessage(t *testing.T) {
+	leakcheck.Check(t)
+	for _, typ := range []int{unix.SOCK_SEQPACKET, unix.SOCK_DGRAM} {
+		a, b := pair(t, typ)
+		TrySendFds(a, nil, nil)
+		m, err := recv(t, b, RecvOptions{})
+		if err != nil || m.EOF || len(m.Data) != 0 {
+			t.Fatalf("type %d: empty message read as %+v, %v", typ, m, err)
+		}
+	}
+	for _, typ := range []int{unix.SOCK_STREAM, unix.SOCK_SEQPACKET} {
+		a, b := pair(t, typ)
+		a.Close()
+		m, err := recv(t, b, RecvOptions{})
+		if err != nil || !m.EOF {
+			t.Fatalf("type %d: closed peer read as %+v, %v", typ, m, err)
+		}
+	}
+}
+
+func TestTryAcceptAndDial(t *testing.T) {
+	leakcheck.Check(t)
+	a, _ := addr.Parse("tcp:127.0.0.1:0")
+	l, err := ListenOn(a, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := TryAccept(l); !fdio.IsAgain(err) {
+		t.Fatalf("TryAccept with nothing pending: %v", err)
+	}
+	in, _ := l.Info()
+	ta, _ := addr.Parse(in.Socket.Local)
+	c, pending, err := Dial(unix.SOCK_STREAM, ta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if pending {
+		if err := fdio.Block(c, unix.POLLOUT, 5*time.Second, "connect", func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if err := FinishDial(c, ta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _ := c.Num()
+	if fl, _ := sys.GetFl(n); fl&unix.O_NONBLOCK != 0 {
+		t.Error("a dialled socket must be handed out blocking")
+	}
+	var s *fdio.FD
+	fdio.Block(l, unix.POLLIN, 5*time.Second, "accept", func() error { s, err = TryAccept(l); return err })
+	if s == nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
+
+func TestPeerCredentials(t *testing.T) {
+	leakcheck.Check(t)
+	a, _ := pair(t, unix.SOCK_STREAM)
+	p, err := Peer(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Pid != unix.Getpid() || p.Uid != unix.Getuid() {
+		t.Fatalf("%+v", p)
+	}
+	if p.Pidfd != nil {
+		p.Pidfd.Close()
+	}
+}

@@ -1,0 +1,188 @@
+package diag
+
+import (
+	"encoding/binary"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// UnixSock is what sock_diag says about one unix socket.
+type UnixSock struct {
+	Ino   uint64
+	Peer  uint64 // the inode of the other end of its connection, 0 if none
+	Type  string // stream, dgram, seqpacket
+	State string // listen, connected, unconnected, ...
+	Path  string // bound name ("@name" for abstract), "" if none
+	// PeerKnown is false when the source (/proc/net/unix) cannot tell peers.
+	PeerKnown bool
+}
+
+// Netlink sock_diag constants for AF_UNIX (linux/unix_diag.h).
+const (
+	sockDiagByFamily = 20
+	udiagShowName    = 0x01
+	udiagShowPeer    = 0x04
+	unixDiagName     = 0
+	unixDiagPeer     = 2
+)
+
+var tcpStates = map[uint8]string{1: "connected", 7: "unconnected", 10: "listen"}
+
+// UnixSockets describes every unix socket of this network namespace,
+// keyed by inode. It asks sock_diag first; when the kernel has no
+// unix_diag it reads /proc/net/unix, which has no peers (PeerKnown false).
+func UnixSockets() (map[uint64]UnixSock, error) {
+	m, err := unixDiag()
+	if err == nil {
+		return m, nil
+	}
+	if m2, err2 := procNetUnix(); err2 == nil {
+		return m2, nil
+	}
+	return nil, err
+}
+
+func unixDiag() (map[uint64]UnixSock, error) {
+	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return nil, sys.Wrap("sock_diag", "unix", err)
+	}
+	defer unix.Close(s)
+	// nlmsghdr (16) + unix_diag_req (24)
+	req := make([]byte, 40)
+	le := binary.LittleEndian
+	le.PutUint32(req[0:], 40)
+	le.PutUint16(req[4:], sockDiagByFamily)
+	le.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	le.PutUint32(req[8:], 1)
+	req[16] = unix.AF_UNIX
+	le.PutUint32(req[20:], 0xffffffff) // every state
+	le.PutUint32(req[28:], udiagShowName|udiagShowPeer)
+	le.PutUint32(req[32:], 0xffffffff)
+	le.PutUint32(req[36:], 0xffffffff)
+	if err := unix.Sendto(s, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return nil, sys.Wrap("sock_diag", "unix", err)
+	}
+	out := map[uint64]UnixSock{}
+	buf := make([]byte, 1<<16)
+	for {
+		n, _, err := unix.Recvfrom(s, buf, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, sys.Wrap("sock_diag", "unix", err)
+		}
+		for _, m := range parseNetlink(buf[:n]) {
+			switch m.typ {
+			case unix.NLMSG_DONE:
+				return out, nil
+			case unix.NLMSG_ERROR:
+				code := int32(le.Uint32(m.data))
+				if code < 0 {
+					return nil, sys.Wrap("sock_diag", "unix", unix.Errno(-code))
+				}
+				return out, nil
+			}
+			if len(m.data) < 16 {
+				continue
+			}
+			u := UnixSock{Ino: uint64(le.Uint32(m.data[4:])), PeerKnown: true}
+			u.Type = typeName(int(m.data[1]))
+			u.State = tcpStates[m.data[2]]
+			attrs := m.data[16:]
+			for len(attrs) >= 4 {
+				l := int(le.Uint16(attrs))
+				t := le.Uint16(attrs[2:])
+				if l < 4 || l > len(attrs) {
+					break
+				}
+				v := attrs[4:l]
+				switch t {
+				case unixDiagPeer:
+					if len(v) >= 4 {
+						u.Peer = uint64(le.Uint32(v))
+					}
+				case unixDiagName:
+					if len(v) > 0 && v[0] == 0 {
+						u.Path = "@" + string(v[1:])
+					} else {
+						u.Path = strings.TrimRight(string(v), "\x00")
+					}
+				}
+				attrs = attrs[(l+3)&^3:]
+			}
+			out[u.Ino] = u
+		}
+	}
+}
+
+func typeName(t int) string {
+	switch t {
+	case unix.SOCK_STREAM:
+		return "stream"
+	case unix.SOCK_DGRAM:
+		return "dgram"
+	case unix.SOCK_SEQPACKET:
+		return "seqpacket"
+	}
+	return strconv.Itoa(t)
+}
+
+// procNetUnix reads /proc/net/unix: inode, type, state and path, no peers.
+func procNetUnix() (map[uint64]UnixSock, error) {
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return nil, sys.Wrap("read", "/proc/net/unix", unwrapErrno(err))
+	}
+	out := map[uint64]UnixSock{}
+	for i, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 7 {
+			continue
+		}
+		ino, _ := strconv.ParseUint(f[6], 10, 64)
+		typ, _ := strconv.ParseUint(f[4], 16, 32)
+		st, _ := strconv.ParseUint(f[5], 16, 8)
+		fl, _ := strconv.ParseUint(f[3], 16, 32)
+		u := UnixSock{Ino: ino, Type: typeName(int(typ))}
+		switch {
+		case fl&0x10000 != 0: // __SO_ACCEPTCON
+			u.State = "listen"
+		case st == 3:
+			u.State = "connected"
+		default:
+			u.State = "unconnected"
+		}
+		if len(f) > 7 {
+			u.Path = f[7]
+		}
+		out[ino] = u
+	}
+	return out, nil
+}
+
+type nlmsg struct {
+	typ  uint16
+	data []byte
+}
+
+// parseNetlink splits a netlink datagram into messages (NLMSG_ALIGN 4).
+func parseNetlink(b []byte) []nlmsg {
+	var out []nlmsg
+	le := binary.LittleEndian
+	for len(b) >= 16 {
+		l := int(le.Uint32(b))
+		if l < 16 || l > len(b) {
+			break
+		}
+		out = append(out, nlmsg{typ: le.Uint16(b[4:]), data: b[16:l]})
+		b = b[min((l+3)&^3, len(b)):]
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package fdio
+
+import (
+	"errors"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestOwnedHandleClosesOnceAndLeavesRegistry(t *testing.T) {
+	before := CountOpen()
+	r, w, err := Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inRegistry := func(f *FD) bool {
+		for _, g := range Open() {
+			if g == f {
+				return true
+			}
+		}
+		return false
+	}
+	if !inRegistry(r) || !inRegistry(w) {
+		t.Fatal("new handles must be in the registry")
+	}
+	hooks := 0
+	r.OnClose(func() { hooks++ })
+	n, _ := r.Num()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A second close must not close whatever now has the same number.
+	d, _ := Dup(w)
+	if err := r.Close(); err != nil || hooks != 1 {
+		t.Fatalf("second close: err %v, hooks %d", err, hooks)
+	}
+	if _, err := unix.FcntlInt(uintptr(n), unix.F_GETFD, 0); d.Raw() == n && err != nil {
+		t.Fatal("second Close closed a reused descriptor number")
+	}
+	if _, err := r.Num(); !errors.Is(err, unix.EBADF) {
+		t.Fatalf("Num after close: %v", err)
+	}
+	if inRegistry(r) {
+		t.Fatal("closed handle still in the registry")
+	}
+	w.Close()
+	d.Close()
+	if CountOpen() != before {
+		t.Fatalf("fds: %d before, %d after", before, CountOpen())
+	}
+}
+
+func TestBorrowedIsNeverClosed(t *testing.T) {
+	b := Borrow(2)
+	b.Close()
+	if _, err := unix.FcntlInt(2, unix.F_GETFD, 0); err != nil {
+		t.Fatal("closing a borrowed handle closed the descriptor")
+	}
+	in, err := Stat(2)
+	if err != nil || in.Num != 2 {
+		t.Fatal(err)
+	}
+}
+
+func TestInfoDescribesKinds(t *testing.T) {
+	m, err := Memfd("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	in, err := m.Info()
+	if err != nil || in.Kind != "memfd" || !in.Cloexec || !in.Owned {
+		t.Fatalf("%+v %v", in, err)
+	}
+	e, _ := Eventfd(0)
+	defer e.Close()
+	if in, _ := e.Info(); in.Kind != "eventfd" {
+		t.Fatalf("eventfd kind %q", in.Kind)
+	}
+	p, err := OpenFile("/", unix.O_PATH, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if in, _ := p.Info(); !in.Path || in.Kind != "dir" {
+		t.Fatalf("O_PATH dir: %+v", in)
+	}
+}

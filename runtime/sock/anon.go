@@ -284,21 +284,21 @@ func DialAddress(typ int, h *fdio.FD) (s *fdio.FD, pending bool, used int, err e
 	}
 	if typ != 0 {
 		s, pending, err = Dial(typ, a)
-		return s, pending, typ, handleHint(err, h)
+		return s, pending, typ, HandleHint(err, h)
 	}
 	for _, t := range []int{unix.SOCK_STREAM, unix.SOCK_SEQPACKET, unix.SOCK_DGRAM} {
 		s, pending, err = Dial(t, a)
 		if !errors.Is(err, unix.EPROTOTYPE) {
-			return s, pending, t, handleHint(err, h)
+			return s, pending, t, HandleHint(err, h)
 		}
 	}
 	return nil, false, 0, err
 }
 
-// handleHint explains ECONNREFUSED when the "address" is a socket itself:
+// HandleHint explains ECONNREFUSED when the "address" is a socket itself:
 // /proc/self/fd/N of a socket descriptor leads to its sockfs inode, not to
 // the file it is bound at, so the route only works for O_PATH handles.
-func handleHint(err error, h *fdio.FD) error {
+func HandleHint(err error, h *fdio.FD) error {
 	if !errors.Is(err, unix.ECONNREFUSED) {
 		return err
 	}

@@ -85,3 +85,19 @@ func tagOnce(s *fdio.FD, t string) {
 		s.Tag(t)
 	}
 }
+
+// PassesCredentials reports whether SO_PASSCRED or SO_PASSPIDFD is on, for
+// sockets that got it without SetOption (an accepted socket inherits the
+// listener's flags).
+func PassesCredentials(s *fdio.FD) bool {
+	n, err := s.Num()
+	if err != nil {
+		return false
+	}
+	for _, o := range []int{unix.SO_PASSCRED, unix.SO_PASSPIDFD} {
+		if v, err := sys.GetsockoptInt(n, unix.SOL_SOCKET, o, "SO_PASSCRED"); err == nil && v != 0 {
+			return true
+		}
+	}
+	return false
+}

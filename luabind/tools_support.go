@@ -3,6 +3,7 @@ package luabind
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -20,10 +21,19 @@ func init() {
 	openHooks = append(openHooks, func(rt *Runtime, L *lua.LState) {
 		rt.openFs(L)
 		rt.openUser(L)
+		rt.register(L, "clock", map[string]lua.LGFunction{
+			"monotonic": func(L *lua.LState) int {
+				L.Push(lua.LNumber(float64(time.Since(clockBase)) / float64(time.Second)))
+				return 1
+			},
+		})
 		// Lua-implemented stdlib modules whose functions docs/ must cover.
 		rt.Functions = append(rt.Functions, holderFunctions...)
 	})
 }
+
+// clockBase is the origin of clock.monotonic (Go's clock is monotonic).
+var clockBase = time.Now()
 
 // holderFunctions is the public surface of require "fdwire.holder".
 var holderFunctions = []string{

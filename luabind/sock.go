@@ -12,7 +12,7 @@ import (
 )
 
 func (rt *Runtime) openSock(L *lua.LState) {
-	rt.register(L, "sock", map[string]lua.LGFunction{
+	fns := map[string]lua.LGFunction{
 		"socket":    rt.sockSocket,
 		"pair":      rt.sockPair,
 		"bind":      rt.sockBind,
@@ -25,7 +25,11 @@ func (rt *Runtime) openSock(L *lua.LState) {
 		"recvfds":   rt.sockRecvfds,
 		"peer":      rt.sockPeer,
 		"parse":     rt.sockParse,
-	}, "accept", "connect", "sendfds", "recvfds")
+	}
+	for k, f := range rt.anonFunctions() { // sockanon.go
+		fns[k] = f
+	}
+	rt.register(L, "sock", fns, append([]string{"accept", "connect", "sendfds", "recvfds"}, anonBlocking...)...)
 }
 
 // checkAddr reads an address: a string in the grammar, or an Fd handle
@@ -122,6 +126,9 @@ func (rt *Runtime) sockAccept(L *lua.LState) int {
 		if err != nil {
 			return nil, err
 		}
+		if l.HasTag("anon") {
+			c.Tag("anon")
+		}
 		return []lua.LValue{rt.newFd(L, c)}, nil
 	})
 }
@@ -137,6 +144,9 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 				s := rt.checkOpenFd(L, fn, 1, "s")
 				a := rt.checkAddr(L, fn, 2)
 				if err := sock.Connect(s, a); err != nil {
+					if h := rt.addrHandle(L, 2); h != nil {
+						err = sock.HandleHint(err, h)
+					}
 					return rt.raise(L, err)
 				}
 				return rt.pushOK(L, []lua.LValue{L.Get(1)})
@@ -159,30 +169,39 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 			opts = rt.optTable(L, fn, 3, "opts")
 		}
 	}
+	addrArg := 2
 	if typ == 0 {
+		addrArg = 1
 		a = rt.checkAddr(L, fn, 1)
-		typ = a.DefaultType()
 		opts = rt.optTable(L, fn, 2, "opts")
+	}
+	if h := rt.addrHandle(L, addrArg); h != nil {
+		// An address handle: its own type when known (sockanon.go).
+		s, pending, _, err := sock.DialAddress(typ, h)
+		if err != nil {
+			return rt.raise(L, err)
+		}
+		s.Tag("anon")
+		return rt.finishConnect(L, s, pending, a, opts)
+	}
+	if typ == 0 {
+		typ = a.DefaultType()
 	}
 	s, pending, err := sock.Dial(typ, a)
 	if err != nil {
 		return rt.raise(L, err)
 	}
-	ud := rt.newFd(L, s)
-	if !pending {
-		return rt.pushOK(L, []lua.LValue{ud})
+	return rt.finishConnect(L, s, pending, a, opts)
+}
+
+// addrHandle is the Fd at argument n when it is used as an address.
+func (rt *Runtime) addrHandle(L *lua.LState, n int) *fdio.FD {
+	if ud, ok := L.Get(n).(*lua.LUserData); ok {
+		if f, ok := ud.Value.(*fdio.FD); ok {
+			return f
+		}
 	}
-	started := false
-	return rt.park(L, "connect", s, unix.POLLOUT, optTimeout(L, opts), func() ([]lua.LValue, error) {
-		if !started {
-			started = true
-			return nil, fdio.ErrAgain
-		}
-		if err := sock.FinishDial(s, a); err != nil {
-			return nil, err
-		}
-		return []lua.LValue{ud}, nil
-	})
+	return nil
 }
 
 func (rt *Runtime) sockListenOn(L *lua.LState) int {
@@ -317,7 +336,7 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 		o.MaxFds = 0
 		o.NoFds = true
 	}
-	o.ExtraControl = s.HasTag("passcred") || s.HasTag("passpidfd")
+	o.ExtraControl = s.HasTag("passcred") || s.HasTag("passpidfd") || sock.PassesCredentials(s)
 	return rt.park(L, "recvfds", s, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
 		m, err := sock.TryRecvFds(s, o)
 		if err != nil {

@@ -115,6 +115,10 @@ func (f *FD) Info() (*Info, error) {
 	}
 	in.Owned = !f.borrowed
 	in.Tags = append(in.Tags, f.Tags()...)
+	if in.Socket != nil && f.HasTag("anon") {
+		// bind_anon's scratch name is gone; "anon" says how it is reached.
+		in.Socket.Local, in.Socket.Peer = "", ""
+	}
 	return in, nil
 }
 

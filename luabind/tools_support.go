@@ -221,7 +221,7 @@ func credTable(L *lua.LState, c *privdrop.Cred) *lua.LTable {
 	return t
 }
 
-func (rt *Runtime) checkCred(L *lua.LState, fn string) *privdrop.Cred {
+func (rt *Runtime) checkUserSpec(L *lua.LState, fn string) *privdrop.Cred {
 	switch v := L.Get(1).(type) {
 	case lua.LString:
 		c, err := privdrop.Lookup(string(v))
@@ -248,12 +248,12 @@ func (rt *Runtime) checkCred(L *lua.LState, fn string) *privdrop.Cred {
 }
 
 func (rt *Runtime) userLookup(L *lua.LState) int {
-	L.Push(credTable(L, rt.checkCred(L, "user.lookup")))
+	L.Push(credTable(L, rt.checkUserSpec(L, "user.lookup")))
 	return 1
 }
 
 func (rt *Runtime) userDrop(L *lua.LState) int {
-	c := rt.checkCred(L, "user.drop")
+	c := rt.checkUserSpec(L, "user.drop")
 	if err := privdrop.Drop(c); err != nil {
 		return rt.raise(L, err)
 	}

@@ -12,3 +12,7 @@ func init() {
 	register("hold-delete", "delete a held descriptor", runTool("fdwire.tools.hold_delete"))
 	register("hold-transfer", "copy a holder's whole state into another holder", runTool("fdwire.tools.hold_transfer"))
 }
+
+func init() {
+	register("portlisten", "bind a (privileged) port, drop root, hand the listener or each connection to a handler", runTool("fdwire.tools.portlisten"))
+}

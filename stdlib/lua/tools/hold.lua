@@ -140,6 +140,7 @@ function Holder:store(id, h, secs)
 		e.deadline = clock.monotonic() + secs
 		e.timer = task.spawn(function()
 			if pcall(task.sleep, secs) and self.entries[id] == e then
+				e.timer = nil -- a task cannot cancel itself
 				self:remove(id)
 				self:remember_expired(id)
 			end

@@ -1,0 +1,92 @@
+-- hello-handler: a handler for `fdwire portlisten`. It listens on a unix
+-- socket, takes each descriptor portlisten passes (a connection, or the
+-- listening socket itself with --pass listener), greets the connection
+-- and closes it.
+--
+--   fdwire scripts/hello-handler.lua SOCKSPEC [COUNT]
+--     serves on SOCKSPEC (@NAME or a path) and exits after COUNT greetings
+--     (default: serves until killed)
+--   fdwire scripts/hello-handler.lua
+--     checks itself: runs portlisten's protocol against its own handler
+--     and asserts the greeting arrives
+local GREETING = "hello from fdwire hello-handler\n"
+
+local function greet(c)
+	pcall(c.write, c, GREETING, { timeout = 5 })
+	c:close()
+end
+
+-- serve accepts portlisten's connections on l and greets what they carry;
+-- it returns after count greetings (nil: never).
+local function serve(l, count)
+	local done = 0
+	local bell_r, bell_w = sock.pair("stream")
+	local function one(c)
+		greet(c)
+		done = done + 1
+		if count and done == count then bell_w:write("x") end
+	end
+	local function from_portlisten(pc)
+		while true do
+			local ok, fds, data = pcall(sock.recvfds, pc, { max = 1 })
+			if not ok or not data then break end
+			for _, h in ipairs(fds) do
+				if data:match("^fdwire%-portlisten/1 listener") then
+					-- We own the listening socket now: accept on it ourselves.
+					while true do
+						local ok2, c = pcall(sock.accept, h)
+						if not ok2 then break end
+						one(c)
+					end
+					h:close()
+				else
+					one(h)
+				end
+			end
+		end
+		pc:close()
+	end
+	local tasks = {}
+	local acceptor = task.spawn(function()
+		while true do
+			local ok, pc = pcall(sock.accept, l)
+			if not ok then return end
+			tasks[#tasks + 1] = task.spawn(from_portlisten, pc)
+		end
+	end)
+	bell_r:read(1) -- until count greetings (or forever)
+	-- Every blocking call in these tasks is under pcall, so cancelling
+	-- them ends them quietly.
+	acceptor:cancel()
+	for _, t in ipairs(tasks) do
+		if not t:done() then t:cancel() end
+	end
+	bell_r:close()
+	bell_w:close()
+	return done
+end
+
+if arg[1] then
+	local addr = arg[1]
+	local l = sock.listen_on(addr)
+	if addr:sub(1, 1) ~= "@" then fs.unlink_on_close(l, addr) end
+	serve(l, tonumber(arg[2]))
+	l:close()
+	return
+end
+
+-- Self-check: play portlisten's part with a connection of our own.
+local name = "@fdwire-hello-handler-" .. proc.self().pid
+local l = sock.listen_on(name)
+local server = task.spawn(serve, l, 1)
+local a, b = sock.pair("stream")
+local pc = sock.connect(name)
+sock.sendfds(pc, { b }, "fdwire-portlisten/1 connection test")
+b:close()
+local got = a:read(4096, { timeout = 10 })
+assert(got == GREETING, "unexpected greeting: " .. tostring(got))
+assert(server:wait() == 1)
+a:close()
+pc:close()
+l:close()
+print("hello-handler: greeting received")

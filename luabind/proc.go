@@ -2,12 +2,17 @@ package luabind
 
 import (
 	"fmt"
+	"os/user"
 	"sort"
+	"strconv"
+	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/loop"
 	"github.com/fdwire/fdwire/runtime/proc"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
@@ -19,10 +24,17 @@ func (rt *Runtime) openProc(L *lua.LState) {
 		"wait":    rt.procWait,
 		"kill":    rt.procKill,
 		"running": rt.procRunning,
-	}, "wait")
+		"ready":   rt.procReady,
+		"getfd":   rt.procGetfdMethod,
+		"stdin":   rt.procStdio(0),
+		"stdout":  rt.procStdio(1),
+		"stderr":  rt.procStdio(2),
+	}, "wait", "ready")
 	rt.procMeta.RawSetString("__tostring", L.NewFunction(rt.procToString))
 	rt.register(L, "proc", map[string]lua.LGFunction{
 		"spawn": rt.procSpawn,
+		"exec":  rt.procExec,
+		"getfd": rt.procGetfd,
 		"self":  rt.procSelf,
 	})
 }
@@ -37,83 +49,357 @@ func (rt *Runtime) checkProc(L *lua.LState, fn string) *proc.Proc {
 	return nil
 }
 
-// procSpawn: proc.spawn{"prog", "arg", ..., fds={[n]=handle}, env=, cwd=,
-// setsid=, detach=}.
+// procSpawn: proc.spawn{"prog", "arg", ..., fds=, env=, ...}; see docs/proc.md.
 func (rt *Runtime) procSpawn(L *lua.LState) int {
-	const fn = "proc.spawn"
+	a := rt.checkSpawnSpec(L, "proc.spawn", false)
+	p, err := proc.Spawn(a)
+	if err != nil {
+		return rt.raise(L, err)
+	}
+	ud := rt.newProc(L, p)
+	if p.Stdin != nil || p.Stdout != nil || p.Stderr != nil {
+		ends := L.NewTable()
+		for i, f := range []*fdio.FD{p.Stdin, p.Stdout, p.Stderr} {
+			if f != nil {
+				ends.RawSetInt(i, rt.newFd(L, f))
+			}
+		}
+		ud.Env = ends
+	}
+	L.Push(ud)
+	return 1
+}
+
+// procExec: proc.exec{...} replaces this process; it returns only on error.
+func (rt *Runtime) procExec(L *lua.LState) int {
+	a := rt.checkSpawnSpec(L, "proc.exec", true)
+	return rt.raise(L, proc.Exec(a))
+}
+
+// procSpawnKeys are the option names spawn and exec accept; anything else is
+// a typo and an error.
+var procSpawnKeys = map[string]bool{
+	"fds": true, "env": true, "env_add": true, "cwd": true, "uid": true, "gid": true,
+	"groups": true, "setsid": true, "pgroup": true, "pdeathsig": true, "umask": true,
+	"rlimits": true, "stdin": true, "stdout": true, "stderr": true, "listen": true,
+	"listen_names": true, "notify": true, "notify_fd": true, "detach": true,
+}
+
+func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.Attr {
 	spec, ok := L.Get(1).(*lua.LTable)
 	if !ok {
-		return rt.argError(L, fn, 1, "spec", "expected a table {argv..., fds=, env=, cwd=}, got %s", typeName(L.Get(1)))
+		rt.argError(L, fn, 1, "spec", "expected a table {argv..., fds=, env=, cwd=}, got %s", typeName(L.Get(1)))
 	}
+	bad := func(format string, args ...any) { rt.argError(L, fn, 1, "spec", format, args...) }
 	var a proc.Attr
 	n := spec.Len()
 	for i := 1; i <= n; i++ {
 		s, ok := spec.RawGetInt(i).(lua.LString)
 		if !ok {
-			return rt.argError(L, fn, 1, "spec", "argv[%d] is a %s, not a string", i, typeName(spec.RawGetInt(i)))
+			bad("argv[%d] is a %s, not a string", i, typeName(spec.RawGetInt(i)))
 		}
 		a.Argv = append(a.Argv, string(s))
 	}
 	if len(a.Argv) == 0 {
-		return rt.argError(L, fn, 1, "spec", "argv is empty: give the program as spec[1]")
+		bad("argv is empty: give the program as spec[1]")
 	}
-	if v := spec.RawGetString("fds"); v != lua.LNil {
+	spec.ForEach(func(k, _ lua.LValue) {
+		if s, ok := k.(lua.LString); ok && !procSpawnKeys[string(s)] {
+			bad("unknown option %q", string(s))
+		} else if num, ok := k.(lua.LNumber); ok && (int(num) < 1 || int(num) > n || float64(num) != float64(int(num))) {
+			bad("argv has a hole or a non-integer index %s", lua.LVAsString(k))
+		}
+	})
+	get := func(k string) lua.LValue { return spec.RawGetString(k) }
+	handle := func(v lua.LValue, what string) *fdio.FD {
+		ud, ok := v.(*lua.LUserData)
+		var f *fdio.FD
+		if ok {
+			f, ok = ud.Value.(*fdio.FD)
+		}
+		if !ok {
+			hint := ""
+			if _, num := v.(lua.LNumber); num {
+				hint = " (borrow raw numbers with fd.from(n))"
+			}
+			bad("%s is a %s, not an Fd handle%s", what, typeName(v), hint)
+		}
+		if f.Closed() {
+			bad("%s is a closed handle (EBADF)", what)
+		}
+		return f
+	}
+	if v := get("fds"); v != lua.LNil {
 		m, ok := v.(*lua.LTable)
 		if !ok {
-			return rt.argError(L, fn, 1, "spec", "fds is a %s, not a table {[n]=handle}", typeName(v))
+			bad("fds is a %s, not a table {[n]=handle}", typeName(v))
 		}
 		a.Fds = map[int]*fdio.FD{}
-		var bad string
 		m.ForEach(func(k, v lua.LValue) {
-			if bad != "" {
-				return
-			}
 			kn, ok := k.(lua.LNumber)
 			if !ok || float64(kn) != float64(int(kn)) || kn < 0 {
-				bad = fmt.Sprintf("fds key %s is not a descriptor number", lua.LVAsString(k))
-				return
+				bad("fds key %s is not a descriptor number", lua.LVAsString(k))
 			}
-			ud, ok := v.(*lua.LUserData)
-			var f *fdio.FD
-			if ok {
-				f, ok = ud.Value.(*fdio.FD)
-			}
-			if !ok {
-				hint := ""
-				if _, num := v.(lua.LNumber); num {
-					hint = " (borrow raw numbers with fd.from(n))"
-				}
-				bad = fmt.Sprintf("fds[%d] is a %s, not an Fd handle%s", int(kn), typeName(v), hint)
-				return
-			}
-			if f.Closed() {
-				bad = fmt.Sprintf("fds[%d] is a closed handle (EBADF)", int(kn))
-				return
-			}
-			a.Fds[int(kn)] = f
+			a.Fds[int(kn)] = handle(v, fmt.Sprintf("fds[%d]", int(kn)))
 		})
-		if bad != "" {
-			return rt.argError(L, fn, 1, "spec", "%s", bad)
+	}
+	for i, name := range []string{"stdin", "stdout", "stderr"} {
+		switch v := get(name).(type) {
+		case *lua.LNilType:
+		case lua.LString:
+			switch v {
+			case "inherit":
+				a.Stdio[i] = proc.StdioInherit
+			case "null":
+				a.Stdio[i] = proc.StdioNull
+			case "pipe":
+				if forExec {
+					bad("%s=\"pipe\" needs a parent to hold the other end; exec has none", name)
+				}
+				a.Stdio[i] = proc.StdioPipe
+			case "close":
+				a.Stdio[i] = proc.StdioClose
+			default:
+				bad("%s=%q: expected a handle, \"inherit\", \"null\", \"pipe\" or \"close\"", name, string(v))
+			}
+		default:
+			if _, dup := a.Fds[i]; dup {
+				bad("%s and fds[%d] both given", name, i)
+			}
+			if a.Fds == nil {
+				a.Fds = map[int]*fdio.FD{}
+			}
+			a.Fds[i] = handle(v, name)
 		}
 	}
-	if v := spec.RawGetString("env"); v != lua.LNil {
+	if v := get("env"); v != lua.LNil {
 		env, err := envList(v)
 		if err != nil {
-			return rt.argError(L, fn, 1, "spec", "env: %v", err)
+			bad("env: %v", err)
 		}
 		a.Env = env
 	}
-	if v, ok := spec.RawGetString("cwd").(lua.LString); ok {
-		a.Dir = string(v)
+	if v := get("env_add"); v != lua.LNil {
+		env, err := envList(v)
+		if err != nil {
+			bad("env_add: %v", err)
+		}
+		a.EnvAdd = env
 	}
-	a.Setsid = lua.LVAsBool(spec.RawGetString("setsid"))
-	a.Detach = lua.LVAsBool(spec.RawGetString("detach"))
-	p, err := proc.Spawn(a)
+	if v := get("cwd"); v != lua.LNil {
+		s, ok := v.(lua.LString)
+		if !ok {
+			bad("cwd is a %s, not a string", typeName(v))
+		}
+		a.Dir = string(s)
+	}
+	rt.checkSpawnCred(L, fn, spec, &a)
+	a.Setsid = lua.LVAsBool(get("setsid"))
+	switch v := get("pgroup").(type) {
+	case *lua.LNilType:
+	case lua.LBool:
+		a.Setpgid = bool(v)
+	case lua.LNumber:
+		a.Setpgid, a.Pgid = true, int(v)
+	default:
+		bad("pgroup is a %s: give true (a new group) or a group id", typeName(v))
+	}
+	switch v := get("pdeathsig").(type) {
+	case *lua.LNilType:
+	case lua.LNumber:
+		a.Pdeathsig = unix.Signal(v)
+	case lua.LString:
+		sig, err := proc.SignalByName(string(v))
+		if err != nil {
+			bad("pdeathsig: unknown signal %q", string(v))
+		}
+		a.Pdeathsig = sig
+	default:
+		bad("pdeathsig is a %s, not a signal name or number", typeName(v))
+	}
+	switch v := get("umask").(type) {
+	case *lua.LNilType:
+	case lua.LNumber:
+		m := int(v)
+		a.Umask = &m
+	case lua.LString:
+		m, err := strconv.ParseUint(string(v), 8, 32)
+		if err != nil || m > 0o7777 {
+			bad("umask %q is not an octal mode like \"022\"", string(v))
+		}
+		mi := int(m)
+		a.Umask = &mi
+	default:
+		bad("umask is a %s: give an octal string like \"027\" or a number", typeName(v))
+	}
+	if v := get("rlimits"); v != lua.LNil {
+		t, ok := v.(*lua.LTable)
+		if !ok {
+			bad("rlimits is a %s, not a table {nofile=1024, core={0, 0}}", typeName(v))
+		}
+		t.ForEach(func(k, v lua.LValue) {
+			res, ok := sys.RlimitByName(lua.LVAsString(k))
+			if !ok {
+				bad("rlimits: unknown resource %q (nofile, core, nproc, as, cpu, data, fsize, memlock, stack, ...)", lua.LVAsString(k))
+			}
+			cur, mx, err := spawnRlimitValue(v, res)
+			if err != nil {
+				bad("rlimits.%s: %v", lua.LVAsString(k), err)
+			}
+			a.Rlimits = append(a.Rlimits, proc.Rlimit{Resource: res, Cur: cur, Max: mx})
+		})
+		sort.Slice(a.Rlimits, func(i, j int) bool { return a.Rlimits[i].Resource < a.Rlimits[j].Resource })
+	}
+	if v := get("listen"); v != lua.LNil {
+		t, ok := v.(*lua.LTable)
+		if !ok {
+			bad("listen is a %s, not a list of socket handles", typeName(v))
+		}
+		for i := 1; i <= t.Len(); i++ {
+			a.Listen = append(a.Listen, handle(t.RawGetInt(i), fmt.Sprintf("listen[%d]", i)))
+		}
+		if len(a.Listen) == 0 {
+			bad("listen is empty")
+		}
+	}
+	if v := get("listen_names"); v != lua.LNil {
+		t, ok := v.(*lua.LTable)
+		if !ok {
+			bad("listen_names is a %s, not a list of strings", typeName(v))
+		}
+		for i := 1; i <= t.Len(); i++ {
+			a.ListenNames = append(a.ListenNames, lua.LVAsString(t.RawGetInt(i)))
+		}
+	}
+	a.Notify = lua.LVAsBool(get("notify"))
+	if v := get("notify_fd"); v != lua.LNil {
+		num, ok := v.(lua.LNumber)
+		if !ok || int(num) < 3 || float64(num) != float64(int(num)) {
+			bad("notify_fd must be a descriptor number of 3 or more, got %s", lua.LVAsString(v))
+		}
+		a.NotifyFd = int(num)
+	}
+	if forExec && (a.Notify || a.NotifyFd > 0) {
+		bad("notify and notify_fd need a parent that waits; exec has none")
+	}
+	a.Detach = lua.LVAsBool(get("detach"))
+	if forExec && a.Detach {
+		bad("detach has no meaning for exec")
+	}
+	return a
+}
+
+// checkSpawnCred reads uid=, gid= and groups=. A uid given as a name, or
+// without gid, takes the user's primary group from the user database.
+func (rt *Runtime) checkSpawnCred(L *lua.LState, fn string, spec *lua.LTable, a *proc.Attr) {
+	bad := func(format string, args ...any) { rt.argError(L, fn, 1, "spec", format, args...) }
+	uv, gv, grv := spec.RawGetString("uid"), spec.RawGetString("gid"), spec.RawGetString("groups")
+	if uv == lua.LNil && gv == lua.LNil && grv == lua.LNil {
+		return
+	}
+	c := &proc.Cred{Uid: uint32(unix.Getuid()), Gid: uint32(unix.Getgid())}
+	gidFromUser := ""
+	switch v := uv.(type) {
+	case *lua.LNilType:
+	case lua.LNumber:
+		c.Uid = uint32(v)
+		gidFromUser = strconv.Itoa(int(v))
+	case lua.LString:
+		u, err := user.Lookup(string(v))
+		if err != nil {
+			bad("uid: no user %q", string(v))
+		}
+		id, _ := strconv.Atoi(u.Uid)
+		c.Uid = uint32(id)
+		gidFromUser = u.Uid
+	default:
+		bad("uid is a %s, not a number or user name", typeName(v))
+	}
+	switch v := gv.(type) {
+	case *lua.LNilType:
+		if gidFromUser != "" {
+			c.Gid = c.Uid // no entry in the user database: gid = uid
+			if u, err := user.LookupId(gidFromUser); err == nil {
+				if g, err := strconv.Atoi(u.Gid); err == nil {
+					c.Gid = uint32(g)
+				}
+			}
+		}
+	case lua.LNumber:
+		c.Gid = uint32(v)
+	case lua.LString:
+		g, err := user.LookupGroup(string(v))
+		if err != nil {
+			bad("gid: no group %q", string(v))
+		}
+		id, _ := strconv.Atoi(g.Gid)
+		c.Gid = uint32(id)
+	default:
+		bad("gid is a %s, not a number or group name", typeName(v))
+	}
+	if grv != lua.LNil {
+		t, ok := grv.(*lua.LTable)
+		if !ok {
+			bad("groups is a %s, not a list of group ids", typeName(grv))
+		}
+		c.Groups = []uint32{}
+		for i := 1; i <= t.Len(); i++ {
+			num, ok := t.RawGetInt(i).(lua.LNumber)
+			if !ok {
+				bad("groups[%d] is not a number", i)
+			}
+			c.Groups = append(c.Groups, uint32(num))
+		}
+	}
+	a.Cred = c
+}
+
+// spawnRlimitValue reads 1024, "unlimited", {cur, max} or {cur=, max=}.
+func spawnRlimitValue(v lua.LValue, res int) (uint64, uint64, error) {
+	one := func(v lua.LValue) (uint64, error) {
+		switch x := v.(type) {
+		case lua.LNumber:
+			if x < 0 {
+				return 0, fmt.Errorf("negative limit")
+			}
+			return uint64(x), nil
+		case lua.LString:
+			if x == "unlimited" || x == "infinity" {
+				return unix.RLIM_INFINITY, nil
+			}
+			return strconv.ParseUint(string(x), 10, 64)
+		}
+		return 0, fmt.Errorf("expected a number or \"unlimited\", got %s", typeName(v))
+	}
+	if t, ok := v.(*lua.LTable); ok {
+		cv, mv := t.RawGetInt(1), t.RawGetInt(2)
+		if cv == lua.LNil {
+			cv, mv = t.RawGetString("cur"), t.RawGetString("max")
+		}
+		cur, err := one(cv)
+		if err != nil {
+			return 0, 0, err
+		}
+		mx, err := one(mv)
+		if err != nil {
+			return 0, 0, err
+		}
+		if cur > mx {
+			return 0, 0, fmt.Errorf("soft limit above the hard limit")
+		}
+		return cur, mx, nil
+	}
+	cur, err := one(v)
 	if err != nil {
-		return rt.raise(L, err)
+		return 0, 0, err
 	}
-	L.Push(rt.newProc(L, p))
-	return 1
+	// A single value sets the soft limit and keeps the current hard one
+	// (unless it is below the new soft limit, when both move).
+	_, mx, gerr := sys.Getrlimit(res)
+	if gerr != nil || mx < cur {
+		mx = cur
+	}
+	return cur, mx, nil
 }
 
 // envList accepts {KEY="value"} or {"KEY=value", ...}.
@@ -127,7 +413,11 @@ func envList(v lua.LValue) ([]string, error) {
 	t.ForEach(func(k, val lua.LValue) {
 		switch k := k.(type) {
 		case lua.LNumber:
-			env = append(env, lua.LVAsString(val))
+			s := lua.LVAsString(val)
+			if !strings.Contains(s, "=") {
+				err = fmt.Errorf("entry %q has no '='", s)
+			}
+			env = append(env, s)
 		case lua.LString:
 			env = append(env, string(k)+"="+lua.LVAsString(val))
 		default:
@@ -146,6 +436,13 @@ func (rt *Runtime) newProc(L *lua.LState, p *proc.Proc) *lua.LUserData {
 	return ud
 }
 
+// reaped forgets a Proc the runtime no longer needs to track.
+func (rt *Runtime) reaped(p *proc.Proc) {
+	if rt.procs != nil {
+		delete(rt.procs, p)
+	}
+}
+
 func (rt *Runtime) procPid(L *lua.LState) int {
 	L.Push(lua.LNumber(rt.checkProc(L, "Proc:pid").Pid))
 	return 1
@@ -161,14 +458,32 @@ func (rt *Runtime) procPidfd(L *lua.LState) int {
 	return 1
 }
 
+func (rt *Runtime) procStdio(i int) lua.LGFunction {
+	name := []string{"Proc:stdin", "Proc:stdout", "Proc:stderr"}[i]
+	return func(L *lua.LState) int {
+		rt.checkProc(L, name)
+		ud := L.Get(1).(*lua.LUserData)
+		if ud.Env != nil {
+			if v := ud.Env.RawGetInt(i); v != lua.LNil {
+				L.Push(v)
+				return 1
+			}
+		}
+		L.Push(lua.LNil)
+		return 1
+	}
+}
+
 func (rt *Runtime) procRunning(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:running")
-	if p.Status() == nil {
-		if _, err := p.TryWait(); err != nil && !fdio.IsAgain(err) {
-			return rt.raise(L, err)
-		}
+	run, err := p.Running()
+	if err != nil {
+		return rt.raise(L, err)
 	}
-	L.Push(lua.LBool(p.Status() == nil))
+	if !run {
+		rt.reaped(p)
+	}
+	L.Push(lua.LBool(run))
 	return 1
 }
 
@@ -193,21 +508,141 @@ func (rt *Runtime) procWait(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:wait")
 	opts := rt.optTable(L, "Proc:wait", 2, "opts")
 	if s := p.Status(); s != nil {
+		rt.reaped(p)
 		return rt.pushOK(L, statusValues(L, p, s))
 	}
 	return rt.park(L, "wait", p.Pidfd, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
 		s, err := p.TryWait()
 		if err != nil {
+			if s := p.Status(); s != nil { // another task reaped it
+				return statusValues(L, p, s), nil
+			}
 			return nil, err
 		}
+		rt.reaped(p)
 		return statusValues(L, p, s), nil
 	})
+}
+
+// procReady: Proc:ready{timeout=} waits for READY=1 (notify=true) or the
+// newline on notify_fd, or fails when the child exits first.
+func (rt *Runtime) procReady(L *lua.LState) int {
+	p := rt.checkProc(L, "Proc:ready")
+	opts := rt.optTable(L, "Proc:ready", 2, "opts")
+	timeout := optTimeout(L, opts)
+	try := func() ([]lua.LValue, error) {
+		st, err := p.TryReady()
+		if err != nil {
+			return nil, err
+		}
+		t := L.NewTable()
+		t.RawSetString("ready", lua.LTrue)
+		t.RawSetString("via", lua.LString(st.Via))
+		if st.Status != "" {
+			t.RawSetString("status", lua.LString(st.Status))
+		}
+		vars := L.NewTable()
+		for k, v := range st.Vars {
+			vars.RawSetString(k, lua.LString(v))
+		}
+		t.RawSetString("vars", vars)
+		fds, names := L.NewTable(), L.NewTable()
+		for i, f := range st.Fds {
+			fds.Append(rt.newFd(L, f))
+			names.Append(lua.LString(st.FdNames[i]))
+		}
+		t.RawSetString("fds", fds)
+		t.RawSetString("names", names)
+		return []lua.LValue{t}, nil
+	}
+	if rt.sched.current == nil || L == rt.L {
+		if _, err := p.WaitReady(timeout); err != nil && !fdio.IsAgain(err) {
+			return rt.raise(L, err)
+		}
+		res, err := try()
+		if err != nil {
+			return rt.raise(L, err)
+		}
+		return rt.pushOK(L, res)
+	}
+	return rt.procParkAny(L, "ready", func() []*fdio.FD { return append(p.ReadyFds(), p.Pidfd) }, timeout, try)
+}
+
+// procParkAny is park over several descriptors: the task wakes when any of
+// them is readable and try no longer says EAGAIN.
+func (rt *Runtime) procParkAny(L *lua.LState, op string, fds func() []*fdio.FD, timeout time.Duration, try func() ([]lua.LValue, error)) int {
+	t := rt.sched.current
+	if t.cancelled != nil {
+		ev := t.cancelled
+		t.cancelled = nil
+		L.Error(ev, 0)
+		return 0
+	}
+	res, err := try()
+	if err == nil {
+		return rt.pushOK(L, res)
+	}
+	if !fdio.IsAgain(err) {
+		return rt.raise(L, err)
+	}
+	deadline := t.deadline(timeout)
+	var watches []*loop.Watch
+	var timer *loop.Watch
+	done := false
+	cancelWatches := func() {
+		for _, w := range watches {
+			w.Cancel()
+		}
+		watches = nil
+	}
+	finish := func(res []lua.LValue, errv lua.LValue) {
+		if done {
+			return
+		}
+		done = true
+		cancelWatches()
+		if timer != nil {
+			timer.Cancel()
+		}
+		rt.wake(t, res, errv)
+	}
+	var arm func()
+	arm = func() {
+		for _, f := range fds() {
+			n := f.Raw()
+			if n < 0 {
+				continue
+			}
+			watches = append(watches, rt.sched.loop.WatchFD(n, unix.POLLIN, time.Time{}, func(int16, bool) {
+				if done {
+					return
+				}
+				cancelWatches()
+				res, err := try()
+				switch {
+				case fdio.IsAgain(err):
+					arm()
+				case err != nil:
+					finish(nil, rt.errorValue(L, err))
+				default:
+					finish(res, nil)
+				}
+			}))
+		}
+	}
+	arm()
+	if !deadline.IsZero() {
+		timer = rt.sched.loop.Timer(deadline, func() { finish(nil, rt.timeoutValue(L, op, timeout, t)) })
+	}
+	t.abort = func(ev lua.LValue) { finish(nil, ev) }
+	return L.Yield(rt.parkMark)
 }
 
 func (rt *Runtime) procKill(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:kill")
 	sig := unix.SIGTERM
 	switch v := L.Get(2).(type) {
+	case *lua.LNilType:
 	case lua.LNumber:
 		sig = unix.Signal(v)
 	case lua.LString:
@@ -216,6 +651,8 @@ func (rt *Runtime) procKill(L *lua.LState) int {
 			return rt.raise(L, err)
 		}
 		sig = s
+	default:
+		return rt.argError(L, "Proc:kill", 2, "sig", "expected a signal name or number, got %s", typeName(v))
 	}
 	if err := p.Kill(sig); err != nil {
 		return rt.raise(L, err)
@@ -233,12 +670,70 @@ func (rt *Runtime) procToString(L *lua.LState) int {
 	return 1
 }
 
+// getfdMode reads {mode="dup"|"reopen"}; "dup" is the default.
+func (rt *Runtime) getfdMode(L *lua.LState, fn string, n int) proc.GetFdMode {
+	opts := rt.optTable(L, fn, n, "opts")
+	if opts == nil {
+		return proc.GetFdDup
+	}
+	switch v := opts.RawGetString("mode"); v {
+	case lua.LNil, lua.LString("dup"):
+		return proc.GetFdDup
+	case lua.LString("reopen"):
+		return proc.GetFdReopen
+	default:
+		rt.argError(L, fn, n, "opts", "mode must be \"dup\" (pidfd_getfd, shares the open file description) or \"reopen\" (open /proc/PID/fd/N, a new one), got %s", lua.LVAsString(v))
+	}
+	return proc.GetFdDup
+}
+
+// procGetfd: proc.getfd(pid_or_proc, n, {mode=}).
+func (rt *Runtime) procGetfd(L *lua.LState) int {
+	const fn = "proc.getfd"
+	var pid int
+	var pidfd *fdio.FD
+	switch v := L.Get(1).(type) {
+	case lua.LNumber:
+		pid = int(v)
+		if pid <= 0 {
+			return rt.argError(L, fn, 1, "pid", "expected a positive pid, got %d", pid)
+		}
+	case *lua.LUserData:
+		p, ok := v.Value.(*proc.Proc)
+		if !ok {
+			return rt.argError(L, fn, 1, "pid", "expected a pid or a Proc, got %s", typeName(v))
+		}
+		pid, pidfd = p.Pid, p.Pidfd
+	default:
+		return rt.argError(L, fn, 1, "pid", "expected a pid or a Proc, got %s", typeName(v))
+	}
+	n := rt.checkInt(L, fn, 2, "n")
+	return rt.getfd(L, pid, pidfd, n, rt.getfdMode(L, fn, 3))
+}
+
+// procGetfdMethod: Proc:getfd(n, {mode=}).
+func (rt *Runtime) procGetfdMethod(L *lua.LState) int {
+	p := rt.checkProc(L, "Proc:getfd")
+	n := rt.checkInt(L, "Proc:getfd", 2, "n")
+	return rt.getfd(L, p.Pid, p.Pidfd, n, rt.getfdMode(L, "Proc:getfd", 3))
+}
+
+func (rt *Runtime) getfd(L *lua.LState, pid int, pidfd *fdio.FD, n int, mode proc.GetFdMode) int {
+	f, err := proc.GetFd(pid, pidfd, n, mode)
+	if err != nil {
+		return rt.raise(L, err)
+	}
+	L.Push(rt.newFd(L, f))
+	return 1
+}
+
 func (rt *Runtime) procSelf(L *lua.LState) int {
 	t := L.NewTable()
 	t.RawSetString("pid", lua.LNumber(unix.Getpid()))
 	t.RawSetString("ppid", lua.LNumber(unix.Getppid()))
 	t.RawSetString("uid", lua.LNumber(unix.Getuid()))
 	t.RawSetString("gid", lua.LNumber(unix.Getgid()))
+	t.RawSetString("subreaper", lua.LBool(proc.Subreaper()))
 	L.Push(t)
 	return 1
 }

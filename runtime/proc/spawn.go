@@ -1,5 +1,8 @@
 // Package proc starts programs with an exact descriptor map, holds their
-// pidfds, and waits for and signals them through those pidfds.
+// pidfds, and waits for and signals them through those pidfds. It also
+// replaces the current program (Exec), takes descriptors out of other
+// processes (GetFd), hands sockets over systemd-style (Attr.Listen) and
+// waits for readiness (Attr.Notify, Attr.NotifyFd).
 package proc
 
 import (
@@ -10,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,18 +20,63 @@ import (
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
+// Stdio says what the child gets at 0, 1 or 2 when Fds does not map it.
+type Stdio int
+
+const (
+	StdioInherit Stdio = iota // this process's own 0, 1 or 2
+	StdioNull                 // /dev/null, opened read-write
+	StdioPipe                 // a pipe; the parent end is Proc.Stdin/Stdout/Stderr
+	StdioClose                // nothing: the number stays closed
+)
+
+// Rlimit is one resource limit for the child (Resource is unix.RLIMIT_*).
+type Rlimit struct {
+	Resource int
+	Cur, Max uint64
+}
+
+// Cred is the identity the child runs as. A nil Groups clears the
+// supplementary groups (a dropped-privilege child keeps none of root's).
+type Cred struct {
+	Uid, Gid uint32
+	Groups   []uint32
+}
+
 // Attr describes a program to start.
 type Attr struct {
 	Argv []string
 	Env  []string // nil: this process's environment
-	Dir  string
+	// EnvAdd entries ("K=V") are applied on top of Env, replacing any
+	// earlier value of the same key.
+	EnvAdd []string
+	Dir    string
 	// Fds maps child descriptor numbers to handles. The child holds exactly
-	// these, at exactly these numbers, plus 0, 1 and 2 inherited from this
-	// process unless the map names them (a nil entry closes one).
+	// these, at exactly these numbers, plus 0-2 per Stdio (a nil entry
+	// leaves a number closed).
 	Fds map[int]*fdio.FD
-	// NoStdio, when set, leaves 0-2 closed unless mapped.
+	// Stdio applies to 0, 1 and 2 when Fds does not name them.
+	Stdio [3]Stdio
+	// NoStdio, when set, makes every StdioInherit entry StdioClose.
 	NoStdio bool
 	Setsid  bool
+	// Setpgid puts the child in process group Pgid (0: a new group whose
+	// id is the child's pid).
+	Setpgid   bool
+	Pgid      int
+	Pdeathsig unix.Signal
+	Cred      *Cred
+	Umask     *int
+	Rlimits   []Rlimit
+	// Listen puts these sockets at 3, 4, ... and sets LISTEN_FDS,
+	// LISTEN_FDNAMES (from ListenNames), LISTEN_PID (the child's own pid)
+	// and LISTEN_PIDFDID (when the kernel has pidfs).
+	Listen      []*fdio.FD
+	ListenNames []string
+	// Notify gives the child a NOTIFY_SOCKET; NotifyFd > 0 gives it the
+	// write end of a pipe at that number (s6 readiness). See Proc.Ready.
+	Notify   bool
+	NotifyFd int
 	// Detach keeps the child alive when TerminateAll runs at exit.
 	Detach bool
 }
@@ -41,9 +88,15 @@ type Proc struct {
 	Argv  []string
 	// Detach is copied from Attr.
 	Detach bool
+	// Stdin, Stdout and Stderr are the parent's ends of StdioPipe streams.
+	Stdin, Stdout, Stderr *fdio.FD
+	// Trampolined reports that the child went through the re-exec
+	// trampoline (for umask, rlimits or socket activation).
+	Trampolined bool
 
 	mu     sync.Mutex
 	status *Status
+	ready  *readiness
 }
 
 // Status is how a child ended.
@@ -65,7 +118,8 @@ func (s *Status) String() string {
 var children = struct {
 	sync.Mutex
 	live map[*Proc]struct{}
-}{live: map[*Proc]struct{}{}}
+	pids map[int]bool // pids of live children, for the orphan reaper
+}{live: map[*Proc]struct{}{}, pids: map[int]bool{}}
 
 var (
 	inheritedOnce sync.Once
@@ -73,23 +127,38 @@ var (
 )
 
 // MaxMappedFd bounds child descriptor numbers; the kernel's own bound is
-// RLIMIT_NOFILE, checked when the child's dup3 runs.
+// the hard RLIMIT_NOFILE, checked before the child starts.
 const MaxMappedFd = 1 << 20
 
-// Spawn starts a program. Map entries that are closed handles fail before
-// anything starts.
+// plan is a spawn or exec worked out in the parent: the final map, the
+// environment, and what the parent must close or keep afterwards.
+type plan struct {
+	path       string
+	env        []string
+	fds        map[int]int // child number -> parent number (-1: closed)
+	childOnly  []*fdio.FD  // parent copies of child-only ends, closed after start
+	parentEnds [3]*fdio.FD // StdioPipe parent ends
+	ready      *readiness
+	tramp      *trampSpec
+}
+
+func (pl *plan) abort() {
+	for _, f := range pl.childOnly {
+		f.Close()
+	}
+	for _, f := range pl.parentEnds {
+		if f != nil {
+			f.Close()
+		}
+	}
+	if pl.ready != nil {
+		pl.ready.close()
+	}
+}
+
+// Spawn starts a program. Map entries that are closed handles, and every
+// other bad argument, fail before anything starts.
 func Spawn(a Attr) (*Proc, error) {
-	if len(a.Argv) == 0 || a.Argv[0] == "" {
-		return nil, sys.Errorf("spawn", "", unix.EINVAL, "argv is empty")
-	}
-	env := a.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	path, err := lookPath(a.Argv[0], env)
-	if err != nil {
-		return nil, err
-	}
 	// The first spawn marks every descriptor this process inherited
 	// close-on-exec (as the CLI does at start-up), so that no fd it did
 	// not create itself can slip into a child beside the map.
@@ -97,22 +166,72 @@ func Spawn(a Attr) (*Proc, error) {
 	if inheritedErr != nil {
 		return nil, inheritedErr
 	}
-	files, err := buildFiles(a)
+	pl, err := prepare("spawn", a, false)
 	if err != nil {
 		return nil, err
 	}
-	pidfd := -1
-	attr := &syscall.ProcAttr{
-		Dir:   a.Dir,
-		Env:   env,
-		Files: files,
-		Sys:   &syscall.SysProcAttr{Setsid: a.Setsid, PidFD: &pidfd},
+	top := -1
+	for k := range pl.fds {
+		top = max(top, k)
 	}
-	pid, err := syscall.ForkExec(path, a.Argv, attr)
+	var errR *fdio.FD
+	path, argv := pl.path, a.Argv
+	if pl.tramp != nil {
+		exe, err := trampolineExe()
+		if err != nil {
+			pl.abort()
+			return nil, err
+		}
+		// The trampoline reports a failure before its exec through this
+		// pipe, whose write end it holds just above the map.
+		r, w, err := fdio.Pipe()
+		if err != nil {
+			pl.abort()
+			return nil, err
+		}
+		errR = r
+		pl.childOnly = append(pl.childOnly, w)
+		top++
+		pl.tramp.errFd = top
+		pl.fds[top] = w.Raw()
+		argv = pl.tramp.argv(pl.path, a.Argv)
+		path = exe
+	}
+	files := make([]uintptr, top+1)
+	for i := range files {
+		files[i] = ^uintptr(0)
+	}
+	for k, n := range pl.fds {
+		if n >= 0 {
+			files[k] = uintptr(n)
+		}
+	}
+	spa := &syscall.SysProcAttr{Setsid: a.Setsid, Setpgid: a.Setpgid, Pgid: a.Pgid}
+	if pl.tramp == nil {
+		// Without the trampoline Go's own fork path sets these.
+		spa.Pdeathsig = syscall.Signal(a.Pdeathsig)
+		if a.Cred != nil {
+			spa.Credential = &syscall.Credential{Uid: a.Cred.Uid, Gid: a.Cred.Gid, Groups: a.Cred.Groups}
+		}
+	}
+	pidfd := -1
+	spa.PidFD = &pidfd
+	attr := &syscall.ProcAttr{Dir: a.Dir, Env: pl.env, Files: files, Sys: spa}
+	// The reaper must not take this child for an orphan between the clone
+	// and its registration below.
+	reapMu.RLock()
+	pid, err := syscall.ForkExec(path, argv, attr)
 	if err != nil {
+		reapMu.RUnlock()
+		pl.abort()
+		if errR != nil {
+			errR.Close()
+		}
 		return nil, sys.Wrap("spawn", a.Argv[0], err)
 	}
-	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach}
+	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil}
+	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
+	p.ready = pl.ready
 	if pidfd >= 0 {
 		p.Pidfd = fdio.Own(pidfd)
 	} else {
@@ -120,39 +239,81 @@ func Spawn(a Attr) (*Proc, error) {
 		// the child cannot have been reaped yet because only we wait for it.
 		n, err := sys.PidfdOpen(pid, 0)
 		if err != nil {
+			reapMu.RUnlock()
 			unix.Kill(pid, unix.SIGKILL)
 			var ws unix.WaitStatus
 			unix.Wait4(pid, &ws, 0, nil)
+			pl.abort()
 			return nil, err
 		}
 		p.Pidfd = fdio.Own(n)
 	}
 	children.Lock()
 	children.live[p] = struct{}{}
+	children.pids[pid] = true
 	children.Unlock()
+	reapMu.RUnlock()
+	for _, f := range pl.childOnly {
+		f.Close()
+	}
+	if errR != nil {
+		err := readTrampolineError(errR, "spawn", a.Argv[0])
+		errR.Close()
+		if err != nil {
+			p.Wait(0)
+			p.closeEnds()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
-// buildFiles turns the map into ForkExec's Files slice, where index i is
-// the child's descriptor i and -1 closes it. ForkExec first moves every
-// source that a lower target would overwrite out of the way, so swaps,
-// cycles and one handle at several numbers all come out right.
-func buildFiles(a Attr) ([]uintptr, error) {
-	top := 2
-	for k := range a.Fds {
-		if k < 0 || k > MaxMappedFd {
-			return nil, sys.Errorf("spawn", "", unix.EBADF, "fds[%d]: child descriptor numbers go from 0 to %d", k, MaxMappedFd)
-		}
-		if k > top {
-			top = k
-		}
+// prepare checks a and works out the child's descriptor map and
+// environment. Nothing is started and nothing leaks on error.
+func prepare(op string, a Attr, forExec bool) (pl *plan, err error) {
+	if len(a.Argv) == 0 || a.Argv[0] == "" {
+		return nil, sys.Errorf(op, "", unix.EINVAL, "argv is empty")
 	}
-	files := make([]uintptr, top+1)
-	for i := range files {
-		files[i] = ^uintptr(0)
-		if i <= 2 && !a.NoStdio {
-			files[i] = uintptr(i)
+	if a.Setsid && a.Setpgid {
+		return nil, sys.Errorf(op, a.Argv[0], unix.EINVAL, "setsid and pgroup together: a new session already has a new process group")
+	}
+	pl = &plan{fds: map[int]int{}}
+	defer func() {
+		if err != nil {
+			pl.abort()
 		}
+	}()
+	pl.env = a.Env
+	if pl.env == nil {
+		pl.env = os.Environ()
+	}
+	pl.env = mergeEnv(pl.env, a.EnvAdd)
+	pl.path, err = lookPath(op, a.Argv[0], pl.env)
+	if err != nil {
+		return nil, err
+	}
+	_, hard, err := sys.Getrlimit(unix.RLIMIT_NOFILE)
+	if err != nil {
+		return nil, err
+	}
+	limit := min(uint64(MaxMappedFd), hard)
+	put := func(k int, f *fdio.FD, what string) error {
+		if k < 0 || uint64(k) >= limit {
+			return sys.Errorf(op, "", unix.EBADF, "%s: child descriptor numbers go from 0 to %d (RLIMIT_NOFILE hard limit and fdwire's bound)", what, limit-1)
+		}
+		if _, dup := pl.fds[k]; dup {
+			return sys.Errorf(op, "", unix.EINVAL, "%s: descriptor %d is already given by another option (fds, stdio, listen or notify_fd)", what, k)
+		}
+		if f == nil {
+			pl.fds[k] = -1
+			return nil
+		}
+		n, err := f.Num()
+		if err != nil {
+			return sys.Errorf(op, "", unix.EBADF, "%s is a closed handle", what)
+		}
+		pl.fds[k] = n
+		return nil
 	}
 	keys := make([]int, 0, len(a.Fds))
 	for k := range a.Fds {
@@ -160,28 +321,184 @@ func buildFiles(a Attr) ([]uintptr, error) {
 	}
 	sort.Ints(keys)
 	for _, k := range keys {
-		h := a.Fds[k]
-		if h == nil {
-			files[k] = ^uintptr(0)
+		if err := put(k, a.Fds[k], fmt.Sprintf("fds[%d]", k)); err != nil {
+			return nil, err
+		}
+	}
+	if len(a.Listen) > 0 {
+		if len(a.ListenNames) > 0 && len(a.ListenNames) != len(a.Listen) {
+			return nil, sys.Errorf(op, "", unix.EINVAL, "listen has %d sockets but listen_names has %d names", len(a.Listen), len(a.ListenNames))
+		}
+		for i, f := range a.Listen {
+			if f == nil {
+				return nil, sys.Errorf(op, "", unix.EBADF, "listen[%d] is missing", i+1)
+			}
+			if err := put(3+i, f, fmt.Sprintf("listen[%d] (fd %d)", i+1, 3+i)); err != nil {
+				return nil, err
+			}
+		}
+		names := a.ListenNames
+		if len(names) == 0 {
+			for range a.Listen {
+				names = append(names, "unknown")
+			}
+		}
+		for _, n := range names {
+			if n == "" || strings.ContainsAny(n, ":\n") || len(n) > 255 {
+				return nil, sys.Errorf(op, "", unix.EINVAL, "listen name %q: names are 1-255 characters without ':'", n)
+			}
+		}
+		pl.env = mergeEnv(pl.env, []string{
+			fmt.Sprintf("LISTEN_FDS=%d", len(a.Listen)),
+			"LISTEN_FDNAMES=" + strings.Join(names, ":"),
+		})
+		pl.env = dropEnv(pl.env, "LISTEN_PID", "LISTEN_PIDFDID")
+	}
+	if a.Notify || a.NotifyFd > 0 {
+		if forExec {
+			return nil, sys.Errorf(op, "", unix.EINVAL, "notify and notify_fd need a parent that waits; exec has none")
+		}
+		pl.ready, err = newReadiness(a.Notify)
+		if err != nil {
+			return nil, err
+		}
+		if a.Notify {
+			pl.env = mergeEnv(pl.env, []string{"NOTIFY_SOCKET=" + pl.ready.addr})
+		}
+		if a.NotifyFd > 0 {
+			r, w, err := fdio.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			pl.ready.setPipe(r)
+			pl.childOnly = append(pl.childOnly, w)
+			if err := put(a.NotifyFd, w, fmt.Sprintf("notify_fd (fd %d)", a.NotifyFd)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var closedLow []int
+	for i := 0; i < 3; i++ {
+		if _, ok := pl.fds[i]; ok {
+			if pl.fds[i] < 0 {
+				closedLow = append(closedLow, i)
+			}
 			continue
 		}
-		n, err := h.Num()
-		if err != nil {
-			return nil, sys.Errorf("spawn", "", unix.EBADF, "fds[%d] is a closed handle", k)
+		mode := a.Stdio[i]
+		if mode == StdioInherit && a.NoStdio {
+			mode = StdioClose
 		}
-		files[k] = uintptr(n)
+		switch mode {
+		case StdioInherit:
+			pl.fds[i] = i
+		case StdioClose:
+			pl.fds[i] = -1
+			closedLow = append(closedLow, i)
+		case StdioNull:
+			f, err := fdio.OpenFile("/dev/null", unix.O_RDWR, 0)
+			if err != nil {
+				return nil, err
+			}
+			pl.childOnly = append(pl.childOnly, f)
+			pl.fds[i] = f.Raw()
+		case StdioPipe:
+			if forExec {
+				return nil, sys.Errorf(op, "", unix.EINVAL, "stdio \"pipe\" needs a parent to hold the other end; exec has none")
+			}
+			r, w, err := fdio.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				pl.parentEnds[i] = w
+				pl.childOnly = append(pl.childOnly, r)
+				pl.fds[i] = r.Raw()
+			} else {
+				pl.parentEnds[i] = r
+				pl.childOnly = append(pl.childOnly, w)
+				pl.fds[i] = w.Raw()
+			}
+		default:
+			return nil, sys.Errorf(op, "", unix.EINVAL, "stdio mode %d is unknown", mode)
+		}
 	}
-	return files, nil
+	if a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || forExec {
+		t := &trampSpec{umask: -1, rlimits: a.Rlimits, listen: len(a.Listen) > 0, closeLow: closedLow, errFd: -1}
+		if a.Umask != nil {
+			t.umask = *a.Umask & 0o7777
+		}
+		if a.Cred != nil {
+			c := *a.Cred
+			t.cred = &c
+		}
+		if a.Pdeathsig != 0 {
+			t.pdeathsig = int(a.Pdeathsig)
+			t.ppid = os.Getpid()
+		}
+		pl.tramp = t
+	}
+	return pl, nil
 }
 
-func lookPath(name string, env []string) (string, error) {
+// mergeEnv applies "K=V" entries over env, later ones winning.
+func mergeEnv(env, add []string) []string {
+	if len(add) == 0 {
+		return env
+	}
+	out := make([]string, 0, len(env)+len(add))
+	keys := map[string]bool{}
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !keys[k] {
+			out = append(out, kv)
+		}
+	}
+	seen := map[string]int{}
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[k]; ok {
+			out[i] = kv
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}
+
+func dropEnv(env []string, keys ...string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, d := range keys {
+			drop = drop || k == d
+		}
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func lookPath(op, name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		return name, nil
 	}
-	pathEnv := ""
+	pathEnv, found := "", false
 	for _, kv := range env {
 		if strings.HasPrefix(kv, "PATH=") {
-			pathEnv = kv[5:]
+			pathEnv, found = kv[5:], true
+		}
+	}
+	if !found {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
 		}
 	}
 	for _, dir := range strings.Split(pathEnv, ":") {
@@ -193,140 +510,17 @@ func lookPath(name string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath(name); err == nil && pathEnv == "" {
-		return p, nil
-	}
-	return "", sys.Errorf("spawn", name, unix.ENOENT, "%q not found in PATH", name)
+	return "", sys.Errorf(op, name, unix.ENOENT, "%q not found in PATH", name)
 }
 
-// TryWait reaps the child if it has exited, or returns EAGAIN.
-func (p *Proc) TryWait() (*Status, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.status != nil {
-		return p.status, nil
-	}
-	n, err := p.Pidfd.Num()
-	if err != nil {
-		return nil, err
-	}
-	var info unix.Siginfo
-	if err := sys.WaitidPidfd(n, &info, unix.WEXITED|unix.WNOHANG, p.addr()); err != nil {
-		return nil, err
-	}
-	pid, code, st := sys.SiginfoChild(&info)
-	if pid == 0 {
-		return nil, fdio.ErrAgain
-	}
-	s := &Status{}
-	switch code {
-	case cldExited:
-		s.Exited, s.Code = true, st
-	case cldDumped:
-		s.Signal, s.Core = unix.Signal(st), true
-	default:
-		s.Signal = unix.Signal(st)
-	}
-	p.status = s
-	children.Lock()
-	delete(children.live, p)
-	children.Unlock()
-	p.Pidfd.Close()
-	return s, nil
-}
-
-// Wait blocks until the child exits (for Go callers without a loop).
-func (p *Proc) Wait(timeout time.Duration) (*Status, error) {
-	var st *Status
-	err := fdio.Block(p.Pidfd, unix.POLLIN, timeout, "wait", func() error {
-		var err error
-		st, err = p.TryWait()
-		return err
-	})
-	if st != nil {
-		return st, nil
-	}
-	return nil, err
-}
-
-// Status returns how the child ended, or nil while it runs (unreaped).
-func (p *Proc) Status() *Status {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.status
-}
-
-// Kill sends sig through the pidfd, which cannot hit a recycled pid.
-func (p *Proc) Kill(sig unix.Signal) error {
-	if p.Status() != nil {
-		return sys.Errorf("kill", p.addr(), unix.ESRCH, "the process has already exited and been reaped")
-	}
-	n, err := p.Pidfd.Num()
-	if err != nil {
-		return err
-	}
-	return sys.PidfdSendSignal(n, sig, p.addr())
-}
-
-func (p *Proc) addr() string { return fmt.Sprintf("pid %d", p.Pid) }
-
-// Children lists started children that have not been reaped.
-func Children() []*Proc {
-	children.Lock()
-	defer children.Unlock()
-	out := make([]*Proc, 0, len(children.live))
-	for p := range children.live {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Pid < out[j].Pid })
-	return out
-}
-
-// TerminateAll ends every child not started detached: SIGTERM, up to
-// grace for them to exit, then SIGKILL; each is reaped so no zombie stays.
-func TerminateAll(grace time.Duration) {
-	var procs []*Proc
-	for _, p := range Children() {
-		if p.Detach {
-			children.Lock()
-			delete(children.live, p)
-			children.Unlock()
-			p.Pidfd.Close()
-			continue
-		}
-		procs = append(procs, p)
-	}
-	for _, p := range procs {
-		p.Kill(unix.SIGTERM)
-	}
-	deadline := time.Now().Add(grace)
-	for _, p := range procs {
-		left := time.Until(deadline)
-		if left <= 0 {
-			left = time.Millisecond
-		}
-		if _, err := p.Wait(left); err != nil {
-			p.Kill(unix.SIGKILL)
-			p.Wait(0)
+// closeEnds closes the parent's pipe ends and the readiness channel.
+func (p *Proc) closeEnds() {
+	for _, f := range []*fdio.FD{p.Stdin, p.Stdout, p.Stderr} {
+		if f != nil {
+			f.Close()
 		}
 	}
-}
-
-// SignalByName maps "TERM", "SIGTERM", "term" or a number to a signal.
-func SignalByName(s string) (unix.Signal, error) {
-	u := strings.ToUpper(s)
-	if !strings.HasPrefix(u, "SIG") {
-		u = "SIG" + u
+	if p.ready != nil {
+		p.ready.close()
 	}
-	if sig := unix.SignalNum(u); sig != 0 {
-		return sig, nil
-	}
-	return 0, sys.Errorf("kill", s, unix.EINVAL, "unknown signal %q", s)
 }
-
-// si_code values of SIGCHLD (x/sys/unix does not export them).
-const (
-	cldExited = 1
-	cldKilled = 2
-	cldDumped = 3
-)

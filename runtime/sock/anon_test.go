@@ -497,3 +497,74 @@ func TestSocketOptions(t *testing.T) {
 	}
 	m.Pidfd.Close()
 }
+
+// BenchmarkBindAnon is the cost of the emulation (mkdir, bind, chmod,
+// open O_PATH, listen, unlink, rmdir) against BenchmarkListenOnPath.
+func BenchmarkBindAnon(b *testing.B) {
+	dir := b.TempDir()
+	for b.Loop() {
+		l, h, err := BindAnon(AnonOptions{Dir: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Close()
+		h.Close()
+	}
+}
+
+func BenchmarkListenOnPath(b *testing.B) {
+	p := b.TempDir() + "/s"
+	for b.Loop() {
+		l, err := ListenOn(addr.Addr{Kind: addr.Unix, Path: p}, unix.SOCK_STREAM, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.Close()
+		os.Remove(p)
+	}
+}
+
+// BenchmarkDialAddress is connecting through an address handle against
+// BenchmarkDialPath, connecting by path.
+func BenchmarkDialAddress(b *testing.B) {
+	l, h, err := BindAnon(AnonOptions{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	defer h.Close()
+	for b.Loop() {
+		s, _, _, err := DialAddress(0, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+		c, err := TryAccept(l)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+func BenchmarkDialPath(b *testing.B) {
+	p := b.TempDir() + "/s"
+	a := addr.Addr{Kind: addr.Unix, Path: p}
+	l, err := ListenOn(a, unix.SOCK_STREAM, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	for b.Loop() {
+		s, _, err := Dial(unix.SOCK_STREAM, a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+		c, err := TryAccept(l)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

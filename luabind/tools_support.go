@@ -3,11 +3,13 @@ package luabind
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
+	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/fswait"
 	"github.com/fdwire/fdwire/runtime/privdrop"
 	"github.com/fdwire/fdwire/runtime/sys"
@@ -21,6 +23,7 @@ func init() {
 	openHooks = append(openHooks, func(rt *Runtime, L *lua.LState) {
 		rt.openFs(L)
 		rt.openUser(L)
+		rt.openFdReady(L)
 		rt.register(L, "clock", map[string]lua.LGFunction{
 			"monotonic": func(L *lua.LState) int {
 				L.Push(lua.LNumber(float64(time.Since(clockBase)) / float64(time.Second)))
@@ -259,4 +262,68 @@ func (rt *Runtime) userDrop(L *lua.LState) int {
 	}
 	L.Push(credTable(L, c))
 	return 1
+}
+
+// openFdReady adds fd.ready to the fd module: a cooperative wait for
+// readiness that consumes nothing (activate waits for the first
+// connection this way and leaves it to COMMAND).
+func (rt *Runtime) openFdReady(L *lua.LState) {
+	mod, ok := L.GetGlobal("fd").(*lua.LTable)
+	if !ok {
+		return
+	}
+	mod.RawSetString("ready", L.NewFunction(rt.fdReady))
+	rt.Functions = append(rt.Functions, "fd.ready")
+	rt.blocking = append(rt.blocking, blockingFn{mod, "ready"})
+}
+
+func (rt *Runtime) fdReady(L *lua.LState) int {
+	const fn = "fd.ready"
+	f := rt.checkOpenFd(L, fn, 1, "f")
+	var events int16
+	switch v := L.Get(2).(type) {
+	case *lua.LNilType:
+		events = unix.POLLIN
+	case lua.LString:
+		switch string(v) {
+		case "r":
+			events = unix.POLLIN
+		case "w":
+			events = unix.POLLOUT
+		case "rw":
+			events = unix.POLLIN | unix.POLLOUT
+		default:
+			return rt.argError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %q", string(v))
+		}
+	default:
+		return rt.argError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %s", typeName(v))
+	}
+	opts := rt.optTable(L, fn, 3, "opts")
+	return rt.park(L, "ready", f, events, optTimeout(L, opts), func() ([]lua.LValue, error) {
+		n, err := f.Num()
+		if err != nil {
+			return nil, err
+		}
+		rev, err := fdio.Ready(n, events)
+		if err != nil {
+			return nil, err
+		}
+		if rev == 0 {
+			return nil, fdio.ErrAgain
+		}
+		var out []string
+		if rev&unix.POLLIN != 0 {
+			out = append(out, "r")
+		}
+		if rev&unix.POLLOUT != 0 {
+			out = append(out, "w")
+		}
+		if rev&(unix.POLLHUP|unix.POLLERR) != 0 {
+			out = append(out, "hup")
+		}
+		if rev&unix.POLLNVAL != 0 {
+			return nil, sys.Wrap("ready", sys.FdAddr(n), unix.EBADF)
+		}
+		return []lua.LValue{lua.LString(strings.Join(out, ","))}, nil
+	})
 }

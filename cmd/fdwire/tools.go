@@ -16,3 +16,7 @@ func init() {
 func init() {
 	register("portlisten", "bind a (privileged) port, drop root, hand the listener or each connection to a handler", runTool("fdwire.tools.portlisten"))
 }
+
+func init() {
+	register("activate", "socket activation for testing, as systemd-socket-activate", runTool("fdwire.tools.activate"))
+}

@@ -320,3 +320,19 @@ task.wait(t)
 assert(got == "late")
 `)
 }
+
+// TestLuaConnectBacklogFull: a unix connect that finds the backlog full is
+// an error, not an unconnected socket.
+func TestLuaConnectBacklogFull(t *testing.T) {
+	mustRun(t, `
+local l, addr = sock.bind_anon{backlog = 1}
+local held, err = {}, nil
+for i = 1, 10 do
+  local ok, c = pcall(sock.connect, addr, {timeout = 5})
+  if not ok then err = c break end
+  held[#held + 1] = c
+end
+assert(err and err.name == "ECONNREFUSED" and tostring(err):find("backlog is full"), tostring(err))
+assert(#held >= 1)
+`)
+}

@@ -272,7 +272,8 @@ func Published(h *fdio.FD) string {
 // h (fd:N). With typ 0 it uses the type BindAnon recorded, or, for a
 // handle from elsewhere, tries stream, seqpacket and dgram in turn (a
 // mismatch fails with EPROTOTYPE before anything is sent). The type used
-// is returned.
+// is returned. As with Dial, a pending result is finished with
+// FinishDial, then CheckConnected.
 func DialAddress(typ int, h *fdio.FD) (s *fdio.FD, pending bool, used int, err error) {
 	n, err := h.Num()
 	if err != nil {

@@ -220,3 +220,24 @@ func DialAt(typ int, dir *fdio.FD, name string) (*fdio.FD, bool, error) {
 	s.Close()
 	return nil, false, err
 }
+
+// CheckConnected confirms that a connect reported done by FinishDial did
+// connect. A non-blocking unix connect fails with EAGAIN when the
+// listener's backlog is full, and the unconnected socket then polls
+// writable with SO_ERROR 0, which looks like success; it is not.
+func CheckConnected(s *fdio.FD, a addr.Addr) error {
+	if a.Domain() != unix.AF_UNIX {
+		return nil
+	}
+	n, err := s.Num()
+	if err != nil {
+		return err
+	}
+	if _, err := sys.Getpeername(n); err != nil {
+		s.Close()
+		// Not EAGAIN: callers treat that as "wait and try again", and
+		// nothing wakes a waiter when the backlog drains.
+		return sys.Errorf("connect", a.String(), unix.ECONNREFUSED, "the listener's backlog is full: nobody is accepting connections (a non-blocking connect got EAGAIN)")
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package luabind
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/diag"
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/reap"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// topoFunctions are the functions of the Lua-implemented topology engine
+// (stdlib/lua/topo.lua and fdwire.testing), listed here so the
+// docs-coverage test checks them; luabind/topo_test.go checks this list
+// against what the Lua modules really export.
+var topoFunctions = []string{
+	"topo.define", "topo.up", "topo.run_main", "topo.graph", "topo.load", "topo.summary",
+	"Topology:proc", "Topology:wait", "Topology:down", "Topology:graph", "Topology:verify",
+	"Topology:stdout", "Topology:stderr", "Topology:status", "Topology:dir", "Topology:result",
+	"T:ok", "T:eq", "T:match", "T:fails", "T:fail", "T:log", "T:dir", "T:cleanup", "T:up",
+}
+
+func init() {
+	openHooks = append(openHooks, func(rt *Runtime, L *lua.LState) { rt.openTopo(L) })
+}
+
+// openTopo makes the global topo load fdwire.topo on first use (most
+// scripts never touch it), makes require "topo" work, and installs the
+// internal Go helpers the engine needs as "fdwire.topo.native".
+func (rt *Runtime) openTopo(L *lua.LState) {
+	proxy := L.NewTable()
+	load := func(L *lua.LState) *lua.LTable {
+		if mt, ok := L.GetMetatable(proxy).(*lua.LTable); ok && mt != nil {
+			L.SetMetatable(proxy, lua.LNil)
+			if err := L.CallByParam(lua.P{Fn: L.GetGlobal("require"), NRet: 1, Protect: true}, lua.LString("fdwire.topo")); err != nil {
+				L.SetMetatable(proxy, mt)
+				L.RaiseError("loading topo: %v", err)
+			}
+			if mod, ok := L.Get(-1).(*lua.LTable); ok {
+				mod.ForEach(func(k, v lua.LValue) { proxy.RawSet(k, v) })
+			}
+			L.Pop(1)
+		}
+		return proxy
+	}
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		L.Push(load(L).RawGet(L.Get(2)))
+		return 1
+	}))
+	L.SetMetatable(proxy, mt)
+	L.SetGlobal("topo", proxy)
+	L.PreloadModule("topo", func(L *lua.LState) int { L.Push(load(L)); return 1 })
+	L.PreloadModule("fdwire.topo.native", func(L *lua.LState) int {
+		m := L.NewTable()
+		for k, f := range map[string]lua.LGFunction{
+			"now":              rt.topoNow,
+			"mkdtemp":          rt.topoMkdtemp,
+			"environ":          rt.topoEnviron,
+			"exe":              rt.topoExe,
+			"proc_fds":         rt.topoProcFds,
+			"unix_socks":       rt.topoUnixSocks,
+			"cgroup_new":       rt.topoCgroupNew,
+			"cgroup_add":       rt.topoCgroupAdd,
+			"cgroup_kill":      rt.topoCgroupKill,
+			"cgroup_pids":      rt.topoCgroupPids,
+			"cgroup_populated": rt.topoCgroupPopulated,
+			"session_members":  rt.topoSessionMembers,
+			"signal_pid":       rt.topoSignalPid,
+			"reap_orphan":      rt.topoReapOrphan,
+			"subreaper":        rt.topoSubreaper,
+			"signals":          rt.topoSignals,
+			"alive":            rt.topoAlive,
+		} {
+			m.RawSetString(k, L.NewFunction(f))
+		}
+		L.Push(m)
+		return 1
+	})
+	rt.Functions = append(rt.Functions, topoFunctions...)
+}
+
+var monoStart = time.Now()
+
+// topoNow: monotonic seconds since the runtime package loaded.
+func (rt *Runtime) topoNow(L *lua.LState) int {
+	L.Push(lua.LNumber(time.Since(monoStart).Seconds()))
+	return 1
+}
+
+// topoMkdtemp(prefix) -> path, guard: a fresh 0700 directory under
+// $TMPDIR, and an Fd whose closing removes the whole tree (so the
+// runtime's own close cleans up a run that was abandoned).
+func (rt *Runtime) topoMkdtemp(L *lua.LState) int {
+	prefix := L.OptString(1, "fdwire")
+	dir, err := os.MkdirTemp("", prefix+"-")
+	if err != nil {
+		return rt.raise(L, sys.Wrap("mkdtemp", os.TempDir(), err))
+	}
+	n, err := sys.Openat(unix.AT_FDCWD, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		os.RemoveAll(dir)
+		return rt.raise(L, err)
+	}
+	g := fdio.Own(n)
+	g.Tag("topo-dir")
+	g.OnClose(func() { os.RemoveAll(dir) })
+	L.Push(lua.LString(dir))
+	L.Push(rt.newFd(L, g))
+	return 2
+}
+
+func (rt *Runtime) topoEnviron(L *lua.LState) int {
+	t := L.NewTable()
+	for _, kv := range os.Environ() {
+		t.Append(lua.LString(kv))
+	}
+	L.Push(t)
+	return 1
+}
+
+func (rt *Runtime) topoExe(L *lua.LState) int {
+	p, err := os.Executable()
+	if err != nil {
+		p = "/proc/self/exe"
+	}
+	L.Push(lua.LString(p))
+	return 1
+}
+
+// topoProcFds(pid) -> {{num=, link=, dev=, ino=, access=, kind=}...} or
+// nil, message when the process is gone.
+func (rt *Runtime) topoProcFds(L *lua.LState) int {
+	fds, err := diag.ProcFds(L.CheckInt(1))
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	t := L.NewTable()
+	for _, f := range fds {
+		e := L.NewTable()
+		e.RawSetString("num", lua.LNumber(f.Num))
+		e.RawSetString("link", lua.LString(f.Link))
+		e.RawSetString("dev", lua.LNumber(f.Dev))
+		e.RawSetString("ino", lua.LNumber(f.Ino))
+		e.RawSetString("access", lua.LString(f.Access))
+		e.RawSetString("kind", lua.LString(f.Kind))
+		t.Append(e)
+	}
+	L.Push(t)
+	return 1
+}
+
+// topoUnixSocks({ino...}) -> {[ino]={peer=, state=, type=, path=, peer_known=}}.
+func (rt *Runtime) topoUnixSocks(L *lua.LState) int {
+	want := L.CheckTable(1)
+	socks, err := diag.UnixSockets()
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	t := L.NewTable()
+	want.ForEach(func(_, v lua.LValue) {
+		n, ok := v.(lua.LNumber)
+		if !ok {
+			return
+		}
+		s, ok := socks[uint64(n)]
+		if !ok {
+			return
+		}
+		e := L.NewTable()
+		e.RawSetString("peer", lua.LNumber(s.Peer))
+		e.RawSetString("state", lua.LString(s.State))
+		e.RawSetString("type", lua.LString(s.Type))
+		e.RawSetString("path", lua.LString(s.Path))
+		e.RawSetString("peer_known", lua.LBool(s.PeerKnown))
+		t.RawSet(n, e)
+	})
+	L.Push(t)
+	return 1
+}
+
+// topoCgroupNew(prefix) -> path, guard or nil, message. Closing the guard
+// kills whatever is left in the group and removes it.
+func (rt *Runtime) topoCgroupNew(L *lua.LState) int {
+	g, err := reap.NewGroup(L.OptString(1, "fdwire"))
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	n, err := g.Open()
+	if err != nil {
+		g.Remove()
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	h := fdio.Own(n)
+	h.Tag("topo-cgroup")
+	h.OnClose(func() {
+		if g.Populated() {
+			g.Kill()
+			for i := 0; i < 200 && g.Populated(); i++ {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		g.Remove()
+	})
+	L.Push(lua.LString(g.Path))
+	L.Push(rt.newFd(L, h))
+	return 2
+}
+
+func (rt *Runtime) topoCgroupAdd(L *lua.LState) int {
+	g := &reap.Group{Path: L.CheckString(1)}
+	if err := g.Add(L.CheckInt(2)); err != nil {
+		L.Push(lua.LFalse)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+func (rt *Runtime) topoCgroupKill(L *lua.LState) int {
+	g := &reap.Group{Path: L.CheckString(1)}
+	if err := g.Kill(); err != nil {
+		L.Push(lua.LFalse)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+func (rt *Runtime) topoCgroupPids(L *lua.LState) int {
+	t := L.NewTable()
+	for _, p := range (&reap.Group{Path: L.CheckString(1)}).Pids() {
+		t.Append(lua.LNumber(p))
+	}
+	L.Push(t)
+	return 1
+}
+
+func (rt *Runtime) topoCgroupPopulated(L *lua.LState) int {
+	L.Push(lua.LBool((&reap.Group{Path: L.CheckString(1)}).Populated()))
+	return 1
+}
+
+// topoSessionMembers(sid) -> {{pid=, comm=}...}
+func (rt *Runtime) topoSessionMembers(L *lua.LState) int {
+	t := L.NewTable()
+	for _, s := range reap.SessionMembers(L.CheckInt(1)) {
+		e := L.NewTable()
+		e.RawSetString("pid", lua.LNumber(s.Pid))
+		e.RawSetString("comm", lua.LString(s.Comm))
+		t.Append(e)
+	}
+	L.Push(t)
+	return 1
+}
+
+func (rt *Runtime) topoSignalPid(L *lua.LState) int {
+	sig := unix.SignalNum("SIG" + L.CheckString(2))
+	if sig == 0 {
+		sig = unix.SIGKILL
+	}
+	if err := reap.Signal(L.CheckInt(1), sig); err != nil {
+		return rt.raise(L, err)
+	}
+	return 0
+}
+
+func (rt *Runtime) topoReapOrphan(L *lua.LState) int {
+	L.Push(lua.LBool(reap.ReapIfOrphan(L.CheckInt(1))))
+	return 1
+}
+
+func (rt *Runtime) topoSubreaper(L *lua.LState) int {
+	if err := reap.SetSubreaper(); err != nil {
+		return rt.raise(L, err)
+	}
+	return 0
+}
+
+// topoAlive(pid) reports whether pid exists and is not a zombie.
+func (rt *Runtime) topoAlive(L *lua.LState) int {
+	st, ok := reap.ReadStat(L.CheckInt(1))
+	L.Push(lua.LBool(ok && st.State != "Z"))
+	return 1
+}
+
+// topoSignals() -> Fd: readable with one byte (the signal number) when
+// SIGINT or SIGTERM arrives, so a topology can tear down in order. A
+// second signal gives up on that and interrupts the runtime (whose close
+// still terminates children and removes the run's files). Closing the Fd
+// restores the default handling.
+func (rt *Runtime) topoSignals(L *lua.LState) int {
+	r, w, err := fdio.Pipe()
+	if err != nil {
+		return rt.raise(L, err)
+	}
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM)
+	done := make(chan struct{})
+	var mu sync.Mutex // keeps the write from racing the close below
+	go func() {
+		seen := 0
+		for {
+			select {
+			case s := <-ch:
+				seen++
+				sig := s.(unix.Signal)
+				if seen > 1 {
+					rt.Interrupt(128 + int(sig))
+					continue
+				}
+				mu.Lock()
+				if n, err := w.Num(); err == nil {
+					sys.Write(n, []byte{byte(sig)})
+				}
+				mu.Unlock()
+			case <-done:
+				return
+			}
+		}
+	}()
+	r.OnClose(func() {
+		signal.Stop(ch)
+		close(done)
+		mu.Lock()
+		w.Close()
+		mu.Unlock()
+	})
+	L.Push(rt.newFd(L, r))
+	return 1
+}

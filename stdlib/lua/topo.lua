@@ -1,0 +1,140 @@
+-- fdwire.topo (the global topo): declarative topologies. A spec names
+-- sockets, pipes and processes; topo.up runs it and returns a Topology.
+-- See docs/topo.md.
+local spec = require("fdwire.topo.spec")
+local run = require("fdwire.topo.run")
+local report = require("fdwire.topo.report")
+local graph = require("fdwire.topo.graph")
+local verify = require("fdwire.topo.verify")
+local util = require("fdwire.util")
+
+local M = {}
+
+local Topology = {}
+Topology.__index = Topology
+Topology.__tostring = function(top)
+	return string.format("<topology %s %s>", top.def.name, top.result and (top.result.ok and "ok" or "failed") or "running")
+end
+
+-- Hooks for fdwire.testing: called with each topology topo.up starts.
+local watchers = {}
+function M._watch(fn) watchers[#watchers + 1] = fn end
+function M._unwatch(fn)
+	for i, f in ipairs(watchers) do if f == fn then table.remove(watchers, i) return end end
+end
+
+-- topo.define(spec) -> definition; raises a spec error naming the place.
+function M.define(s) return spec.define(s) end
+
+-- topo.up(spec, opts) -> Topology, once every process has started and
+-- those with a ready check are ready (or the run already ended).
+function M.up(s, opts)
+	if opts ~= nil and type(opts) ~= "table" then
+		util.errorf("topo.up", "EINVAL", "bad argument #2 (opts): expected a table, got " .. type(opts))
+	end
+	local def = spec.define(s)
+	local top = run.new(def, opts or {})
+	top = setmetatable(top, Topology)
+	top.task = task.spawn(run.run, top)
+	for _, w in ipairs(watchers) do w(top) end
+	run.wait_up(top)
+	return top
+end
+
+local function the_proc(top, fn, name)
+	local P = top.procs[name]
+	if not P then
+		util.errorf(fn, "EINVAL", string.format("no process named %q in topology %s", tostring(name), top.def.name))
+	end
+	return P
+end
+
+-- Topology:proc(name) -> Proc (nil when it has not started).
+function Topology:proc(name) return the_proc(self, "Topology:proc", name).proc end
+
+-- Topology:stdout(name) / :stderr(name) -> what it wrote so far.
+function Topology:stdout(name) return table.concat(the_proc(self, "Topology:stdout", name).out.stdout) end
+function Topology:stderr(name) return table.concat(the_proc(self, "Topology:stderr", name).out.stderr) end
+
+-- Topology:status(name) -> {state=, pid=, ready=, status=, ...} now.
+function Topology:status(name)
+	local P = the_proc(self, "Topology:status", name)
+	if self.result then return self.result.procs[name] end
+	return {
+		name = name, state = P.state, pid = P.pid, ready = P.ready or false,
+		status = P.status and run.status_string(P.status) or nil,
+		exit = P.status and P.status.code, signal = P.status and P.status.signal,
+	}
+end
+
+-- Topology:dir() -> the run directory (removed by the teardown).
+function Topology:dir() return self.dir end
+
+-- Topology:result() -> the result once the run has ended, else nil.
+function Topology:result() return self.result end
+
+-- Topology:wait(opts) -> ok, result: waits for the run to end (every
+-- process that must exit has exited, a failure, the timeout, a signal),
+-- after the teardown.
+function Topology:wait(opts)
+	local r = self.task:wait(opts)
+	return r.ok, r
+end
+
+-- Topology:down() -> ok, result: ends the run now and tears it down.
+function Topology:down(opts)
+	if not self.result then run.push(self, { t = "down" }) end
+	return self:wait(opts)
+end
+
+function Topology:graph() return graph.dot(self.def, self) end
+
+function Topology:verify(opts) return verify.run(self, opts) end
+
+-- topo.graph(spec) -> Graphviz DOT text.
+function M.graph(s) return graph.dot(spec.define(s)) end
+
+-- topo.summary(result) -> the printed per-process summary.
+function M.summary(r) return report.summary(r) end
+
+-- Loading topology files. A file is a Lua chunk that returns its spec,
+-- or ends with `return topo.run_main(spec)` so that `fdwire FILE` runs
+-- it; while topo.load reads a file, run_main only hands the spec back.
+local loading = 0
+
+-- topo.load(path) -> definition.
+function M.load(path)
+	if type(path) ~= "string" then util.errorf("topo.load", "EINVAL", "bad argument #1 (path): expected a file name") end
+	local chunk, err = loadfile(path)
+	if not chunk then util.errorf("topo.load", "EINVAL", tostring(err)) end
+	loading = loading + 1
+	local ok, v = pcall(chunk)
+	loading = loading - 1
+	if not ok then error(v, 0) end
+	if type(v) ~= "table" then
+		util.errorf("topo.load", "EINVAL", path .. ": a topology file returns its spec (return spec) or ends with return topo.run_main(spec)")
+	end
+	return spec.define(v)
+end
+
+-- topo.run_main(spec, opts) runs the topology as `fdwire up` would,
+-- prints the summary, and ends the script with the run's exit status;
+-- under topo.load it returns the spec instead.
+function M.run_main(s, opts)
+	if loading > 0 then return s end
+	local code = M._up_main(spec.define(s), opts)
+	if code ~= 0 then os.exit(code) end
+	return code
+end
+
+-- _up_main runs a definition with output echo and signal handling and
+-- returns the exit status (shared by run_main and `fdwire up`).
+function M._up_main(def, opts)
+	opts = opts or {}
+	local top = M.up(def, { echo = opts.quiet and false or true, signals = true })
+	local _, r = top:wait()
+	print(report.summary(r))
+	return r.code
+end
+
+return M

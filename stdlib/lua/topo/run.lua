@@ -1,0 +1,530 @@
+-- fdwire.topo.run: runs a topology definition. One coordinator task owns
+-- the state; helper tasks (output readers, exit waiters, readiness
+-- probes) only push events and wake it through an eventfd, so every
+-- decision (start, fail, end, tear down) happens in one place, in order.
+local native = require("fdwire.topo.native")
+local util = require("fdwire.util")
+local objects = require("fdwire.topo.objects")
+local report = require("fdwire.topo.report")
+
+local M = {}
+
+local WAKE = string.char(1, 0, 0, 0, 0, 0, 0, 0)
+local now = native.now
+
+local function push(top, ev)
+	top.events[#top.events + 1] = ev
+	if not top.wake:closed() then pcall(top.wake.write, top.wake, WAKE) end
+end
+M.push = push
+
+-- wait_event parks the coordinator until an event arrives or deadline
+-- (an absolute now() value, or nil for none) passes.
+local function wait_event(top, deadline)
+	if #top.events > 0 then return end
+	local opts
+	if deadline then opts = { timeout = math.max(deadline - now(), 0.001) } end
+	local ok, err = pcall(top.wake.read, top.wake, 8, opts)
+	if not ok and not (type(err) == "table" and err.name == "ETIMEDOUT") then error(err, 0) end
+end
+
+local function failure(top, msg, reason)
+	top.failures[#top.failures + 1] = msg
+	if not top.ending then top.ending = reason or "failed" end
+end
+M.failure = failure
+
+local function note(top, msg) top.notes[#top.notes + 1] = msg end
+
+local function status_string(st)
+	if not st then return "?" end
+	if st.code ~= nil then return "exit " .. st.code end
+	return "signal " .. tostring(st.signal)
+end
+M.status_string = status_string
+
+local function spawn_helper(top, P, fn)
+	local t = task.spawn(function()
+		local ok, err = pcall(fn)
+		if not ok and not top.tearing and not (P and P.exited) then
+			push(top, { t = "internal", P = P, err = err })
+		end
+	end)
+	local list = P and P.helpers or top.helpers
+	list[#list + 1] = t
+	return t
+end
+
+-- Output capture: keep everything, echo whole lines with a name prefix,
+-- and check an output readiness pattern as text arrives.
+local function reader(top, P, stream, r)
+	local prefix = P.name .. (stream == "stdout" and " | " or " ! ")
+	local partial = ""
+	P.readers = P.readers + 1
+	P.reader_tasks[#P.reader_tasks + 1] = task.spawn(function()
+		while true do
+			local ok, data = pcall(r.read, r, 65536)
+			if not ok or data == nil then break end
+			local buf = P.out[stream]
+			buf[#buf + 1] = data
+			if top.echo then
+				partial = partial .. data
+				for line in partial:gmatch("([^\n]*)\n") do top.echo(prefix .. line) end
+				partial = partial:match("[^\n]*$")
+			end
+			local rd = P.spec.ready
+			if rd and rd.kind == "output" and not P.ready and (rd.stream == stream or rd.stream == "output") then
+				if table.concat(buf):find(rd.pattern) then push(top, { t = "ready", P = P }) end
+			end
+		end
+		if top.echo and partial ~= "" then top.echo(prefix .. partial) end
+		r:close()
+		P.readers = P.readers - 1
+		push(top, { t = "eof", P = P })
+	end)
+end
+
+local function ready_probe(top, P)
+	local rd = P.spec.ready
+	if rd.kind == "connect" then
+		local o = top.objs[rd.socket]
+		spawn_helper(top, P, function()
+			local delay = 0.002
+			while not P.ready and not P.exited and not top.tearing do
+				local ok, c = pcall(sock.connect, o.spec.type, o.address, { timeout = 1 })
+				if ok then
+					c:close()
+					push(top, { t = "ready", P = P })
+					return
+				end
+				task.sleep(delay)
+				delay = math.min(delay * 2, 0.05)
+			end
+		end)
+	elseif rd.kind == "notify" then
+		local s = P.notify_sock
+		spawn_helper(top, P, function()
+			while not top.tearing do
+				local _, data = sock.recvfds(s, { max = 0 })
+				for line in (data or ""):gmatch("[^\n]+") do
+					local k, v = line:match("^([%w_]+)=(.*)$")
+					if k == "READY" and v == "1" then push(top, { t = "ready", P = P }) end
+					if k == "STATUS" then P.notify_status = v end
+				end
+			end
+		end)
+	elseif rd.kind == "notify_fd" then
+		local r = P.notify_r
+		spawn_helper(top, P, function()
+			local got = ""
+			while true do
+				local data = r:read(4096)
+				if data == nil then
+					if not P.ready then push(top, { t = "notready", P = P, why = "closed its notify fd " .. rd.fd .. " without writing a newline" }) end
+					return
+				end
+				got = got .. data
+				if got:find("\n") then
+					push(top, { t = "ready", P = P })
+					return
+				end
+			end
+		end)
+	end
+end
+
+local function envlist(top, P)
+	local env, seen = {}, {}
+	local function add(k, v)
+		if not seen[k] then env[#env + 1] = k .. "=" .. v end
+		seen[k] = true
+	end
+	local extra = P.spec.env or {}
+	for _, k in ipairs(objects.sorted(extra)) do add(k, extra[k]) end
+	for k, v in pairs(P.extra_env) do add(k, v) end
+	add("FDWIRE_TOPO_DIR", top.dir)
+	add("FDWIRE_TOPO_NAME", top.def.name)
+	add("FDWIRE_PROC_NAME", P.name)
+	for name, o in pairs(top.objs) do
+		if o.address and o.spec.kind ~= "anon" then
+			add("FDWIRE_SOCK_" .. name:upper():gsub("[^%w]", "_"), o.address)
+		end
+	end
+	for _, kv in ipairs(native.environ()) do
+		local k = kv:match("^([^=]*)=")
+		if k and not seen[k] and not k:match("^LISTEN_") and k ~= "NOTIFY_SOCKET" then env[#env + 1] = kv end
+	end
+	return env
+end
+
+local function start(top, P)
+	local sp = P.spec
+	local fds, mine = {}, {}
+	local ok, err = pcall(function()
+		for n, ref in pairs(sp.fds) do
+			if ref.kind == "null" then
+				fds[n] = fd.open("/dev/null", "r+")
+				mine[#mine + 1] = fds[n]
+			else
+				fds[n] = top.objs[ref.obj].h[ref.part]
+				if not fds[n] then util.errorf("topo.up", "EBADF", "procs." .. P.name .. ": " .. ref.text .. " is no longer open") end
+			end
+		end
+		if not fds[0] then
+			fds[0] = fd.open("/dev/null", "r")
+			mine[#mine + 1] = fds[0]
+		end
+		for stream, n in pairs({ stdout = 1, stderr = 2 }) do
+			if not fds[n] then
+				local r, w = fd.pipe()
+				fds[n] = w
+				mine[#mine + 1] = w
+				P.capture[stream] = r
+				local i = r:info()
+				P.capture_ino[n] = { dev = i.dev, ino = i.ino }
+			end
+		end
+		local rd = sp.ready
+		if rd and rd.kind == "notify_fd" then
+			local r, w = fd.pipe()
+			fds[rd.fd] = w
+			mine[#mine + 1] = w
+			P.notify_r = r
+		elseif rd and rd.kind == "notify" then
+			local path = top.dir .. "/.notify-" .. P.name
+			P.notify_sock = sock.socket("unix", "dgram")
+			sock.bind(P.notify_sock, path)
+			P.extra_env.NOTIFY_SOCKET = path
+		end
+		local argv = {}
+		for i, a in ipairs(sp.argv) do argv[i] = a end
+		if #sp.listen > 0 then
+			-- LISTEN_PID must be the child's own pid, known only after the
+			-- fork: a shell sets it to $$ and execs the program in place.
+			P.extra_env.LISTEN_FDS = tostring(#sp.listen)
+			P.extra_env.LISTEN_FDNAMES = table.concat(sp.listen, ":")
+			table.insert(argv, 1, "/bin/sh")
+			table.insert(argv, 2, "-c")
+			table.insert(argv, 3, 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"')
+			table.insert(argv, 4, "sh")
+		end
+		argv.fds = fds
+		argv.env = envlist(top, P)
+		argv.cwd = sp.cwd and (sp.cwd:sub(1, 1) == "/" and sp.cwd or top.dir .. "/" .. sp.cwd) or top.dir
+		-- Its own session: a terminal's ^C reaches fdwire, which then tears
+		-- down in order, and the session id finds stray descendants.
+		argv.setsid = true
+		P.proc = proc.spawn(argv)
+	end)
+	for _, h in ipairs(mine) do h:close() end
+	if not ok then
+		for _, h in pairs(P.capture) do h:close() end
+		if P.notify_r then P.notify_r:close() end
+		P.state = "failed"
+		top.setup_failed = true
+		failure(top, P.name .. ": could not start: " .. tostring(err), "setup")
+		return
+	end
+	P.pid = P.proc:pid()
+	P.state = "running"
+	P.t_start = now()
+	if top.cgroup then
+		local added, why = native.cgroup_add(top.cgroup, P.pid)
+		if not added then note(top, P.name .. ": not placed in the cgroup: " .. tostring(why)) end
+	end
+	objects.release(top, P)
+	for stream, r in pairs(P.capture) do reader(top, P, stream, r) end
+	spawn_helper(top, nil, function()
+		local _, st = P.proc:wait()
+		push(top, { t = "exit", P = P, st = st })
+	end)
+	if sp.ready then ready_probe(top, P) end
+end
+
+local function cond_holds(top, d)
+	local D = top.procs[d.name]
+	if d.cond == "started" then return D.state ~= "pending" and D.state ~= "failed" end
+	if d.cond == "ready" then return D.ready == true end
+	if d.cond == "exited" then return D.exited and D.ok_exit end
+end
+
+local function start_eligible(top)
+	for _, name in ipairs(top.def.order) do
+		local P = top.procs[name]
+		if P.state == "pending" then
+			local go = true
+			for _, d in ipairs(P.spec.depends) do
+				if not cond_holds(top, d) then go = false break end
+			end
+			if go then start(top, P) end
+			if top.ending then return end
+		end
+	end
+end
+
+local function check_exit(top, P)
+	local st, e = P.status, P.spec.expect
+	if e.exit ~= nil then
+		P.ok_exit = st.code == e.exit
+		if not P.ok_exit then failure(top, string.format("%s: expected exit %d, got %s", P.name, e.exit, status_string(st))) end
+	elseif e.signal ~= nil then
+		P.ok_exit = st.signal == e.signal
+		if not P.ok_exit then failure(top, string.format("%s: expected signal %s, got %s", P.name, e.signal, status_string(st))) end
+	else
+		P.ok_exit = st.code == 0
+		if not P.ok_exit and not top.tearing then
+			failure(top, string.format("%s: exited unexpectedly (%s)", P.name, status_string(st)))
+		end
+	end
+end
+
+local function handle(top, ev)
+	local P = ev.P
+	if ev.t == "exit" then
+		P.exited, P.status, P.t_exit = true, ev.st, now()
+		P.state = "exited"
+		if top.tearing and P.term_sent then P.stopped_by_teardown = true end
+		for _, t in ipairs(P.helpers) do pcall(t.cancel, t) end
+		if P.spec.ready and not P.ready and not top.tearing then
+			failure(top, string.format("%s: %s before it was ready (ready: %s)", P.name, status_string(P.status), report.ready_desc(P.spec.ready)))
+		end
+		check_exit(top, P)
+	elseif ev.t == "ready" then
+		if not P.ready and not P.exited then
+			P.ready, P.t_ready = true, now()
+		end
+	elseif ev.t == "notready" then
+		if not P.ready and not top.tearing then failure(top, P.name .. ": " .. ev.why) end
+	elseif ev.t == "signal" then
+		top.signal = ev.sig
+		if not top.ending then top.ending = "interrupted" end
+	elseif ev.t == "down" then
+		if not top.ending then top.ending = "down" end
+	elseif ev.t == "internal" then
+		failure(top, (P and P.name .. ": " or "") .. "internal error: " .. tostring(ev.err))
+	end
+end
+
+local function drain(top)
+	while #top.events > 0 do
+		local ev = table.remove(top.events, 1)
+		handle(top, ev)
+	end
+end
+
+-- up_done: every process has started, and each with a ready check is
+-- ready (or has exited); topo.up returns then.
+local function up_done(top)
+	for _, P in pairs(top.procs) do
+		if P.state == "pending" then return false end
+		if P.spec.ready and not P.ready and not P.exited then return false end
+	end
+	return true
+end
+
+local function signal_up(top)
+	if not top.up_signalled then
+		top.up_signalled = true
+		top.up_at = now()
+		pcall(top.upfd.write, top.upfd, WAKE)
+	end
+end
+
+local function completed(top)
+	local any_must, running = false, false
+	for _, P in pairs(top.procs) do
+		if P.state == "pending" then return false end
+		if P.spec.must_exit then
+			any_must = true
+			if not P.exited then return false end
+		elseif P.state == "running" then
+			running = true
+		end
+	end
+	return any_must or not running
+end
+
+-- deadlines returns the nearest deadline and, when it has passed, the
+-- failure it means.
+local function deadlines(top)
+	local t, nearest, why = now(), nil, nil
+	local function consider(d, msg, reason)
+		if d <= t and not why then why = { msg, reason } end
+		if not nearest or d < nearest then nearest = d end
+	end
+	if top.def.timeout then
+		local still = {}
+		for _, name in ipairs(top.def.order) do
+			local P = top.procs[name]
+			if P.state == "running" and P.spec.must_exit then still[#still + 1] = name end
+			if P.state == "pending" then still[#still + 1] = name .. " (not started)" end
+		end
+		consider(top.t0 + top.def.timeout, string.format("%s: timed out after %gs; %s", top.def.name, top.def.timeout,
+			#still > 0 and "still waiting for: " .. table.concat(still, ", ") or "services still running"), "timeout")
+	end
+	for _, P in pairs(top.procs) do
+		if P.state == "running" then
+			if P.spec.timeout then
+				consider(P.t_start + P.spec.timeout, string.format("%s: still running after its timeout of %gs", P.name, P.spec.timeout), "timeout")
+			end
+			local rd = P.spec.ready
+			if rd and not P.ready then
+				consider(P.t_start + rd.timeout, string.format("%s: not ready within %gs (ready: %s)", P.name, rd.timeout, report.ready_desc(rd)), "failed")
+			end
+		end
+	end
+	return nearest, why
+end
+
+local function coordinate(top)
+	while true do
+		drain(top)
+		if top.ending then return end
+		start_eligible(top)
+		if top.ending then return end
+		if #top.events == 0 then
+			if up_done(top) then signal_up(top) end
+			if completed(top) then
+				top.ending = "completed"
+				return
+			end
+			local nearest, why = deadlines(top)
+			if why then
+				failure(top, why[1], why[2])
+				return
+			end
+			wait_event(top, nearest)
+		end
+	end
+end
+
+-- teardown stops what still runs, the most dependent level first:
+-- SIGTERM, the grace period, SIGKILL; then whatever the processes left
+-- behind (descendants, socket files, the run directory).
+local function teardown(top)
+	top.tearing = true
+	top.t_down = now()
+	for _, name in ipairs(top.def.order) do
+		local P = top.procs[name]
+		if P.state == "running" and P.spec.must_exit then
+			failure(top, string.format("%s: expected %s, but it was still running at teardown", P.name,
+				P.spec.expect.exit and "exit " .. P.spec.expect.exit or "signal " .. tostring(P.spec.expect.signal)))
+		end
+	end
+	local maxlvl = 0
+	for _, P in pairs(top.procs) do maxlvl = math.max(maxlvl, P.spec.level) end
+	local function running_at(lvl)
+		local g = {}
+		for _, name in ipairs(top.def.order) do
+			local P = top.procs[name]
+			if P.spec.level == lvl and P.state == "running" then g[#g + 1] = P end
+		end
+		return g
+	end
+	local function wait_group(g, deadline)
+		while now() < deadline do
+			drain(top)
+			local any = false
+			for _, P in ipairs(g) do if not P.exited then any = true end end
+			if not any then return end
+			wait_event(top, deadline)
+		end
+		drain(top)
+	end
+	for lvl = maxlvl, 0, -1 do
+		local g = running_at(lvl)
+		if #g > 0 then
+			for _, P in ipairs(g) do
+				P.term_sent = now()
+				pcall(P.proc.kill, P.proc, "TERM")
+			end
+			wait_group(g, now() + top.def.grace)
+			local stubborn = {}
+			for _, P in ipairs(g) do
+				if not P.exited then
+					P.killed = true
+					stubborn[#stubborn + 1] = P
+					note(top, string.format("%s (pid %d) did not exit within %gs of SIGTERM; sent SIGKILL", P.name, P.pid, top.def.grace))
+					pcall(P.proc.kill, P.proc, "KILL")
+				end
+			end
+			if #stubborn > 0 then wait_group(stubborn, now() + 5) end
+			for _, P in ipairs(stubborn) do
+				if not P.exited then failure(top, string.format("%s (pid %d) would not die, even after SIGKILL", P.name, P.pid)) end
+			end
+		end
+	end
+	objects.sweep(top)
+	-- Let the output readers drain what the processes wrote last.
+	local deadline = now() + 1
+	while now() < deadline do
+		drain(top)
+		local busy = false
+		for _, P in pairs(top.procs) do if P.readers > 0 then busy = true end end
+		if not busy then break end
+		wait_event(top, deadline)
+	end
+	drain(top)
+	objects.close(top)
+end
+
+-- new builds the topology state and makes its sockets and pipes; it
+-- raises (after cleaning up) when that fails.
+function M.new(def, opts)
+	local top = {
+		def = def, opts = opts, events = {}, failures = {}, notes = {}, procs = {}, objs = {},
+		echo = opts.echo, t0 = now(), guards = {}, helpers = {},
+	}
+	if opts.echo == true then top.echo = print end
+	for _, name in ipairs(def.order) do
+		top.procs[name] = {
+			name = name, spec = def.procs[name], state = "pending", out = { stdout = {}, stderr = {} },
+			capture = {}, capture_ino = {}, helpers = {}, reader_tasks = {}, readers = 0, extra_env = {},
+		}
+	end
+	top.wake = fd.eventfd(0)
+	top.upfd = fd.eventfd(0)
+	local ok, err = pcall(objects.setup, top)
+	if not ok then
+		objects.close(top)
+		top.wake:close()
+		top.upfd:close()
+		if top.sigfd then top.sigfd:close() end
+		error(err, 0)
+	end
+	if opts.signals then
+		top.sigfd = native.signals()
+		spawn_helper(top, nil, function()
+			local b = top.sigfd:read(1)
+			if b then push(top, { t = "signal", sig = b:byte() }) end
+		end)
+	end
+	return top
+end
+
+-- run is the coordinator task's body: it returns the result.
+function M.run(top)
+	local ok, err = pcall(coordinate, top)
+	if not ok then failure(top, "internal error: " .. tostring(err)) end
+	signal_up(top)
+	local ok2, err2 = pcall(teardown, top)
+	if not ok2 then
+		failure(top, "teardown: " .. tostring(err2))
+		pcall(objects.close, top)
+	end
+	top.result = report.result(top)
+	top.wake:close()
+	return top.result
+end
+
+-- wait_up parks the caller until the topology is up or has ended; the
+-- caller owns upfd and closes it (closing it under a parked reader could
+-- leave that reader polling a reused number).
+function M.wait_up(top)
+	while not top.up_signalled do
+		top.upfd:read(8)
+	end
+	top.upfd:close()
+end
+
+return M

@@ -59,9 +59,10 @@ func (rt *Runtime) procSpawn(L *lua.LState) int {
 	ud := rt.newProc(L, p)
 	if p.Stdin != nil || p.Stdout != nil || p.Stderr != nil {
 		ends := L.NewTable()
+		ends.RawSetString(stdioMark, lua.LTrue)
 		for i, f := range []*fdio.FD{p.Stdin, p.Stdout, p.Stderr} {
 			if f != nil {
-				ends.RawSetInt(i, rt.newFd(L, f))
+				ends.RawSetInt(i+1, rt.newFd(L, f))
 			}
 		}
 		ud.Env = ends
@@ -69,6 +70,10 @@ func (rt *Runtime) procSpawn(L *lua.LState) int {
 	L.Push(ud)
 	return 1
 }
+
+// stdioMark tags the table kept in a Proc userdata's Env that holds the
+// parent ends of its "pipe" streams (Env is otherwise the globals).
+const stdioMark = "fdwire.stdio"
 
 // procExec: proc.exec{...} replaces this process; it returns only on error.
 func (rt *Runtime) procExec(L *lua.LState) int {
@@ -463,8 +468,8 @@ func (rt *Runtime) procStdio(i int) lua.LGFunction {
 	return func(L *lua.LState) int {
 		rt.checkProc(L, name)
 		ud := L.Get(1).(*lua.LUserData)
-		if ud.Env != nil {
-			if v := ud.Env.RawGetInt(i); v != lua.LNil {
+		if ud.Env != nil && ud.Env.RawGetString(stdioMark) == lua.LTrue {
+			if v := ud.Env.RawGetInt(i + 1); v != lua.LNil {
 				L.Push(v)
 				return 1
 			}

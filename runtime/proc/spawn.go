@@ -270,14 +270,14 @@ func Spawn(a Attr) (*Proc, error) {
 
 // prepare checks a and works out the child's descriptor map and
 // environment. Nothing is started and nothing leaks on error.
-func prepare(op string, a Attr, forExec bool) (pl *plan, err error) {
+func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 	if len(a.Argv) == 0 || a.Argv[0] == "" {
 		return nil, sys.Errorf(op, "", unix.EINVAL, "argv is empty")
 	}
 	if a.Setsid && a.Setpgid {
 		return nil, sys.Errorf(op, a.Argv[0], unix.EINVAL, "setsid and pgroup together: a new session already has a new process group")
 	}
-	pl = &plan{fds: map[int]int{}}
+	pl := &plan{fds: map[int]int{}}
 	defer func() {
 		if err != nil {
 			pl.abort()

@@ -291,3 +291,37 @@ func TestDocumentedTimeoutOnWait(t *testing.T) {
 		assert(sig == "SIGKILL" and st.signal == "SIGKILL")
 	`)
 }
+
+// gopher-lua cannot suspend a coroutine from inside a for-in iterator or a
+// metamethod; blocking calls there wait in place (or, for task waits, say
+// why they cannot) instead of crashing the VM.
+func TestBlockingInsideIteratorAndMetamethod(t *testing.T) {
+	out := mustRun(t, `
+		local a, b = sock.pair()
+		local n = 0
+		local got = {}
+		for d in function()
+			n = n + 1
+			if n > 2 then return nil end
+			task.sleep(0.001)
+			sock.sendfds(a, {}, "m" .. n)
+			local _, d = sock.recvfds(b, {timeout = 1})
+			return d
+		end do got[#got + 1] = d end
+		print(table.concat(got, ","))
+		local lazy = setmetatable({}, {__index = function(_, k)
+			local _, d = sock.recvfds(b, {timeout = 0.02})
+			return d
+		end})
+		local ok, e = pcall(function() return lazy.x end)
+		print(ok, e.name)
+		local other = task.spawn(function() end)
+		local ok2, e2 = pcall(function()
+			for x in function() other:wait() end do end
+		end)
+		print(ok2, e2.name)
+	`)
+	if out != "m1,m2\nfalse\tETIMEDOUT\nfalse\tEPERM\n" {
+		t.Fatalf("got %q", out)
+	}
+}

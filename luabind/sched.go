@@ -1,6 +1,7 @@
 package luabind
 
 import (
+	"fmt"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -81,13 +82,7 @@ func (s *scheduler) step(t *Task) {
 		err  error
 		vals []lua.LValue
 	)
-	if !t.started {
-		t.started = true
-		st, err, vals = s.rt.L.Resume(t.th, s.rt.taskEntry, append([]lua.LValue{t.fn}, t.args...)...)
-		t.args = nil
-	} else {
-		st, err, vals = s.rt.L.Resume(t.th, nil, t.resume...)
-	}
+	st, err, vals = s.resume(t)
 	t.resume = nil
 	s.current = prev
 	switch st {
@@ -105,6 +100,26 @@ func (s *scheduler) step(t *Task) {
 		}
 		s.finish(t, nil, ev)
 	}
+}
+
+// resume runs t until it parks, yields, returns or fails. A Go panic from
+// inside the VM (a gopher-lua defect, or a binding bug) fails the task
+// with an error instead of crashing fdwire.
+func (s *scheduler) resume(t *Task) (st lua.ResumeState, err error, vals []lua.LValue) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.rt.L.G.CurrentThread = s.rt.L.G.MainThread
+			st, err, vals = lua.ResumeError, &lua.ApiError{Type: lua.ApiErrorPanic,
+				Object: lua.LString(fmt.Sprintf("internal error in the Lua VM (task %d abandoned): %v", t.id, r))}, nil
+		}
+	}()
+	if !t.started {
+		t.started = true
+		args := append([]lua.LValue{t.fn}, t.args...)
+		t.args = nil
+		return s.rt.L.Resume(t.th, s.rt.taskEntry, args...)
+	}
+	return s.rt.L.Resume(t.th, nil, t.resume...)
 }
 
 func (s *scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
@@ -183,7 +198,7 @@ func (t *Task) deadline(timeout time.Duration) time.Time {
 // runs (a binding called from plain Go), it blocks in poll instead.
 func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, timeout time.Duration, try func() ([]lua.LValue, error)) int {
 	t := rt.sched.current
-	if t == nil || L == rt.L {
+	if t == nil || L == rt.L || !canYield() {
 		var res []lua.LValue
 		err := fdio.Block(fd, events, timeout, op, func() error {
 			var err error
@@ -246,6 +261,9 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 	t := rt.sched.current
 	if t == nil || L == rt.L {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and can only run inside a task"))
+	}
+	if !canYield() {
+		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and cannot run inside a for-in iterator, a metamethod or a callback that Lua calls from Go (sort, gsub); move the wait out of it"))
 	}
 	if t.cancelled != nil {
 		ev := t.cancelled

@@ -100,6 +100,12 @@ func (rt *Runtime) taskSleep(L *lua.LState) int {
 		return rt.argError(L, "task.sleep", 1, "seconds", "expected a non-negative number, got %s", typeName(L.Get(1)))
 	}
 	d := time.Duration(float64(secs) * float64(time.Second))
+	if rt.sched.current != nil && !canYield() {
+		// Inside an iterator or metamethod the task cannot park: sleep in
+		// place (other tasks wait meanwhile).
+		time.Sleep(d)
+		return rt.pushOK(L, nil)
+	}
 	deadline := time.Now().Add(d)
 	return rt.parkOn(L, "sleep", 0, func(wake func([]lua.LValue)) func() {
 		w := rt.sched.loop.Timer(deadline, func() { wake(nil) })

@@ -130,12 +130,21 @@ func Dial(typ int, a addr.Addr) (s *fdio.FD, pending bool, err error) {
 		return s, true, nil
 	}
 	s.Close()
+	if se, ok := err.(*sys.Error); ok && se.Errno() == unix.EAGAIN {
+		// A unix connect never goes on in the background: EAGAIN means
+		// the listener's backlog is full, and nothing signals when room
+		// frees up, so say so rather than wait on a socket that will
+		// look writable but never be connected.
+		return nil, false, sys.WithHint(err, "the listener's backlog is full")
+	}
 	return nil, false, err
 }
 
+// isInProgress reports a connect that continues in the background: inet
+// sockets say EINPROGRESS (or EINTR, after which the connect goes on).
 func isInProgress(err error) bool {
 	se, ok := err.(*sys.Error)
-	return ok && (se.Errno() == unix.EINPROGRESS || se.Errno() == unix.EAGAIN || se.Errno() == unix.EINTR)
+	return ok && (se.Errno() == unix.EINPROGRESS || se.Errno() == unix.EINTR)
 }
 
 // FinishDial completes a pending Dial once the socket is writable.

@@ -106,7 +106,8 @@ local function ready_probe(top, P)
 		spawn_helper(top, P, function()
 			while not top.tearing do
 				local _, data = sock.recvfds(s, { max = 0 })
-				for line in (data or ""):gmatch("[^\n]+") do
+				local text = data or ""
+				for line in text:gmatch("[^\n]+") do
 					local k, v = line:match("^([%w_]+)=(.*)$")
 					if k == "READY" and v == "1" then push(top, { t = "ready", P = P }) end
 					if k == "STATUS" then P.notify_status = v end

@@ -2,6 +2,7 @@ package sock
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -111,19 +112,6 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	peerGone := false
-	if typ == unix.SOCK_SEQPACKET {
-		// A zero-length seqpacket message and end-of-stream both read as
-		// 0 bytes; only the peer's shutdown state tells them apart.
-		rev, err := fdio.Ready(n, unix.POLLIN|unix.POLLRDHUP)
-		if err != nil {
-			return nil, err
-		}
-		if rev == 0 {
-			return nil, fdio.ErrAgain
-		}
-		peerGone = rev&(unix.POLLRDHUP|unix.POLLHUP) != 0
-	}
 	oobLen := 0
 	if o.MaxFds > 0 {
 		oobLen = unix.CmsgLen(4 * o.MaxFds)
@@ -131,8 +119,11 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	if o.ExtraControl {
 		oobLen += unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4)
 	}
-	buf := make([]byte, o.MaxData)
-	oob := make([]byte, oobLen)
+	// The receive buffers are reused scratch space (a fresh 4 KiB buffer
+	// per message was most of this call's garbage); the data is copied out.
+	sc := getScratch(o.MaxData, oobLen)
+	defer putScratch(sc)
+	buf, oob := sc.data[:o.MaxData], sc.oob[:oobLen]
 	r, oobn, flags, _, err := sys.Recvmsg(n, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		if fdio.IsAgain(err) {
@@ -140,7 +131,7 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		}
 		return nil, sys.Wrap("recvfds", sys.FdAddr(n), unwrapErrno(err))
 	}
-	m := &Message{Data: buf[:r], Truncated: flags&unix.MSG_TRUNC != 0}
+	m := &Message{Data: append([]byte(nil), buf[:r]...), Truncated: flags&unix.MSG_TRUNC != 0}
 	if err := parseControl(oob[:oobn], m); err != nil {
 		m.closeAll()
 		return nil, sys.Wrap("recvfds", sys.FdAddr(n), err)
@@ -156,10 +147,43 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		case unix.SOCK_STREAM:
 			m.EOF = true
 		case unix.SOCK_SEQPACKET:
-			m.EOF = peerGone
+			// A zero-length seqpacket message and end-of-stream both read
+			// as 0 bytes; only the peer's shutdown state tells them apart.
+			// Asked only here, after the read, so a message with data or
+			// descriptors costs one system call, not two.
+			rev, err := fdio.Ready(n, unix.POLLRDHUP)
+			if err != nil {
+				return nil, err
+			}
+			m.EOF = rev&(unix.POLLRDHUP|unix.POLLHUP) != 0
 		}
 	}
 	return m, nil
+}
+
+// scratch is one receive's buffers, pooled across calls.
+type scratch struct{ data, oob []byte }
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{} }}
+
+func getScratch(data, oob int) *scratch {
+	sc := scratchPool.Get().(*scratch)
+	if cap(sc.data) < data {
+		sc.data = make([]byte, data)
+	}
+	if cap(sc.oob) < oob {
+		sc.oob = make([]byte, oob)
+	}
+	return sc
+}
+
+// putScratch keeps buffers of ordinary size only, so one huge receive does
+// not pin its buffer for the life of the process.
+func putScratch(sc *scratch) {
+	if cap(sc.data) > 1<<16 {
+		sc.data = nil
+	}
+	scratchPool.Put(sc)
 }
 
 func parseControl(oob []byte, m *Message) error {

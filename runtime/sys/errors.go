@@ -6,6 +6,7 @@ package sys
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,5 +110,7 @@ func WithHint(err error, hint string) error {
 	return &Error{Op: "?", Err: err, Hint: hint}
 }
 
-// FdAddr formats a descriptor number as an error's object.
-func FdAddr(fd int) string { return fmt.Sprintf("fd %d", fd) }
+// FdAddr formats a descriptor number as an error's object. Every syscall
+// wrapper calls it, error or not, so it avoids fmt (whose Sprintf was a
+// measurable share of each fd-passing message).
+func FdAddr(fd int) string { return "fd " + strconv.Itoa(fd) }

@@ -10,6 +10,10 @@ local util = require("fdwire.util")
 
 local M = {}
 
+-- topo.exe is the path of the running fdwire, for processes written as
+-- fdwire -e "lua code" in a spec.
+M.exe = require("fdwire.topo.native").exe()
+
 local Topology = {}
 Topology.__index = Topology
 Topology.__tostring = function(top)

@@ -147,9 +147,6 @@ func (rt *Runtime) finishConnect(L *lua.LState, s *fdio.FD, pending bool, a addr
 		if err := sock.FinishDial(s, a); err != nil {
 			return nil, err
 		}
-		if err := sock.CheckConnected(s, a); err != nil {
-			return nil, err
-		}
 		return []lua.LValue{ud}, nil
 	})
 }

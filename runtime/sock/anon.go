@@ -273,7 +273,7 @@ func Published(h *fdio.FD) string {
 // handle from elsewhere, tries stream, seqpacket and dgram in turn (a
 // mismatch fails with EPROTOTYPE before anything is sent). The type used
 // is returned. As with Dial, a pending result is finished with
-// FinishDial, then CheckConnected.
+// FinishDial.
 func DialAddress(typ int, h *fdio.FD) (s *fdio.FD, pending bool, used int, err error) {
 	n, err := h.Num()
 	if err != nil {

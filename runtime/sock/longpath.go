@@ -132,22 +132,9 @@ func connectLong(n int, a addr.Addr) error {
 	return withTarget("connect", a, func(sa unix.Sockaddr) error { return sys.Connect(n, sa, a.String()) })
 }
 
-// dialLong is Dial for an address reached through /proc (see Dial for the non-blocking dance).
+// dialLong is Dial for an address reached through /proc.
 func dialLong(typ int, a addr.Addr) (*fdio.FD, bool, error) {
-	n, err := sys.Socket(unix.AF_UNIX, typ|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return nil, false, err
-	}
-	s := fdio.Own(n)
-	err = connectLong(n, a)
-	if err == nil {
-		return s, false, setBlocking(s)
-	}
-	if isInProgress(err) {
-		return s, true, nil
-	}
-	s.Close()
-	return nil, false, err
+	return dialWith(unix.AF_UNIX, typ, func(n int) error { return connectLong(n, a) })
 }
 
 // checkAtName refuses names that would not be relative to the directory.
@@ -188,6 +175,10 @@ func ConnectAt(s, dir *fdio.FD, name string) error {
 	if err != nil {
 		return err
 	}
+	return connectAtNum(n, dir, name)
+}
+
+func connectAtNum(n int, dir *fdio.FD, name string) error {
 	d, err := dir.Num()
 	if err != nil {
 		return err
@@ -205,39 +196,5 @@ func ConnectAt(s, dir *fdio.FD, name string) error {
 // DialAt starts connecting a fresh unix socket of type typ to name inside
 // dir; like Dial, pending means wait for POLLOUT and call FinishDialAt.
 func DialAt(typ int, dir *fdio.FD, name string) (*fdio.FD, bool, error) {
-	n, err := sys.Socket(unix.AF_UNIX, typ|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return nil, false, err
-	}
-	s := fdio.Own(n)
-	err = ConnectAt(s, dir, name)
-	if err == nil {
-		return s, false, setBlocking(s)
-	}
-	if isInProgress(err) {
-		return s, true, nil
-	}
-	s.Close()
-	return nil, false, err
-}
-
-// CheckConnected confirms that a connect reported done by FinishDial did
-// connect. A non-blocking unix connect fails with EAGAIN when the
-// listener's backlog is full, and the unconnected socket then polls
-// writable with SO_ERROR 0, which looks like success; it is not.
-func CheckConnected(s *fdio.FD, a addr.Addr) error {
-	if a.Domain() != unix.AF_UNIX {
-		return nil
-	}
-	n, err := s.Num()
-	if err != nil {
-		return err
-	}
-	if _, err := sys.Getpeername(n); err != nil {
-		s.Close()
-		// Not EAGAIN: callers treat that as "wait and try again", and
-		// nothing wakes a waiter when the backlog drains.
-		return sys.Errorf("connect", a.String(), unix.ECONNREFUSED, "the listener's backlog is full: nobody is accepting connections (a non-blocking connect got EAGAIN)")
-	}
-	return nil
+	return dialWith(unix.AF_UNIX, typ, func(n int) error { return connectAtNum(n, dir, name) })
 }

@@ -117,12 +117,19 @@ func Dial(typ int, a addr.Addr) (s *fdio.FD, pending bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	n, err := sys.Socket(a.Domain(), typ|unix.SOCK_NONBLOCK, 0)
+	return dialWith(a.Domain(), typ, func(n int) error { return sys.Connect(n, sa, a.String()) })
+}
+
+// dialWith is the non-blocking connect dance shared by every Dial form:
+// a fresh private socket, connect, and either done (restored to
+// blocking), pending (inet: wait for POLLOUT, then FinishDial) or failed.
+func dialWith(domain, typ int, connect func(n int) error) (*fdio.FD, bool, error) {
+	n, err := sys.Socket(domain, typ|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return nil, false, err
 	}
-	s = fdio.Own(n)
-	err = sys.Connect(n, sa, a.String())
+	s := fdio.Own(n)
+	err = connect(n)
 	if err == nil {
 		return s, false, setBlocking(s)
 	}
@@ -135,7 +142,7 @@ func Dial(typ int, a addr.Addr) (s *fdio.FD, pending bool, err error) {
 		// the listener's backlog is full, and nothing signals when room
 		// frees up, so say so rather than wait on a socket that will
 		// look writable but never be connected.
-		return nil, false, sys.WithHint(err, "the listener's backlog is full")
+		return nil, false, sys.WithHint(err, "the listener's backlog is full: nobody is accepting connections")
 	}
 	return nil, false, err
 }

@@ -336,7 +336,6 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 		o.MaxFds = 0
 		o.NoFds = true
 	}
-	o.ExtraControl = s.HasTag("passcred") || s.HasTag("passpidfd") || sock.PassesCredentials(s)
 	return rt.park(L, "recvfds", s, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
 		m, err := sock.TryRecvFds(s, o)
 		if err != nil {

@@ -81,9 +81,8 @@ type Message struct {
 type RecvOptions struct {
 	MaxFds  int // room for this many descriptors (default 253)
 	MaxData int // room for this many bytes of data (default 4096)
-	// ExtraControl reserves room for SCM_CREDENTIALS and SCM_PIDFD, which
-	// the kernel puts before SCM_RIGHTS when SO_PASSCRED / SO_PASSPIDFD
-	// are on; without it, they would eat the room meant for descriptors.
+	// ExtraControl is kept so callers compile: room for SCM_CREDENTIALS
+	// and SCM_PIDFD is now always reserved (see TryRecvFds).
 	ExtraControl bool
 	// NoFds receives with no room for descriptors at all: any that were
 	// sent are closed by the kernel and reported as MSG_CTRUNC.
@@ -116,9 +115,14 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	if o.MaxFds > 0 {
 		oobLen = unix.CmsgLen(4 * o.MaxFds)
 	}
-	if o.ExtraControl {
-		oobLen += unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4)
-	}
+	// Room for SCM_CREDENTIALS and SCM_PIDFD is always reserved: the
+	// kernel puts them before SCM_RIGHTS when SO_PASSCRED / SO_PASSPIDFD
+	// are on (set by anyone sharing the socket), where they would eat the
+	// room meant for descriptors, and asking whether they are on costs two
+	// getsockopt calls per message. The extra room would fit a few
+	// descriptors beyond MaxFds; more than MaxFds is refused below exactly
+	// as a kernel truncation is.
+	oobLen += unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4)
 	// The receive buffers are reused scratch space (a fresh 4 KiB buffer
 	// per message was most of this call's garbage); the data is copied out.
 	sc := getScratch(o.MaxData, oobLen)
@@ -136,8 +140,10 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		m.closeAll()
 		return nil, sys.Wrap("recvfds", sys.FdAddr(n), err)
 	}
-	if flags&unix.MSG_CTRUNC != 0 {
-		got := len(m.Fds)
+	if flags&unix.MSG_CTRUNC != 0 || len(m.Fds) > o.MaxFds {
+		// Those beyond MaxFds arrived only in the reserved room; the
+		// count reported is what a buffer of MaxFds would have taken.
+		got := min(len(m.Fds), o.MaxFds)
 		m.closeAll()
 		return nil, &sys.Error{Op: "recvfds", Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
 			Hint: fmt.Sprintf("the sender sent more descriptors than the %d this receive had room for; the kernel closed the ones that did not fit, so the message's descriptors are lost (%d arrived and were closed); receive with a larger max", o.MaxFds, got)}

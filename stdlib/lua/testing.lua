@@ -31,6 +31,7 @@ M.spec = {
 
 local T = {}
 T.__index = T
+M._T = T -- for the docs-coverage list check
 
 local function fmt(v)
 	if type(v) == "string" then return string.format("%q", v) end
@@ -120,7 +121,7 @@ local function run_file(file, opts)
 			local ok2, terr = pcall(task.timeout, opts.timeout, tc.fn, t)
 			topo._unwatch(watch)
 			for i = #tops, 1, -1 do
-				if not tops[i].result then pcall(tops[i].down, tops[i]) end
+				if not tops[i].outcome then pcall(tops[i].down, tops[i]) end
 			end
 			for i = #t.cleanups, 1, -1 do
 				local okc, cerr = pcall(t.cleanups[i])

@@ -17,7 +17,7 @@ M.exe = require("fdwire.topo.native").exe()
 local Topology = {}
 Topology.__index = Topology
 Topology.__tostring = function(top)
-	return string.format("<topology %s %s>", top.def.name, top.result and (top.result.ok and "ok" or "failed") or "running")
+	return string.format("<topology %s %s>", top.def.name, top.outcome and (top.outcome.ok and "ok" or "failed") or "running")
 end
 
 -- Hooks for fdwire.testing: called with each topology topo.up starts.
@@ -63,7 +63,7 @@ function Topology:stderr(name) return table.concat(the_proc(self, "Topology:stde
 -- Topology:status(name) -> {state=, pid=, ready=, status=, ...} now.
 function Topology:status(name)
 	local P = the_proc(self, "Topology:status", name)
-	if self.result then return self.result.procs[name] end
+	if self.outcome then return self.outcome.procs[name] end
 	return {
 		name = name, state = P.state, pid = P.pid, ready = P.ready or false,
 		status = P.status and run.status_string(P.status) or nil,
@@ -72,10 +72,10 @@ function Topology:status(name)
 end
 
 -- Topology:dir() -> the run directory (removed by the teardown).
-function Topology:dir() return self.dir end
+function Topology:dir() return self.rundir end
 
 -- Topology:result() -> the result once the run has ended, else nil.
-function Topology:result() return self.result end
+function Topology:result() return self.outcome end
 
 -- Topology:wait(opts) -> ok, result: waits for the run to end (every
 -- process that must exit has exited, a failure, the timeout, a signal),
@@ -87,7 +87,7 @@ end
 
 -- Topology:down() -> ok, result: ends the run now and tears it down.
 function Topology:down(opts)
-	if not self.result then run.push(self, { t = "down" }) end
+	if not self.outcome then run.push(self, { t = "down" }) end
 	return self:wait(opts)
 end
 

@@ -55,7 +55,7 @@ function M.dot(def, top)
 		local label = name .. "\n" .. short_cmd(p.argv)
 		if top and top.procs[name] then
 			local P = top.procs[name]
-			local st = top.result and top.result.procs[name]
+			local st = top.outcome and top.outcome.procs[name]
 			label = label .. "\n" .. (P.pid and ("pid " .. P.pid .. " ") or "") .. (st and st.state or P.state)
 		end
 		w("  " .. q(name) .. " [label=" .. q(label) .. "];")

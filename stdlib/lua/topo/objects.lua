@@ -27,9 +27,9 @@ end
 function M.setup(top)
 	local def = top.def
 	if def.dir then
-		top.dir = def.dir
+		top.rundir = def.dir
 	else
-		top.dir, top.guards.dir = native.mkdtemp("fdwire-topo")
+		top.rundir, top.guards.dir = native.mkdtemp("fdwire-topo")
 	end
 	local cg, guard = native.cgroup_new("fdwire-topo")
 	if cg then
@@ -55,7 +55,7 @@ function M.setup(top)
 		local o = { name = name, spec = so, h = {}, ino = {} }
 		top.objs[name] = o
 		if so.kind == "path" then
-			o.address = so.path:sub(1, 1) == "/" and so.path or top.dir .. "/" .. so.path
+			o.address = so.path:sub(1, 1) == "/" and so.path or top.rundir .. "/" .. so.path
 		elseif so.kind == "abstract" then
 			local n = so.abstract
 			if n == true then
@@ -175,7 +175,7 @@ function M.close(top)
 		if P.notify_r then P.notify_r:close() end
 		if P.notify_sock then
 			P.notify_sock:close()
-			os.remove(top.dir .. "/.notify-" .. P.name)
+			os.remove(top.rundir .. "/.notify-" .. P.name)
 		end
 	end
 	for _, o in pairs(top.objs) do

@@ -30,7 +30,7 @@ function M.result(top)
 	local t_end = require("fdwire.topo.native").now()
 	local r = setmetatable({
 		name = top.def.name, reason = top.ending or "completed", failures = top.failures, notes = top.notes,
-		duration = t_end - top.t0, dir = top.dir, procs = {}, order = top.def.order, signal = top.signal,
+		duration = t_end - top.t0, dir = top.rundir, procs = {}, order = top.def.order, signal = top.signal,
 		cgroup = top.cgroup ~= nil,
 	}, meta)
 	for _, name in ipairs(top.def.order) do

@@ -143,7 +143,7 @@ local function envlist(top, P)
 	local extra = P.spec.env or {}
 	for _, k in ipairs(objects.sorted(extra)) do add(k, extra[k]) end
 	for k, v in pairs(P.extra_env) do add(k, v) end
-	add("FDWIRE_TOPO_DIR", top.dir)
+	add("FDWIRE_TOPO_DIR", top.rundir)
 	add("FDWIRE_TOPO_NAME", top.def.name)
 	add("FDWIRE_PROC_NAME", P.name)
 	for name, o in pairs(top.objs) do
@@ -174,6 +174,7 @@ local function start(top, P)
 		if not fds[0] then
 			fds[0] = fd.open("/dev/null", "r")
 			mine[#mine + 1] = fds[0]
+			P.null_stdin = true
 		end
 		for stream, n in pairs({ stdout = 1, stderr = 2 }) do
 			if not fds[n] then
@@ -192,7 +193,7 @@ local function start(top, P)
 			mine[#mine + 1] = w
 			P.notify_r = r
 		elseif rd and rd.kind == "notify" then
-			local path = top.dir .. "/.notify-" .. P.name
+			local path = top.rundir .. "/.notify-" .. P.name
 			P.notify_sock = sock.socket("unix", "dgram")
 			sock.bind(P.notify_sock, path)
 			P.extra_env.NOTIFY_SOCKET = path
@@ -211,7 +212,7 @@ local function start(top, P)
 		end
 		argv.fds = fds
 		argv.env = envlist(top, P)
-		argv.cwd = sp.cwd and (sp.cwd:sub(1, 1) == "/" and sp.cwd or top.dir .. "/" .. sp.cwd) or top.dir
+		argv.cwd = sp.cwd and (sp.cwd:sub(1, 1) == "/" and sp.cwd or top.rundir .. "/" .. sp.cwd) or top.rundir
 		-- Its own session: a terminal's ^C reaches fdwire, which then tears
 		-- down in order, and the session id finds stray descendants.
 		argv.setsid = true
@@ -513,9 +514,9 @@ function M.run(top)
 		failure(top, "teardown: " .. tostring(err2))
 		pcall(objects.close, top)
 	end
-	top.result = report.result(top)
+	top.outcome = report.result(top)
 	top.wake:close()
-	return top.result
+	return top.outcome
 end
 
 -- wait_up parks the caller until the topology is up or has ended; the

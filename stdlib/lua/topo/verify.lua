@@ -79,6 +79,10 @@ function M.run(top, opts)
 					end
 				end
 				if P.spec.ready and P.spec.ready.kind == "notify_fd" then expected[P.spec.ready.fd] = true end
+				if P.null_stdin then
+					expected[0] = true
+					if by[0] and by[0].link ~= "/dev/null" then bad("procs.%s: fd 0 is %s, not /dev/null", name, by[0].link) end
+				end
 				for _, f in ipairs(fds) do
 					if not expected[f.num] then
 						local whose = ours[key(f)]

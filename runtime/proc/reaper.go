@@ -31,6 +31,9 @@ var (
 	reapOnce sync.Once
 )
 
+// reapEvery bounds how often the SIGCHLD handler scans for orphans.
+const reapEvery = 50 * time.Millisecond
+
 // EnableSubreaper makes this process a child subreaper and starts reaping
 // orphans as they exit.
 func EnableSubreaper() error {
@@ -42,8 +45,14 @@ func EnableSubreaper() error {
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, unix.SIGCHLD)
 		go func() {
+			// Every child's exit raises SIGCHLD, and a scan reads a
+			// /proc file per thread: coalesce the signals into at most
+			// one scan per reapEvery, so spawning many short-lived
+			// children does not pay a scan each. An orphan's zombie
+			// lingers that long at most.
 			for range ch {
 				ReapOrphans()
+				time.Sleep(reapEvery)
 			}
 		}()
 	})
@@ -93,7 +102,11 @@ func childPids() []childPid {
 			if err != nil {
 				continue
 			}
-			out = append(out, childPid{pid: pid, state: procState(pid), known: children.pids[pid]})
+			c := childPid{pid: pid, known: children.pids[pid]}
+			if !c.known {
+				c.state = procState(pid) // ours are waited for by their pidfd
+			}
+			out = append(out, c)
 		}
 	}
 	return out

@@ -1,0 +1,361 @@
+package luabind
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// This file is the REPL's window into the runtime (package luabind/repl):
+// statements run as tasks while the loop keeps serving other tasks, and
+// the session can be inspected for completion, :fds and :procs. Every
+// method here except Post and Statement.Interrupt must be called on the
+// goroutine that owns the Lua state.
+
+// packSource turns a chunk's results into one table {n=count, ...}, so a
+// statement that returns nothing is told apart from one that returns nil
+// (L.Resume reports both as a single nil).
+// The parameter's name shows in tracebacks as "in function 'chunk'".
+const packSource = `return function(chunk)
+	local function pack(...) return {n = select("#", ...), ...} end
+	return pack(chunk())
+end`
+
+// Statement is one REPL entry running as a task.
+type Statement struct {
+	rt *Runtime
+	t  *Task
+	// stop cancels the context of the statement's thread: the VM then
+	// raises at its next instruction, which is the only way to stop Lua
+	// code that computes without ever waiting.
+	stop context.CancelFunc
+
+	mu         sync.Mutex
+	interrupts int
+	stopped    bool
+}
+
+// Load compiles src as a chunk named name ("=stdin" style).
+func (rt *Runtime) Load(src, name string) (*lua.LFunction, error) {
+	return rt.L.Load(strings.NewReader(src), name)
+}
+
+// StartStatement queues fn as a task whose thread carries a cancellable
+// context; Wait runs it. Coroutines the statement creates inherit that
+// context: they keep working after the statement ends (the context is
+// only ever cancelled by a second Ctrl-C or by a busy statement), but die
+// with it when it is stopped.
+func (rt *Runtime) StartStatement(fn *lua.LFunction) *Statement {
+	// Compiled per statement (microseconds) rather than cached, so the
+	// shared Runtime struct needs no REPL field.
+	p, err := rt.L.LoadString(packSource)
+	if err == nil {
+		err = rt.L.CallByParam(lua.P{Fn: p, NRet: 1, Protect: true})
+	}
+	if err != nil {
+		panic("luabind: REPL packer: " + err.Error()) // constant source
+	}
+	packer := rt.L.Get(-1).(*lua.LFunction)
+	rt.L.Pop(1)
+	t := rt.sched.newTask(rt.L, packer, []lua.LValue{fn})
+	t.awaited = true
+	ctx, cancel := context.WithCancel(context.Background())
+	t.th.SetContext(ctx)
+	return &Statement{rt: rt, t: t, stop: cancel}
+}
+
+// Wait drives the scheduler (other tasks included) until the statement
+// ends, and returns its exact results or its error. When every task waits
+// and nothing can wake them, the statement is abandoned with EDEADLK.
+func (s *Statement) Wait() *Result {
+	rt := s.rt
+	err := s.run()
+	if rt.exit != nil {
+		code := rt.exit.code
+		return &Result{Exit: &code}
+	}
+	if err != nil {
+		ev := rt.errorValue(rt.L, err)
+		rt.cancelTask(s.t, ev) // it never ends otherwise; awaited, so silent
+		return &Result{Err: ev}
+	}
+	t := s.t
+	if t.failed {
+		if ud, ok := t.errv.(*lua.LUserData); ok {
+			if ex, ok := ud.Value.(*exitRequest); ok {
+				code := ex.code
+				return &Result{Exit: &code}
+			}
+		}
+		s.mu.Lock()
+		stopped := s.stopped
+		s.mu.Unlock()
+		if stopped && !rt.isErrorValue(t.errv) {
+			// The VM's "context canceled" means our Ctrl-C.
+			return &Result{Err: rt.interruptValue()}
+		}
+		return &Result{Err: t.errv}
+	}
+	var vals []lua.LValue
+	if len(t.results) > 0 {
+		if p, ok := t.results[0].(*lua.LTable); ok {
+			n := int(lua.LVAsNumber(p.RawGetString("n")))
+			for i := 1; i <= n; i++ {
+				vals = append(vals, p.RawGetInt(i))
+			}
+		}
+	}
+	return &Result{Values: vals}
+}
+
+// run is scheduler.runUntil, except that it polls without blocking while
+// tasks are queued: runUntil's turn(true) runs the queue and then blocks in
+// poll even when the statement has just ended, so the prompt would wait
+// for a background task's next event (a sleep's end, a client).
+func (s *Statement) run() error {
+	sc := s.rt.sched
+	for !s.t.done && s.rt.exit == nil {
+		if err := sc.turn(len(sc.runq) == 0); err != nil {
+			return err
+		}
+		if s.rt.exit != nil {
+			break
+		}
+		if !s.t.done && len(sc.runq) == 0 && sc.loop.Pending() == 0 && !s.rt.external {
+			return sys.Errorf("task", "", unix.EDEADLK, "every task is waiting for another task and nothing else can wake them")
+		}
+	}
+	return nil
+}
+
+// Done reports whether the statement has ended.
+func (s *Statement) Done() bool { return s.t.done }
+
+// Interrupt is Ctrl-C, callable from any goroutine (the signal handler).
+// The first one cancels the statement's current wait with EINTR through
+// the loop, which the statement may catch with pcall; if the loop does
+// not get to it within grace (the Lua code is computing, not waiting), or
+// on a second Ctrl-C, the statement's thread is stopped outright.
+func (s *Statement) Interrupt(grace time.Duration) {
+	s.mu.Lock()
+	s.interrupts++
+	n := s.interrupts
+	s.mu.Unlock()
+	if n > 1 {
+		s.hardStop()
+		return
+	}
+	delivered := make(chan struct{})
+	s.rt.sched.loop.Post(func() {
+		close(delivered)
+		if s.t.done {
+			return
+		}
+		s.rt.cancelTask(s.t, s.rt.interruptValue())
+	})
+	go func() {
+		select {
+		case <-delivered:
+		case <-time.After(grace):
+			s.hardStop()
+		}
+	}()
+}
+
+func (s *Statement) hardStop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.stop()
+	// A parked statement notices the cancelled context only when resumed.
+	s.rt.sched.loop.Post(func() {
+		if !s.t.done {
+			s.rt.cancelTask(s.t, s.rt.interruptValue())
+		}
+	})
+}
+
+// interruptValue is the error a Ctrl-C'd statement ends with.
+func (rt *Runtime) interruptValue() *lua.LTable {
+	return rt.errorValue(rt.L, &sys.Error{Op: "interrupt", Err: unix.EINTR, Hint: "Ctrl-C"})
+}
+
+// Turn runs every runnable task, then waits in the loop for the next
+// event (a posted callback included) and dispatches it.
+func (rt *Runtime) Turn() error { return rt.sched.turn(true) }
+
+// SetExternal tells the scheduler that another goroutine (the line
+// reader) may still post work, so an idle loop is not a deadlock.
+func (rt *Runtime) SetExternal(on bool) { rt.external = on }
+
+// Post runs fn on the Lua goroutine at its next turn; any goroutine.
+func (rt *Runtime) Post(fn func()) { rt.sched.loop.Post(fn) }
+
+// ExitRequested reports os.exit (or Interrupt) with its status.
+func (rt *Runtime) ExitRequested() (int, bool) {
+	if rt.exit == nil {
+		return 0, false
+	}
+	return rt.exit.code, true
+}
+
+// Globals lists the names of global variables (strings only), sorted;
+// functions of lazily loaded modules are included through Functions.
+func (rt *Runtime) Globals() []string {
+	seen := map[string]bool{}
+	if g, ok := rt.L.Get(lua.GlobalsIndex).(*lua.LTable); ok {
+		g.ForEach(func(k, _ lua.LValue) {
+			if s, ok := k.(lua.LString); ok {
+				seen[string(s)] = true
+			}
+		})
+	}
+	return sortedKeys(seen)
+}
+
+// Lookup follows a dotted path of names from the globals ("sock",
+// "l", "t.sub.x") without calling anything: tables are read raw, and a
+// userdata's fields come from its metatable's __index table. It returns
+// nil when a step is missing.
+func (rt *Runtime) Lookup(path []string) lua.LValue {
+	var v lua.LValue = rt.L.Get(lua.GlobalsIndex)
+	for _, name := range path {
+		v = rt.field(v, name)
+		if v == lua.LNil {
+			return nil
+		}
+	}
+	return v
+}
+
+func (rt *Runtime) field(v lua.LValue, name string) lua.LValue {
+	for depth := 0; depth < 5; depth++ {
+		switch x := v.(type) {
+		case *lua.LTable:
+			if f := x.RawGetString(name); f != lua.LNil {
+				return f
+			}
+		case *lua.LUserData:
+		default:
+			return lua.LNil
+		}
+		mt, ok := rt.L.GetMetatable(v).(*lua.LTable)
+		if !ok {
+			return lua.LNil
+		}
+		idx, ok := mt.RawGetString("__index").(*lua.LTable)
+		if !ok {
+			return lua.LNil
+		}
+		v = idx
+	}
+	return lua.LNil
+}
+
+// Fields lists the string keys reachable on v (raw keys plus those of
+// __index tables), with methods only keeping function values. For a
+// module still loaded lazily (topo) the registered Function names under
+// qualified fill in.
+func (rt *Runtime) Fields(v lua.LValue, qualified string, methods bool) []string {
+	seen := map[string]bool{}
+	for depth := 0; depth < 5 && v != nil; depth++ {
+		var next lua.LValue
+		switch x := v.(type) {
+		case *lua.LTable:
+			x.ForEach(func(k, val lua.LValue) {
+				s, ok := k.(lua.LString)
+				if !ok {
+					return
+				}
+				if methods && val.Type() != lua.LTFunction {
+					return
+				}
+				seen[string(s)] = true
+			})
+		case *lua.LUserData:
+		default:
+			depth = 5
+			continue
+		}
+		if mt, ok := rt.L.GetMetatable(v).(*lua.LTable); ok {
+			if idx, ok := mt.RawGetString("__index").(*lua.LTable); ok {
+				next = idx
+			}
+		}
+		v = next
+	}
+	if qualified != "" && !methods {
+		for _, f := range rt.Functions {
+			if rest, ok := strings.CutPrefix(f, qualified+"."); ok && !strings.ContainsAny(rest, ".:") {
+				seen[rest] = true
+			}
+		}
+	}
+	return sortedKeys(seen)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// HandleInfo describes one descriptor the session owns, for :fds.
+type HandleInfo struct {
+	Num  int
+	Desc string // the Fd's __tostring text
+}
+
+// Handles lists the descriptors this runtime owns, by number.
+func (rt *Runtime) Handles() []HandleInfo {
+	var out []HandleInfo
+	for f := range rt.handles {
+		if f.Closed() {
+			continue
+		}
+		desc := "?"
+		if in, err := f.Info(); err == nil {
+			desc = in.String()
+		}
+		out = append(out, HandleInfo{Num: f.Raw(), Desc: desc})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
+	return out
+}
+
+// ProcInfo describes one child the session started, for :procs.
+type ProcInfo struct {
+	Pid   int
+	State string // "running", "exit 0", "signal SIGTERM"
+	Argv  []string
+}
+
+// Procs lists the children this runtime started (reaping those that
+// ended, as Proc:running does), by pid.
+func (rt *Runtime) Procs() []ProcInfo {
+	var out []ProcInfo
+	for p := range rt.procs {
+		state := "running"
+		if running, err := p.Running(); err != nil && !fdio.IsAgain(err) {
+			state = "? " + err.Error()
+		} else if !running {
+			if s := p.Status(); s != nil {
+				state = s.String()
+			}
+		}
+		out = append(out, ProcInfo{Pid: p.Pid, State: state, Argv: p.Argv})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pid < out[j].Pid })
+	return out
+}

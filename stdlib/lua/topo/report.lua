@@ -104,7 +104,22 @@ function M.summary(r)
 		for i, c in ipairs(row) do cells[i] = c .. string.rep(" ", w[i] - #c) end
 		out[#out + 1] = "  " .. table.concat(cells, "  "):gsub("%s+$", "")
 	end
-	for _, f in ipairs(r.failures) do out[#out + 1] = "  FAIL " .. f end
+	local failed = {}
+	for _, f in ipairs(r.failures) do
+		out[#out + 1] = "  FAIL " .. f
+		local who = f:match("^([%w_%-]+):")
+		if who and r.procs[who] then failed[who] = true end
+	end
+	-- The last lines a failed process wrote to stderr usually say why.
+	for _, name in ipairs(r.order) do
+		local err = failed[name] and r.procs[name].stderr or ""
+		if err ~= "" then
+			local lines = {}
+			for line in err:gmatch("[^\n]+") do lines[#lines + 1] = line end
+			out[#out + 1] = "  " .. name .. " stderr (last lines):"
+			for i = math.max(1, #lines - 4), #lines do out[#out + 1] = "    " .. lines[i] end
+		end
+	end
 	for _, n in ipairs(r.notes) do out[#out + 1] = "  note " .. n end
 	return table.concat(out, "\n")
 end

@@ -198,6 +198,19 @@ func (t *Task) deadline(timeout time.Duration) time.Time {
 // runs (a binding called from plain Go), it blocks in poll instead.
 func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, timeout time.Duration, try func() ([]lua.LValue, error)) int {
 	t := rt.sched.current
+	// Most calls finish at once (data queued, room to write), and telling
+	// whether this call could yield walks the Go stack: try first.
+	tried := false
+	if t != nil && L != rt.L && t.cancelled == nil {
+		res, err := try()
+		if err == nil {
+			return rt.pushOK(L, res)
+		}
+		if !fdio.IsAgain(err) {
+			return rt.raise(L, err)
+		}
+		tried = true
+	}
 	if t == nil || L == rt.L || !canYield() {
 		var res []lua.LValue
 		err := fdio.Block(fd, events, timeout, op, func() error {
@@ -216,12 +229,14 @@ func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, tim
 		L.Error(ev, 0)
 		return 0
 	}
-	res, err := try()
-	if err == nil {
-		return rt.pushOK(L, res)
-	}
-	if !fdio.IsAgain(err) {
-		return rt.raise(L, err)
+	if !tried {
+		res, err := try()
+		if err == nil {
+			return rt.pushOK(L, res)
+		}
+		if !fdio.IsAgain(err) {
+			return rt.raise(L, err)
+		}
 	}
 	deadline := t.deadline(timeout)
 	var w *loop.Watch

@@ -30,7 +30,7 @@ func TestBenchQuick(t *testing.T) {
 		t.Fatalf("bench/run --quick: %v\n%s", err, text)
 	}
 	_, gccErr := exec.LookPath("gcc")
-	for _, metric := range []string{"fd passing, 1 fd/message", "fd passing, 253 fds/message", "start-up", "1000 processes up and down", "peak RSS", "pipe relay", "spawn /bin/true"} {
+	for _, metric := range []string{"fd passing, 1 fd/message", "fd passing, 253 fds/message", "start-up", "1000 processes spawned", "1000-process topology", "peak RSS, 1000 processes", "peak RSS, 1000-process topology", "pipe relay", "spawn /bin/true"} {
 		line := ""
 		for _, l := range strings.Split(text, "\n") {
 			if strings.HasPrefix(l, "| "+metric) {

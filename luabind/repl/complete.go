@@ -38,12 +38,9 @@ func (s *Session) complete(line string, _ int) ([]string, int) {
 		return nil, 0
 	}
 	chain, partial := m[1], m[2]
-	// "3.1" or "x..y" is not a field access.
-	if chain != "" {
-		start := len(line) - len(m[0])
-		if start > 0 && strings.ContainsRune("0123456789.", rune(line[start-1])) {
-			return nil, 0
-		}
+	// "3.", "x..y" or "f():" is not a field access we can follow.
+	if start := len(line) - len(m[0]); start > 0 && strings.ContainsRune("0123456789.:)]\"'", rune(line[start-1])) {
+		return nil, 0
 	}
 	var names []string
 	ok := s.onLua(func() {

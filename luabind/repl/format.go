@@ -32,6 +32,9 @@ func formatDepth(L *lua.LState, v lua.LValue, depth int) string {
 		if x.IsG {
 			return "<function builtin>"
 		}
+		if x.Proto.SourceName == "<string>" {
+			return "<function>" // the runtime's own Lua (glue wrappers)
+		}
 		return fmt.Sprintf("<function %s:%d>", strings.TrimLeft(x.Proto.SourceName, "@="), x.Proto.LineDefined)
 	case *lua.LState:
 		return "<coroutine>"
@@ -80,7 +83,11 @@ func isEmpty(t *lua.LTable) bool {
 
 func formatTable(L *lua.LState, t *lua.LTable) string {
 	var items []string
-	n := t.Len()
+	// The sequence 1..n without holes; t.Len() may count across nils.
+	n := 0
+	for t.RawGetInt(n+1) != lua.LNil {
+		n++
+	}
 	for i := 1; i <= n && len(items) < maxTableItems; i++ {
 		items = append(items, formatDepth(L, t.RawGetInt(i), 1))
 	}

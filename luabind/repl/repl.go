@@ -180,9 +180,7 @@ func (s *Session) Run() int {
 			fmt.Fprintln(s.errw, cleanSyntaxError(err))
 			continue
 		}
-		s.exec(fn, expr)
-		if code, ok := s.rt.ExitRequested(); ok {
-			s.quit = true
+		if code, exited := s.exec(fn, expr); exited {
 			return code
 		}
 	}
@@ -268,8 +266,9 @@ func cleanSyntaxError(err error) string {
 	return strings.TrimPrefix(msg, "=")
 }
 
-// exec runs fn as a statement task and prints its values or its error.
-func (s *Session) exec(fn *lua.LFunction, expr bool) {
+// exec runs fn as a statement task and prints its values or its error;
+// it reports os.exit with its status.
+func (s *Session) exec(fn *lua.LFunction, expr bool) (int, bool) {
 	st := s.rt.StartStatement(fn)
 	s.mu.Lock()
 	s.cur = st
@@ -280,6 +279,7 @@ func (s *Session) exec(fn *lua.LFunction, expr bool) {
 	s.mu.Unlock()
 	switch {
 	case res.Exit != nil:
+		return *res.Exit, true
 	case res.Err != nil:
 		fmt.Fprintln(s.errw, s.errorText(res.Err))
 	default:
@@ -291,6 +291,7 @@ func (s *Session) exec(fn *lua.LFunction, expr bool) {
 			fmt.Fprintln(s.out, formatValues(s.rt.L, vals))
 		}
 	}
+	return s.rt.ExitRequested()
 }
 
 // unpack undoes packPrefix's {n=, ...}.
@@ -311,7 +312,7 @@ func unpack(v lua.LValue) []lua.LValue {
 // are the user's code (not the runtime's glue); a traceback whose only
 // frame is the line itself is left out.
 func (s *Session) errorText(v lua.LValue) string {
-	msg := luabind.ErrorText(v)
+	msg := strings.TrimPrefix(luabind.ErrorText(v), "=") // the VM's "=stdin:1:"
 	report := s.rt.ErrorReport(v)
 	_, tb, ok := strings.Cut(report, "stack traceback:")
 	if !ok {

@@ -162,8 +162,11 @@ local function start(top, P)
 	local sp = P.spec
 	local fds, mine = {}, {}
 	local ok, err = pcall(function()
+		local nlisten = #sp.listen
 		for n, ref in pairs(sp.fds) do
-			if ref.kind == "null" then
+			if n >= 3 and n < 3 + nlisten then
+				-- activation: proc.spawn's listen= places these at 3...
+			elseif ref.kind == "null" then
 				fds[n] = fd.open("/dev/null", "r+")
 				mine[#mine + 1] = fds[n]
 			else
@@ -200,15 +203,14 @@ local function start(top, P)
 		end
 		local argv = {}
 		for i, a in ipairs(sp.argv) do argv[i] = a end
-		if #sp.listen > 0 then
-			-- LISTEN_PID must be the child's own pid, known only after the
-			-- fork: a shell sets it to $$ and execs the program in place.
-			P.extra_env.LISTEN_FDS = tostring(#sp.listen)
-			P.extra_env.LISTEN_FDNAMES = table.concat(sp.listen, ":")
-			table.insert(argv, 1, "/bin/sh")
-			table.insert(argv, 2, "-c")
-			table.insert(argv, 3, 'LISTEN_PID=$$; export LISTEN_PID; exec "$@"')
-			table.insert(argv, 4, "sh")
+		if nlisten > 0 then
+			-- proc.spawn sets LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (the
+			-- child's own pid) and puts the sockets at 3, 4, ...
+			argv.listen, argv.listen_names = {}, {}
+			for i, name in ipairs(sp.listen) do
+				argv.listen[i] = top.objs[name].h.sock
+				argv.listen_names[i] = name
+			end
 		end
 		argv.fds = fds
 		argv.env = envlist(top, P)

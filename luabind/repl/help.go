@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/fdwire/fdwire/docs"
 )
@@ -68,7 +69,18 @@ func loadHelp(fsys fs.FS) *helpIndex {
 	return h
 }
 
-var defaultHelp = loadHelp(docs.Pages)
+// defaultHelp is the index of the embedded docs, built on first use:
+// parsing every page at package init cost each fdwire start about 2 ms,
+// REPL or not.
+func defaultHelp() *helpIndex {
+	helpOnce.Do(func() { helpIdx = loadHelp(docs.Pages) })
+	return helpIdx
+}
+
+var (
+	helpOnce sync.Once
+	helpIdx  *helpIndex
+)
 
 // names lists entry names and page names, for completing ":help ".
 func (h *helpIndex) names() []string {

@@ -68,7 +68,7 @@ var errExit = errors.New("exit requested")
 // New makes a session with its runtime (the caller must call Run, which
 // closes both).
 func New(o Options) (*Session, error) {
-	s := &Session{grace: o.Grace, help: defaultHelp, reqs: make(chan string)}
+	s := &Session{grace: o.Grace, help: defaultHelp(), reqs: make(chan string)}
 	if s.grace == 0 {
 		s.grace = 250 * time.Millisecond
 	}

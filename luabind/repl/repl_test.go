@@ -496,20 +496,20 @@ func TestHelpReadsTheDocs(t *testing.T) {
 	}
 	defer rt.Close()
 	for _, f := range rt.Functions {
-		if _, ok := defaultHelp.entries[f]; !ok {
+		if _, ok := defaultHelp().entries[f]; !ok {
 			t.Errorf(":help %s finds no entry", f)
 		}
 	}
-	if got := defaultHelp.text("sock.listen_on"); !strings.HasPrefix(got, "sock.listen_on(") || !strings.Contains(got, "docs/sock.md") {
+	if got := defaultHelp().text("sock.listen_on"); !strings.HasPrefix(got, "sock.listen_on(") || !strings.Contains(got, "docs/sock.md") {
 		t.Errorf(":help sock.listen_on:\n%s", got)
 	}
-	if got := defaultHelp.text("Fd"); !strings.Contains(got, "Fd:read(") || !strings.Contains(got, "Fd:close(") {
+	if got := defaultHelp().text("Fd"); !strings.Contains(got, "Fd:read(") || !strings.Contains(got, "Fd:close(") {
 		t.Errorf(":help Fd:\n%s", got)
 	}
-	if got := defaultHelp.text(""); !strings.Contains(got, ":fds") || !strings.Contains(got, "sock") {
+	if got := defaultHelp().text(""); !strings.Contains(got, ":fds") || !strings.Contains(got, "sock") {
 		t.Errorf(":help:\n%s", got)
 	}
-	if got := defaultHelp.text("listen"); !strings.Contains(got, "no help") || !strings.Contains(got, "sock.listen_on") {
+	if got := defaultHelp().text("listen"); !strings.Contains(got, "no help") || !strings.Contains(got, "sock.listen_on") {
 		t.Errorf(":help listen:\n%s", got)
 	}
 }

@@ -9,9 +9,9 @@ import (
 // openStdlib makes every embedded stdlib module require-able as
 // "fdwire.NAME". Modules load on first require.
 func (rt *Runtime) openStdlib(L *lua.LState) {
-	for name, src := range stdlib.Modules() {
-		name, src := name, src
+	for _, name := range stdlib.Names() {
 		L.PreloadModule(name, func(L *lua.LState) int {
+			src, _ := stdlib.Source(name)
 			fn, err := L.Load(bytesReader([]byte(src)), "="+name)
 			if err != nil {
 				L.RaiseError("loading %s: %v", name, err)

@@ -30,3 +30,33 @@ func Modules() map[string]string {
 	})
 	return out
 }
+
+// Names lists the module names without reading their sources, so that a
+// runtime can make every module require-able at start-up and read only
+// those that are required (Modules copies every file: about 1.5 ms of each
+// fdwire start on the benchmark VM).
+func Names() []string {
+	var out []string
+	fs.WalkDir(files, "lua", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".lua") {
+			return nil
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(path, "lua/"), ".lua")
+		out = append(out, "fdwire."+strings.ReplaceAll(name, "/", "."))
+		return nil
+	})
+	return out
+}
+
+// Source returns the source of the module called name ("fdwire.a.b").
+func Source(name string) (string, bool) {
+	rel, ok := strings.CutPrefix(name, "fdwire.")
+	if !ok {
+		return "", false
+	}
+	b, err := files.ReadFile("lua/" + strings.ReplaceAll(rel, ".", "/") + ".lua")
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}

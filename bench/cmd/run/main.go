@@ -8,6 +8,7 @@
 //	bench/run -n 3       3 runs
 //	bench/run -only fdpass1,startup
 //	bench/run -fdwire ./fdwire   measure this binary instead of building one
+//	bench/run -cgo               build fdwire with cgo (default: CGO_ENABLED=0)
 //
 // The programs print "RESULT v1 v2 ..." on their last line; each workload
 // says which value it reports. Where a tool is missing (gcc, python3,
@@ -35,6 +36,7 @@ func main() {
 	only := flag.String("only", "", "comma-separated workload ids to run (default all)")
 	keep := flag.String("build", "", "directory for built binaries (default a temporary one)")
 	prebuilt := flag.String("fdwire", "", "use this fdwire binary instead of building ./cmd/fdwire")
+	cgo := flag.Bool("cgo", false, "build fdwire with cgo (the default go build here) instead of CGO_ENABLED=0")
 	flag.Parse()
 	if *quick {
 		*runs = 1
@@ -51,7 +53,7 @@ func main() {
 		}
 		defer os.RemoveAll(dir)
 	}
-	env, err := prepare(root, dir, *prebuilt)
+	env, err := prepare(root, dir, *prebuilt, *cgo)
 	if err != nil {
 		fatal(err)
 	}
@@ -146,7 +148,7 @@ func (e *env) path(rel string) string { return filepath.Join(e.root, rel) }
 
 // prepare builds fdwire and every bench/baseline/*.c, and finds python3
 // and lua5.4.
-func prepare(root, dir, prebuilt string) (*env, error) {
+func prepare(root, dir, prebuilt string, cgo bool) (*env, error) {
 	e := &env{root: root, dir: dir, cbin: map[string]string{}}
 	if prebuilt != "" {
 		abs, err := filepath.Abs(prebuilt)
@@ -159,6 +161,13 @@ func prepare(root, dir, prebuilt string) (*env, error) {
 		build := exec.Command("go", "build", "-o", e.fdwire, "./cmd/fdwire")
 		build.Dir = root
 		build.Stderr = os.Stderr
+		// fdwire needs no C; a cgo build (pulled in by os/user and net)
+		// links libc dynamically and starts several ms slower.
+		build.Env = os.Environ()
+		if !cgo {
+			build.Env = append(build.Env, "CGO_ENABLED=0")
+		}
+		e.note("fdwire built with CGO_ENABLED=%d", map[bool]int{true: 1, false: 0}[cgo])
 		if err := build.Run(); err != nil {
 			return nil, fmt.Errorf("go build ./cmd/fdwire: %w", err)
 		}

@@ -3,6 +3,7 @@ package luabind
 import (
 	"fmt"
 	"strings"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -352,7 +353,11 @@ func (rt *Runtime) fdRead(L *lua.LState) int {
 
 func (rt *Runtime) fdWrite(L *lua.LState) int {
 	f := rt.checkOpenFd(L, "Fd:write", 1, "self")
-	data := []byte(rt.checkString(L, "Fd:write", 2, "data"))
+	// The string's own bytes, not a copy: write only reads them, and the
+	// closure below keeps the string alive (the copy was a fifth of a
+	// 64 KiB pipe relay's CPU).
+	str := rt.checkString(L, "Fd:write", 2, "data")
+	data := unsafe.Slice(unsafe.StringData(str), len(str))
 	opts := rt.optTable(L, "Fd:write", 3, "opts")
 	off := 0
 	return rt.park(L, "write", f, unix.POLLOUT, optTimeout(L, opts), func() ([]lua.LValue, error) {

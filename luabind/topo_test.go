@@ -164,7 +164,10 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind("own.sock"); s.listen()
 open("listening", "w").close()
 while True:
-    c, _ = s.accept(); c.sendall(b"hi\n"); c.close()
+    c, _ = s.accept()
+    try: c.sendall(b"hi\n")
+    except OSError: pass  # the readiness probe hangs up at once
+    c.close()
 ]]
 		local notifier = [[
 import os, socket, time
@@ -285,7 +288,15 @@ func TestTopoVerify(t *testing.T) {
 				b = { sh = "echo go; exec sleep 30", fds = { [3] = "link.b", [4] = "api.addr" }, ready = { stdout = "go" } },
 			},
 		})
-		local ok, problems, checked = top:verify({ strict = true })
+		-- Strict mode sees every fd, including the libraries the dynamic
+		-- loader holds open for a moment while exec'd programs start: ask
+		-- until the processes have settled.
+		local ok, problems, checked
+		for _ = 1, 100 do
+			ok, problems, checked = top:verify({ strict = true })
+			if ok then break end
+			task.sleep(0.01)
+		end
 		assert(ok and checked == 2, table.concat(problems, "\n"))
 		assert(top:down())
 	`)

@@ -325,3 +325,17 @@ func TestBlockingInsideIteratorAndMetamethod(t *testing.T) {
 		t.Fatalf("got %q", out)
 	}
 }
+
+// When the main chunk ends, tasks still parked are abandoned at once: the
+// run does not wait for their events (here a child that would exit later).
+func TestMainEndAbandonsParkedTasks(t *testing.T) {
+	out := mustRun(t, `
+		local p = proc.spawn{"sleep", "60"}
+		task.spawn(function() p:wait() print("never") end)
+		task.spawn(function() task.sleep(60) print("never") end)
+		print("main done")
+	`)
+	if out != "main done\n" {
+		t.Fatalf("got %q", out)
+	}
+}

@@ -47,6 +47,8 @@ type scheduler struct {
 	loop    *loop.Loop
 	runq    []*Task
 	current *Task
+	// until is the task runUntil is driving to completion.
+	until *Task
 	nextID  int
 	tasks   map[*Task]struct{}
 }
@@ -142,6 +144,9 @@ func (s *scheduler) finish(t *Task, results []lua.LValue, errv lua.LValue) {
 
 // runUntil runs tasks and the loop until t is done.
 func (s *scheduler) runUntil(t *Task) error {
+	prev := s.until
+	s.until = t
+	defer func() { s.until = prev }()
 	for !t.done && s.rt.exit == nil {
 		if err := s.turn(true); err != nil {
 			return err
@@ -169,7 +174,9 @@ func (s *scheduler) turn(block bool) error {
 			}
 		}
 	}
-	if s.rt.exit != nil {
+	if s.rt.exit != nil || (s.until != nil && s.until.done) {
+		// The task being run to completion has ended: do not wait in the
+		// loop for other tasks' events (they are abandoned or run later).
 		return nil
 	}
 	wait := block && len(s.runq) == 0

@@ -48,9 +48,9 @@ type scheduler struct {
 	runq    []*Task
 	current *Task
 	// until is the task runUntil is driving to completion.
-	until *Task
-	nextID  int
-	tasks   map[*Task]struct{}
+	until  *Task
+	nextID int
+	tasks  map[*Task]struct{}
 }
 
 func (s *scheduler) newTask(L *lua.LState, fn *lua.LFunction, args []lua.LValue) *Task {

@@ -386,3 +386,76 @@ func optTimeout(L *lua.LState, opts *lua.LTable) time.Duration {
 	}
 	return 0
 }
+
+// parkAny is park over several descriptors: the task wakes when any of
+// them is readable and try no longer says EAGAIN.
+func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, timeout time.Duration, try func() ([]lua.LValue, error)) int {
+	t := rt.sched.current
+	if t == nil || L == rt.L || !canYield() {
+		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits on several descriptors, and can only run in a task, outside for-in iterators and metamethods"))
+	}
+	if t.cancelled != nil {
+		ev := t.cancelled
+		t.cancelled = nil
+		L.Error(ev, 0)
+		return 0
+	}
+	res, err := try()
+	if err == nil {
+		return rt.pushOK(L, res)
+	}
+	if !fdio.IsAgain(err) {
+		return rt.raise(L, err)
+	}
+	deadline := t.deadline(timeout)
+	var watches []*loop.Watch
+	var timer *loop.Watch
+	done := false
+	cancelWatches := func() {
+		for _, w := range watches {
+			w.Cancel()
+		}
+		watches = nil
+	}
+	finish := func(res []lua.LValue, errv lua.LValue) {
+		if done {
+			return
+		}
+		done = true
+		cancelWatches()
+		if timer != nil {
+			timer.Cancel()
+		}
+		rt.wake(t, res, errv)
+	}
+	var arm func()
+	arm = func() {
+		for _, f := range fds() {
+			n := f.Raw()
+			if n < 0 {
+				continue
+			}
+			watches = append(watches, rt.sched.loop.WatchFD(n, unix.POLLIN, time.Time{}, func(int16, bool) {
+				if done {
+					return
+				}
+				cancelWatches()
+				res, err := try()
+				switch {
+				case fdio.IsAgain(err):
+					arm()
+				case err != nil:
+					finish(nil, rt.errorValue(L, err))
+				default:
+					finish(res, nil)
+				}
+			}))
+		}
+	}
+	arm()
+	if !deadline.IsZero() {
+		timer = rt.sched.loop.Timer(deadline, func() { finish(nil, rt.timeoutValue(L, op, timeout, t)) })
+	}
+	t.abort = func(ev lua.LValue) { finish(nil, ev) }
+	return L.Yield(rt.parkMark)
+}

@@ -571,7 +571,6 @@ func (rt *Runtime) procReady(L *lua.LState) int {
 	return rt.parkAny(L, "ready", func() []*fdio.FD { return append(p.ReadyFds(), p.Pidfd) }, timeout, try)
 }
 
-
 func (rt *Runtime) procKill(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:kill")
 	sig := unix.SIGTERM

@@ -7,6 +7,16 @@ import (
 )
 
 // Every wrapper below retries EINTR here and nowhere else.
+// wrapFd is Wrap for a descriptor, formatting its address only on failure:
+// the per-message calls (close, read, write, sendmsg, recvmsg) allocated
+// the "fd N" string on every success.
+func wrapFd(op string, fd int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return Wrap(op, FdAddr(fd), err)
+}
+
 func retry(f func() error) error {
 	for {
 		err := f()
@@ -27,7 +37,7 @@ func retryFd(f func() (int, error)) (int, error) {
 
 // Close closes fd. EINTR is not retried: on Linux the fd is gone anyway.
 func Close(fd int) error {
-	return Wrap("close", FdAddr(fd), unix.Close(fd))
+	return wrapFd("close", fd, unix.Close(fd))
 }
 
 // Pipe2 makes a close-on-exec pipe (flags may add O_DIRECT or O_NONBLOCK).
@@ -67,13 +77,13 @@ func Eventfd(initval uint, flags int) (int, error) {
 // Read reads once into p.
 func Read(fd int, p []byte) (int, error) {
 	n, err := retryFd(func() (int, error) { return unix.Read(fd, p) })
-	return n, Wrap("read", FdAddr(fd), err)
+	return n, wrapFd("read", fd, err)
 }
 
 // Write writes once from p.
 func Write(fd int, p []byte) (int, error) {
 	n, err := retryFd(func() (int, error) { return unix.Write(fd, p) })
-	return n, Wrap("write", FdAddr(fd), err)
+	return n, wrapFd("write", fd, err)
 }
 
 // Poll waits for events; EINTR is reported as zero ready descriptors so
@@ -181,7 +191,7 @@ func Shutdown(fd, how int) error {
 // Sendmsg sends p with control data oob.
 func Sendmsg(fd int, p, oob []byte, to unix.Sockaddr, flags int) (int, error) {
 	n, err := retryFd(func() (int, error) { return unix.SendmsgN(fd, p, oob, to, flags) })
-	return n, Wrap("sendmsg", FdAddr(fd), err)
+	return n, wrapFd("sendmsg", fd, err)
 }
 
 // Recvmsg receives into p with control data into oob.
@@ -191,7 +201,7 @@ func Recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, from uni
 		n, oobn, recvflags, from, e = unix.Recvmsg(fd, p, oob, flags)
 		return e
 	})
-	return n, oobn, recvflags, from, Wrap("recvmsg", FdAddr(fd), err)
+	return n, oobn, recvflags, from, wrapFd("recvmsg", fd, err)
 }
 
 // Getsockname returns the local address of fd.

@@ -1,6 +1,7 @@
 package sock
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -204,12 +205,13 @@ func parseControl(oob []byte, m *Message) error {
 		}
 		switch cm.Header.Type {
 		case unix.SCM_RIGHTS:
-			nums, err := unix.ParseUnixRights(cm)
-			if err != nil {
-				return err
+			// Read the ints in place (ParseUnixRights would allocate a
+			// []int per message) into a list sized once.
+			if m.Fds == nil {
+				m.Fds = make([]*fdio.FD, 0, len(cm.Data)/4)
 			}
-			for _, v := range nums {
-				m.Fds = append(m.Fds, fdio.Own(v))
+			for i := 0; i+4 <= len(cm.Data); i += 4 {
+				m.Fds = append(m.Fds, fdio.Own(int(int32(binary.NativeEndian.Uint32(cm.Data[i:])))))
 			}
 		case unix.SCM_CREDENTIALS:
 			c, err := unix.ParseUnixCredentials(cm)

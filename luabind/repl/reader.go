@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/chzyer/readline"
 	"golang.org/x/sys/unix"
@@ -116,7 +117,22 @@ func (r *rlReader) AddHistory(entry string) {
 
 func (r *rlReader) Stdout() io.Writer { return r.rl.Stdout() }
 func (r *rlReader) Stderr() io.Writer { return r.rl.Stderr() }
-func (r *rlReader) Close() error      { return r.rl.Close() }
+
+// Close gives readline a moment to stop: readline v1.5.1's Close waits for
+// its reader goroutine, which never returns when it holds a key typed
+// after the last line (type-ahead, or ^D read as EOF while a statement
+// ran). The terminal is already back in cooked mode by then, and history
+// is written as entries are added, so nothing is lost by not waiting.
+func (r *rlReader) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- r.rl.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(200 * time.Millisecond):
+		return nil
+	}
+}
 
 // lastLine is the newest entry of a history file.
 func lastLine(path string) string {

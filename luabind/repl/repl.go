@@ -14,9 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -51,10 +53,11 @@ type Session struct {
 	mu  sync.Mutex
 	cur *luabind.Statement
 
-	reqs    chan string
-	got     *lineResult
-	started bool
-	quit    bool
+	reqs      chan string
+	got       *lineResult
+	prompting atomic.Bool
+	started   bool
+	quit      bool
 }
 
 type lineResult struct {
@@ -88,12 +91,21 @@ func New(o Options) (*Session, error) {
 		s.in = r
 	}
 	ro := o.Runtime
-	if ro.Stdout == nil {
-		ro.Stdout = s.in.Stdout()
+	// Output goes straight to the terminal while a statement runs, and
+	// through readline (which redraws the prompt) only while the prompt
+	// is up: readline's own check lags behind the end of a line.
+	rawOut, rawErr := io.Writer(os.Stdout), io.Writer(os.Stderr)
+	if o.Reader != nil {
+		rawOut, rawErr = s.in.Stdout(), s.in.Stderr() // a scripted reader is its own screen
 	}
-	if ro.Stderr == nil {
-		ro.Stderr = s.in.Stderr()
+	if ro.Stdout != nil {
+		rawOut = ro.Stdout
 	}
+	if ro.Stderr != nil {
+		rawErr = ro.Stderr
+	}
+	ro.Stdout = &guardedWriter{s: s, direct: rawOut, around: s.in.Stdout()}
+	ro.Stderr = &guardedWriter{s: s, direct: rawErr, around: s.in.Stderr()}
 	if ro.Script == "" {
 		ro.Script = "repl"
 	}
@@ -194,6 +206,7 @@ func (s *Session) readLine(prompt string) (string, error) {
 		go s.readerLoop()
 	}
 	s.got = nil
+	s.prompting.Store(true)
 	s.reqs <- prompt
 	s.rt.SetExternal(true)
 	defer s.rt.SetExternal(false)
@@ -212,6 +225,7 @@ func (s *Session) readerLoop() {
 	for p := range s.reqs {
 		line, err := s.in.ReadLine(p)
 		r := &lineResult{line, err}
+		s.prompting.Store(false)
 		s.rt.Post(func() { s.got = r })
 	}
 }
@@ -363,4 +377,18 @@ func (s *Session) close() {
 	close(s.reqs)
 	s.in.Close()
 	s.rt.Close()
+}
+
+// guardedWriter writes around the prompt while it is up, directly
+// otherwise.
+type guardedWriter struct {
+	s              *Session
+	direct, around io.Writer
+}
+
+func (w *guardedWriter) Write(p []byte) (int, error) {
+	if w.s.prompting.Load() {
+		return w.around.Write(p)
+	}
+	return w.direct.Write(p)
 }

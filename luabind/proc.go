@@ -85,7 +85,7 @@ var procSpawnKeys = map[string]bool{
 	"fds": true, "env": true, "env_add": true, "cwd": true, "uid": true, "gid": true,
 	"groups": true, "setsid": true, "pgroup": true, "pdeathsig": true, "umask": true,
 	"rlimits": true, "stdin": true, "stdout": true, "stderr": true, "listen": true,
-	"listen_names": true, "notify": true, "notify_fd": true, "detach": true,
+	"listen_names": true, "notify": true, "notify_fd": true, "detach": true, "cgroup": true,
 }
 
 func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.Attr {
@@ -288,6 +288,20 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 	a.Detach = lua.LVAsBool(get("detach"))
 	if forExec && a.Detach {
 		bad("detach has no meaning for exec")
+	}
+	if v := get("cgroup"); v != lua.LNil {
+		ud, ok := v.(*lua.LUserData)
+		var f *fdio.FD
+		if ok {
+			f, ok = ud.Value.(*fdio.FD)
+		}
+		if !ok || f.Closed() {
+			bad("cgroup must be an open directory handle of a cgroup v2 group, got %s", typeName(v))
+		}
+		if forExec {
+			bad("cgroup has no meaning for exec")
+		}
+		a.Cgroup = f
 	}
 	return a
 }

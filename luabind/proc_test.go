@@ -1,8 +1,11 @@
 package luabind
 
 import (
+	"path/filepath"
+
 	"bytes"
 	"fmt"
+	"github.com/fdwire/fdwire/runtime/reap"
 	"os"
 	"strconv"
 	"strings"
@@ -372,4 +375,24 @@ func TestProcSelf(t *testing.T) {
 		t.Errorf("proc.self: %q", out)
 	}
 	_ = bytes.Contains
+}
+
+// cgroup= places the child in the group from clone3 on.
+func TestSpawnIntoCgroup(t *testing.T) {
+	g, err := reap.NewGroup("fdwire-test-spawn")
+	if err != nil {
+		t.Skipf("no cgroup v2 group can be made here (needs a writable cgroup2 mount): %v", err)
+	}
+	defer g.Remove()
+	mustRun(t, `
+		local g = fd.open("`+g.Path+`", "O_RDONLY|O_DIRECTORY")
+		local r, w = fd.pipe()
+		local p = proc.spawn{"cat", "/proc/self/cgroup", stdout = w, cgroup = g}
+		w:close()
+		local got = r:read(4096)
+		p:wait()
+		assert(got:find("`+filepath.Base(g.Path)+`", 1, true), got)
+		local ok, e = pcall(proc.spawn, {"true", cgroup = 3})
+		assert(not ok and tostring(e):find("cgroup must be"), tostring(e))
+	`)
 }

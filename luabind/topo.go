@@ -67,7 +67,6 @@ func (rt *Runtime) openTopo(L *lua.LState) {
 			"proc_fds":         rt.topoProcFds,
 			"unix_socks":       rt.topoUnixSocks,
 			"cgroup_new":       rt.topoCgroupNew,
-			"cgroup_add":       rt.topoCgroupAdd,
 			"cgroup_kill":      rt.topoCgroupKill,
 			"cgroup_pids":      rt.topoCgroupPids,
 			"cgroup_populated": rt.topoCgroupPopulated,
@@ -219,17 +218,6 @@ func (rt *Runtime) topoCgroupNew(L *lua.LState) int {
 	L.Push(lua.LString(g.Path))
 	L.Push(rt.newFd(L, h))
 	return 2
-}
-
-func (rt *Runtime) topoCgroupAdd(L *lua.LState) int {
-	g := &reap.Group{Path: L.CheckString(1)}
-	if err := g.Add(L.CheckInt(2)); err != nil {
-		L.Push(lua.LFalse)
-		L.Push(lua.LString(err.Error()))
-		return 2
-	}
-	L.Push(lua.LTrue)
-	return 1
 }
 
 func (rt *Runtime) topoCgroupKill(L *lua.LState) int {

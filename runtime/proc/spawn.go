@@ -79,6 +79,10 @@ type Attr struct {
 	NotifyFd int
 	// Detach keeps the child alive when TerminateAll runs at exit.
 	Detach bool
+	// Cgroup, when set, is a cgroup v2 directory handle: the child is
+	// created inside it by clone3 (CLONE_INTO_CGROUP), so not even a
+	// process it forks at once can escape the group.
+	Cgroup *fdio.FD
 }
 
 // Proc is a started child, held by its pidfd.
@@ -213,6 +217,13 @@ func Spawn(a Attr) (*Proc, error) {
 		if a.Cred != nil {
 			spa.Credential = &syscall.Credential{Uid: a.Cred.Uid, Gid: a.Cred.Gid, Groups: a.Cred.Groups}
 		}
+	}
+	if a.Cgroup != nil {
+		cg, err := a.Cgroup.Num()
+		if err != nil {
+			return nil, sys.Errorf("spawn", a.Argv[0], unix.EBADF, "cgroup is a closed handle")
+		}
+		spa.UseCgroupFD, spa.CgroupFD = true, cg
 	}
 	pidfd := -1
 	spa.PidFD = &pidfd

@@ -218,6 +218,9 @@ local function start(top, P)
 		-- Its own session: a terminal's ^C reaches fdwire, which then tears
 		-- down in order, and the session id finds stray descendants.
 		argv.setsid = true
+		-- Born inside the topology's cgroup (clone3 CLONE_INTO_CGROUP), so
+		-- nothing it forks can start outside the group cgroup.kill empties.
+		argv.cgroup = top.guards.cgroup
 		P.proc = proc.spawn(argv)
 	end)
 	for _, h in ipairs(mine) do h:close() end
@@ -232,10 +235,6 @@ local function start(top, P)
 	P.pid = P.proc:pid()
 	P.state = "running"
 	P.t_start = now()
-	if top.cgroup then
-		local added, why = native.cgroup_add(top.cgroup, P.pid)
-		if not added then note(top, P.name .. ": not placed in the cgroup: " .. tostring(why)) end
-	end
 	objects.release(top, P)
 	for stream, r in pairs(P.capture) do reader(top, P, stream, r) end
 	spawn_helper(top, nil, function()

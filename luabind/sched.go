@@ -2,6 +2,7 @@ package luabind
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -99,6 +100,11 @@ func (s *scheduler) step(t *Task) {
 		var ev lua.LValue = lua.LString(err.Error())
 		if ae, ok := err.(*lua.ApiError); ok {
 			ev = ae.Object
+		}
+		if s, ok := ev.(lua.LString); ok && strings.HasPrefix(string(s), "runtime error: ") {
+			// A Go panic inside gopher-lua, recovered by its own thread
+			// runner: say where it came from.
+			ev = lua.LString("internal error in the Lua VM (gopher-lua), task abandoned: " + string(s))
 		}
 		s.finish(t, nil, ev)
 	}

@@ -141,9 +141,11 @@ func (s *Statement) Done() bool { return s.t.done }
 
 // Interrupt is Ctrl-C, callable from any goroutine (the signal handler).
 // The first one cancels the statement's current wait with EINTR through
-// the loop, which the statement may catch with pcall; if the loop does
-// not get to it within grace (the Lua code is computing, not waiting), or
-// on a second Ctrl-C, the statement's thread is stopped outright.
+// the loop, which the statement may catch with pcall. The statement's
+// thread is stopped outright instead when the loop does not get to the
+// cancel within grace (the Lua code computes and never waits), when the
+// statement was not waiting and has not reached a wait grace later (it
+// only yields, or computes after a task.yield), or on a second Ctrl-C.
 func (s *Statement) Interrupt(grace time.Duration) {
 	s.mu.Lock()
 	s.interrupts++
@@ -153,17 +155,35 @@ func (s *Statement) Interrupt(grace time.Duration) {
 		s.hardStop()
 		return
 	}
-	delivered := make(chan struct{})
+	delivered := make(chan bool, 1) // true: the task was woken with the error
 	s.rt.sched.loop.Post(func() {
-		close(delivered)
 		if s.t.done {
+			delivered <- true
 			return
 		}
+		woke := s.t.abort != nil
 		s.rt.cancelTask(s.t, s.rt.interruptValue())
+		delivered <- woke
 	})
 	go func() {
 		select {
-		case <-delivered:
+		case woke := <-delivered:
+			if woke {
+				return
+			}
+		case <-time.After(grace):
+			s.hardStop()
+			return
+		}
+		// Deferred to the statement's next wait: check that it came.
+		time.Sleep(grace)
+		pending := make(chan bool, 1)
+		s.rt.sched.loop.Post(func() { pending <- !s.t.done && s.t.cancelled != nil })
+		select {
+		case p := <-pending:
+			if p {
+				s.hardStop()
+			}
 		case <-time.After(grace):
 			s.hardStop()
 		}

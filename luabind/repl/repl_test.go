@@ -315,6 +315,7 @@ func TestCtrlCInterruptsTheRunningStatement(t *testing.T) {
 		{"busy loop", `print("go") while true do end`, 1},
 		{"busy loop that catches", `print("go") while true do pcall(task.sleep, 0.001) end`, 2},
 		{"accept", `print("go") sock.accept(sock.listen_on("@"))`, 1},
+		{"plain yields", `print("go") while true do coroutine.yield() end`, 1},
 	}
 	for _, c := range cases {
 		h.mark = len(h.fr.screen.String())

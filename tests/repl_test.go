@@ -348,3 +348,16 @@ func TestREPLNeedsATerminal(t *testing.T) {
 		t.Errorf("fdwire repl without a terminal: %+v", r)
 	}
 }
+
+func TestREPLSigtermEndsTheSession(t *testing.T) {
+	p := startREPL(t, t.TempDir())
+	p.line(`c = proc.spawn{"sleep", "600"}`)
+	p.line(`print("pid=" .. c:pid())`)
+	pid, _ := strconv.Atoi(p.expectRe(`pid=(\d+)\r\n`))
+	p.settle()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.waitExit(); code != 143 {
+		t.Errorf("SIGTERM at the prompt: status %d", code)
+	}
+	eventually(t, "the child to be gone", func() bool { return !alive(pid) })
+}

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -21,7 +22,9 @@ var commands = []string{":fds", ":help", ":procs", ":quit"}
 
 // chainRe finds the name chain left of the cursor: "sock.bind_" gives
 // path "sock", separator ".", partial "bind_".
-var chainRe = regexp.MustCompile(`((?:[A-Za-z_][A-Za-z0-9_]*\s*[.:]\s*)*)([A-Za-z_][A-Za-z0-9_]*)?$`)
+var chainRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`((?:[A-Za-z_][A-Za-z0-9_]*\s*[.:]\s*)*)([A-Za-z_][A-Za-z0-9_]*)?$`)
+})
 
 // complete is the Tab handler; it runs on readline's goroutine, so
 // anything that reads Lua state is posted to the Lua goroutine.
@@ -33,7 +36,7 @@ func (s *Session) complete(line string, _ int) ([]string, int) {
 	if strings.HasPrefix(trimmed, ":") {
 		return s.completeCommand(trimmed)
 	}
-	m := chainRe.FindStringSubmatch(line)
+	m := chainRe().FindStringSubmatch(line)
 	if m == nil {
 		return nil, 0
 	}

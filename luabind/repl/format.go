@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -13,7 +14,7 @@ import (
 // maxTableItems bounds how many entries of a table are shown.
 const maxTableItems = 40
 
-var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var identRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // format renders a value for the prompt: strings quoted (so bytes read
 // from a descriptor show their \0 and \n), handles and errors through
@@ -115,7 +116,7 @@ func formatTable(L *lua.LState, t *lua.LTable) string {
 			break
 		}
 		val := formatDepth(L, t.RawGet(e.key), 1)
-		if s, ok := e.key.(lua.LString); ok && identRe.MatchString(string(s)) {
+		if s, ok := e.key.(lua.LString); ok && identRe().MatchString(string(s)) {
 			items = append(items, string(s)+" = "+val)
 		} else {
 			items = append(items, "["+formatDepth(L, e.key, 1)+"] = "+val)

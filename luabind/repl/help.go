@@ -13,7 +13,9 @@ import (
 
 // helpEntryRe is the docs' function heading, "### sock.listen_on(addr) -> l"
 // or "### Fd:read(n, opts)", the same form the docs-coverage test reads.
-var helpEntryRe = regexp.MustCompile("^###\\s+`?([A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)+)")
+var helpEntryRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile("^###\\s+`?([A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)+)")
+})
 
 // helpEntry is one documented function: its heading and the text under it.
 type helpEntry struct {
@@ -54,7 +56,7 @@ func loadHelp(fsys fs.FS) *helpIndex {
 			}
 			if strings.HasPrefix(line, "#") {
 				flush()
-				if m := helpEntryRe.FindStringSubmatch(line); m != nil {
+				if m := helpEntryRe().FindStringSubmatch(line); m != nil {
 					cur = &helpEntry{name: m[1], heading: strings.TrimSpace(strings.TrimLeft(line, "# ")), page: f}
 				}
 				continue

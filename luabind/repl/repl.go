@@ -268,13 +268,15 @@ func incomplete(err error) bool {
 	return strings.Contains(msg, " at EOF:") && !strings.Contains(msg, "unterminated string")
 }
 
-var parseErrRe = regexp.MustCompile(`^=?(\S+) line:(\d+)\(column:(\d+)\) (near .*):\s+(.*)$`)
+var parseErrRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^=?(\S+) line:(\d+)\(column:(\d+)\) (near .*):\s+(.*)$`)
+})
 
 // cleanSyntaxError puts gopher-lua's parse error on one line in the
 // usual "stdin:1:5: syntax error near ')'" form.
 func cleanSyntaxError(err error) string {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	if m := parseErrRe.FindStringSubmatch(msg); m != nil {
+	if m := parseErrRe().FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("%s:%s:%s: %s %s", m[1], m[2], m[3], m[5], m[4])
 	}
 	return strings.TrimPrefix(msg, "=")

@@ -74,7 +74,16 @@ end
 function M.send(target, handles, blocking)
 	local c = common.connect(target, "stream", blocking)
 	local ok, reply = pcall(function()
-		sock.sendfds(c, handles, "fdwire-send/1 " .. #handles)
+		local sent, err = pcall(sock.sendfds, c, handles, "fdwire-send/1 " .. #handles)
+		if not sent then
+			-- A receiver that refuses us answers and hangs up at once, maybe
+			-- before our message arrives: its answer is still readable.
+			if type(err) == "table" and (err.name == "EPIPE" or err.name == "ECONNRESET") then
+				local rok, line = pcall(read_line, c)
+				if rok and line and line ~= "" then return line end
+			end
+			error(err, 0)
+		end
 		return read_line(c)
 	end)
 	c:close()

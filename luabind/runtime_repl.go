@@ -116,25 +116,9 @@ func (s *Statement) Wait() *Result {
 	return &Result{Values: vals}
 }
 
-// run is scheduler.runUntil, except that it polls without blocking while
-// tasks are queued: runUntil's turn(true) runs the queue and then blocks in
-// poll even when the statement has just ended, so the prompt would wait
-// for a background task's next event (a sleep's end, a client).
-func (s *Statement) run() error {
-	sc := s.rt.sched
-	for !s.t.done && s.rt.exit == nil {
-		if err := sc.turn(len(sc.runq) == 0); err != nil {
-			return err
-		}
-		if s.rt.exit != nil {
-			break
-		}
-		if !s.t.done && len(sc.runq) == 0 && sc.loop.Pending() == 0 && !s.rt.external {
-			return sys.Errorf("task", "", unix.EDEADLK, "every task is waiting for another task and nothing else can wake them")
-		}
-	}
-	return nil
-}
+// run drives the scheduler until the statement ends; background tasks
+// run meanwhile, and it returns as soon as the statement is done.
+func (s *Statement) run() error { return s.rt.sched.runUntil(s.t) }
 
 // Done reports whether the statement has ended.
 func (s *Statement) Done() bool { return s.t.done }

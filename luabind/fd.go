@@ -3,6 +3,7 @@ package luabind
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
@@ -338,17 +339,40 @@ func (rt *Runtime) fdRead(L *lua.LState) int {
 		size = int(v)
 	}
 	opts := rt.optTable(L, "Fd:read", 3, "opts")
-	buf := make([]byte, size)
 	return rt.park(L, "read", f, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
-		n, err := fdio.TryRead(f, buf)
+		// A buffer only for the read itself (the result is copied into a
+		// Lua string anyway): a read parked on a quiet pipe holds no
+		// memory, and a relay does not clear 64 KiB per call.
+		bp := getReadBuf(size)
+		defer putReadBuf(bp)
+		n, err := fdio.TryRead(f, (*bp)[:size])
 		if err != nil {
 			return nil, err
 		}
 		if n == 0 {
 			return []lua.LValue{lua.LNil}, nil
 		}
-		return []lua.LValue{lua.LString(buf[:n])}, nil
+		return []lua.LValue{lua.LString((*bp)[:n])}, nil
 	})
+}
+
+const readBufSize = 65536
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// getReadBuf returns a pooled buffer when n fits one, else a new one.
+func getReadBuf(n int) *[]byte {
+	if n <= readBufSize {
+		return readBufs.Get().(*[]byte)
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putReadBuf(b *[]byte) {
+	if cap(*b) == readBufSize {
+		readBufs.Put(b)
+	}
 }
 
 func (rt *Runtime) fdWrite(L *lua.LState) int {

@@ -159,7 +159,7 @@ func (rt *Runtime) methods(L *lua.LState, typ string, fns map[string]lua.LGFunct
 }
 
 func (rt *Runtime) loadGlue(L *lua.LState) error {
-	fn, err := L.LoadString(glueSource)
+	fn, err := loadGlueFunction(L)
 	if err != nil {
 		return err
 	}

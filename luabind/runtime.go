@@ -88,7 +88,7 @@ func New(o Options) (*Runtime, error) {
 	}
 	L := lua.NewState(lua.Options{
 		CallStackSize:       200,
-		RegistrySize:        256,
+		RegistrySize:        128,
 		RegistryMaxSize:     1 << 20,
 		RegistryGrowStep:    128,
 		MinimizeStackMemory: true,

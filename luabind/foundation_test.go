@@ -339,3 +339,19 @@ func TestMainEndAbandonsParkedTasks(t *testing.T) {
 		t.Fatalf("got %q", out)
 	}
 }
+
+func TestFdCloseMany(t *testing.T) {
+	mustRun(t, `
+		local a, b = sock.pair("seqpacket")
+		local r, w = fd.pipe()
+		local batch = {}
+		for i = 1, 253 do batch[i] = r end
+		sock.sendfds(a, batch, "x")
+		local fds = sock.recvfds(b)
+		assert(fd.close(fds) == 253)
+		for _, h in ipairs(fds) do assert(h:closed()) end
+		assert(fd.close(r, {w}, r) == 3, "closed handles count and are skipped")
+		local ok, e = pcall(fd.close, {a, 3})
+		assert(not ok and e.name == "EINVAL" and tostring(e):find("argument #1%[2%] is a number"), tostring(e))
+	`)
+}

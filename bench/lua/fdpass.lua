@@ -17,10 +17,9 @@ if mode == "recv" then
 	local opts = {max = 253}
 	sock.sendfds(s, {}, "r")
 	for _ = 1, nmsgs do
-		local fds = recvfds(s, opts)
-		for i = 1, #fds do
-			fds[i]:close()
-		end
+		-- fd.close closes each descriptor (one close(2) apiece, as C does)
+		-- without a Lua method call per handle.
+		fd.close((recvfds(s, opts)))
 	end
 	sock.sendfds(s, {}, "d")
 	return

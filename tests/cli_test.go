@@ -79,6 +79,13 @@ func TestChildrenTerminatedAtExit(t *testing.T) {
 		`print(proc.spawn{"sleep", "60"}:pid())`,
 		`print(proc.spawn{"sleep", "60"}:pid()) error("fail after spawning")`,
 		`print(proc.spawn{"sh", "-c", "trap '' TERM; sleep 60"}:pid()) os.exit(3)`,
+		// The shell ignores SIGTERM and has started sleep: after SIGKILL
+		// ends the shell, sleep is fdwire's orphan and must end too.
+		`local r, w = fd.pipe()
+		 local p = proc.spawn{"sh", "-c", "trap '' TERM; sleep 60 & echo started; wait", stdout = w}
+		 w:close()
+		 assert(r:read(100) == "started\n")
+		 print(p:pid()) os.exit(3)`,
 	} {
 		r := fdwire(t, "", "-e", code)
 		pid, err := strconv.Atoi(strings.TrimSpace(r.Stdout))

@@ -157,6 +157,18 @@ func TerminateAll(grace time.Duration) {
 		}
 	}
 	endOrphans(orphans, deadline)
+	// A child killed above hands its own children to us (we are their
+	// subreaper): end those too, round by round, each with its grace.
+	for round := 0; round < 8; round++ {
+		more := liveOrphans()
+		if len(more) == 0 {
+			break
+		}
+		for _, pid := range more {
+			sys.Kill(pid, unix.SIGTERM)
+		}
+		endOrphans(more, time.Now().Add(grace))
+	}
 }
 
 // SignalByName maps "TERM", "SIGTERM", "term" or a number to a signal.

@@ -18,15 +18,17 @@ func TestGroupKillsEveryMember(t *testing.T) {
 		t.Skipf("no writable cgroup2 with cgroup.kill here: %v", err)
 	}
 	defer g.Remove()
-	// A shell that starts a grandchild: both must die with the group.
-	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & wait")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	// A shell that starts a grandchild: both must die with the group. The
+	// shell is born in the group (CLONE_INTO_CGROUP), so the grandchild it
+	// forks at once is in it too.
+	gfd, err := g.Open()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Add(cmd.Process.Pid); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+	defer unix.Close(gfd)
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 & wait")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, UseCgroupFD: true, CgroupFD: gfd}
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 200 && len(SessionMembers(cmd.Process.Pid)) == 0; i++ {

@@ -215,12 +215,8 @@ func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, tim
 	// whether this call could yield walks the Go stack: try first.
 	tried := false
 	if t != nil && L != rt.L && t.cancelled == nil {
-		res, err := try()
-		if err == nil {
-			return rt.pushOK(L, res)
-		}
-		if !fdio.IsAgain(err) {
-			return rt.raise(L, err)
+		if n, done := rt.tryNow(L, try); done {
+			return n
 		}
 		tried = true
 	}
@@ -236,19 +232,10 @@ func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, tim
 		}
 		return rt.pushOK(L, res)
 	}
-	if t.cancelled != nil {
-		ev := t.cancelled
-		t.cancelled = nil
-		L.Error(ev, 0)
-		return 0
-	}
+	raisePendingCancel(L, t)
 	if !tried {
-		res, err := try()
-		if err == nil {
-			return rt.pushOK(L, res)
-		}
-		if !fdio.IsAgain(err) {
-			return rt.raise(L, err)
+		if n, done := rt.tryNow(L, try); done {
+			return n
 		}
 	}
 	deadline := t.deadline(timeout)
@@ -293,12 +280,7 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 	if !canYield() {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and cannot run inside a for-in iterator, a metamethod or a callback that Lua calls from Go (sort, gsub); move the wait out of it"))
 	}
-	if t.cancelled != nil {
-		ev := t.cancelled
-		t.cancelled = nil
-		L.Error(ev, 0)
-		return 0
-	}
+	raisePendingCancel(L, t)
 	deadline := t.deadline(timeout)
 	var timer *loop.Watch
 	fired := false
@@ -400,18 +382,9 @@ func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, time
 	if t == nil || L == rt.L || !canYield() {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits on several descriptors, and can only run in a task, outside for-in iterators and metamethods"))
 	}
-	if t.cancelled != nil {
-		ev := t.cancelled
-		t.cancelled = nil
-		L.Error(ev, 0)
-		return 0
-	}
-	res, err := try()
-	if err == nil {
-		return rt.pushOK(L, res)
-	}
-	if !fdio.IsAgain(err) {
-		return rt.raise(L, err)
+	raisePendingCancel(L, t)
+	if n, done := rt.tryNow(L, try); done {
+		return n
 	}
 	deadline := t.deadline(timeout)
 	var watches []*loop.Watch
@@ -464,4 +437,26 @@ func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, time
 	}
 	t.abort = func(ev lua.LValue) { finish(nil, ev) }
 	return L.Yield(rt.parkMark)
+}
+
+// raisePendingCancel raises a cancellation (Task:cancel, Ctrl-C) that came
+// while t was not waiting, at its next wait.
+func raisePendingCancel(L *lua.LState, t *Task) {
+	if ev := t.cancelled; ev != nil {
+		t.cancelled = nil
+		L.Error(ev, 0)
+	}
+}
+
+// tryNow runs try once: done reports that it finished (results pushed)
+// or failed (raised); not done means it would block.
+func (rt *Runtime) tryNow(L *lua.LState, try func() ([]lua.LValue, error)) (n int, done bool) {
+	res, err := try()
+	if err == nil {
+		return rt.pushOK(L, res), true
+	}
+	if !fdio.IsAgain(err) {
+		return rt.raise(L, err), true
+	}
+	return 0, false
 }

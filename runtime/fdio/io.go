@@ -38,35 +38,54 @@ func pollable(t uint32) bool { return t != unix.S_IFREG && t != unix.S_IFDIR && 
 // read without waiting. Sockets use MSG_DONTWAIT; pipes, fifos and
 // terminals are polled first. Neither changes the open file description.
 func TryRead(f *FD, p []byte) (int, error) {
-	n, err := f.Num()
-	if err != nil {
-		return 0, err
-	}
-	t, err := f.FileType()
+	n, t, err := numAndType(f)
 	if err != nil {
 		return 0, err
 	}
 	if t == unix.S_IFSOCK {
-		r, _, err := unix.Recvfrom(n, p, unix.MSG_DONTWAIT)
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return 0, ErrAgain
-		}
-		return r, sys.Wrap("read", sys.FdAddr(n), err)
+		r, err := sys.Recv(n, p, unix.MSG_DONTWAIT)
+		return r, againOr(err)
 	}
-	if pollable(t) {
-		rev, err := Ready(n, unix.POLLIN)
-		if err != nil {
-			return 0, err
-		}
-		if rev == 0 {
-			return 0, ErrAgain
-		}
+	if err := readyOrAgain(n, t, unix.POLLIN); err != nil {
+		return 0, err
 	}
 	r, err := sys.Read(n, p)
-	if IsAgain(err) {
-		return 0, ErrAgain
+	return r, againOr(err)
+}
+
+// numAndType is the prologue of every Try operation on f.
+func numAndType(f *FD) (int, uint32, error) {
+	n, err := f.Num()
+	if err != nil {
+		return -1, 0, err
 	}
-	return r, err
+	t, err := f.FileType()
+	return n, t, err
+}
+
+// readyOrAgain polls a descriptor that can wait (pipes, fifos, terminals)
+// and says EAGAIN when none of events is pending; an error or hang-up
+// counts as ready, so the call that follows reports it.
+func readyOrAgain(n int, t uint32, events int16) error {
+	if !pollable(t) {
+		return nil
+	}
+	rev, err := Ready(n, events)
+	if err != nil {
+		return err
+	}
+	if rev == 0 {
+		return ErrAgain
+	}
+	return nil
+}
+
+// againOr maps any "would block" to ErrAgain and leaves other errors.
+func againOr(err error) error {
+	if IsAgain(err) {
+		return ErrAgain
+	}
+	return err
 }
 
 // PipeChunk is what one write to a pipe may carry without blocking: a
@@ -76,36 +95,20 @@ const PipeChunk = 4096
 // TryWrite writes some of p, or returns EAGAIN when nothing can be written
 // without waiting.
 func TryWrite(f *FD, p []byte) (int, error) {
-	n, err := f.Num()
-	if err != nil {
-		return 0, err
-	}
-	t, err := f.FileType()
+	n, t, err := numAndType(f)
 	if err != nil {
 		return 0, err
 	}
 	if t == unix.S_IFSOCK {
-		w, err := unix.SendmsgN(n, p, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return 0, ErrAgain
-		}
-		return w, sys.Wrap("write", sys.FdAddr(n), err)
+		w, err := sys.Send(n, p, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		return w, againOr(err)
 	}
-	if pollable(t) {
-		rev, err := Ready(n, unix.POLLOUT)
-		if err != nil {
-			return 0, err
-		}
-		if rev&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
-			return 0, ErrAgain
-		}
-		if t == unix.S_IFIFO && len(p) > PipeChunk {
-			p = p[:PipeChunk]
-		}
+	if err := readyOrAgain(n, t, unix.POLLOUT); err != nil {
+		return 0, err
+	}
+	if t == unix.S_IFIFO && len(p) > PipeChunk {
+		p = p[:PipeChunk]
 	}
 	w, err := sys.Write(n, p)
-	if IsAgain(err) {
-		return 0, ErrAgain
-	}
-	return w, err
+	return w, againOr(err)
 }

@@ -194,6 +194,29 @@ func Sendmsg(fd int, p, oob []byte, to unix.Sockaddr, flags int) (int, error) {
 	return n, wrapFd("sendmsg", fd, err)
 }
 
+// Recv receives into p (recvfrom without the address).
+func Recv(fd int, p []byte, flags int) (int, error) {
+	var n int
+	err := retry(func() error {
+		var e error
+		n, _, e = unix.Recvfrom(fd, p, flags)
+		return e
+	})
+	if err != nil {
+		return 0, Wrap("read", FdAddr(fd), err)
+	}
+	return n, nil
+}
+
+// Send sends p on a socket (a write with flags such as MSG_DONTWAIT).
+func Send(fd int, p []byte, flags int) (int, error) {
+	n, err := retryFd(func() (int, error) { return unix.SendmsgN(fd, p, nil, nil, flags) })
+	if err != nil {
+		return 0, Wrap("write", FdAddr(fd), err)
+	}
+	return n, nil
+}
+
 // Recvmsg receives into p with control data into oob.
 func Recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, from unix.Sockaddr, err error) {
 	err = retry(func() error {

@@ -62,8 +62,19 @@ func TestSessionSweep(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waited := false
+	t.Cleanup(func() {
+		for _, m := range SessionMembers(cmd.Process.Pid) {
+			Signal(m.Pid, unix.SIGKILL)
+		}
+		if !waited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	// Until the forked child has exec'd, it is still called "sh".
 	var members []Stat
-	for i := 0; i < 200 && len(members) == 0; i++ {
+	for i := 0; i < 400 && (len(members) != 1 || members[0].Comm != "sleep"); i++ {
 		time.Sleep(5 * time.Millisecond)
 		members = SessionMembers(cmd.Process.Pid)
 	}
@@ -74,6 +85,7 @@ func TestSessionSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	waited = true
 	if err := Signal(members[0].Pid, unix.SIGKILL); err != nil {
 		t.Fatalf("signalling a process that is gone: %v", err)
 	}

@@ -115,7 +115,8 @@ func (rt *Runtime) openFd(L *lua.LState) {
 		"info":    rt.fdInfo,
 		"list":    rt.fdList,
 		"close":   rt.fdCloseMany,
-	})
+		"splice":  rt.fdSplice,
+	}, "splice")
 	mod.RawSetString("stdin", rt.newFd(L, fdio.Borrow(0)))
 	mod.RawSetString("stdout", rt.newFd(L, fdio.Borrow(1)))
 	mod.RawSetString("stderr", rt.newFd(L, fdio.Borrow(2)))
@@ -312,6 +313,33 @@ func (rt *Runtime) fdClose(L *lua.LState) int {
 		return rt.raise(L, err)
 	}
 	return 0
+}
+
+// fdSplice: fd.splice(from, to, n, opts) -> bytes moved (0 at end of input)
+func (rt *Runtime) fdSplice(L *lua.LState) int {
+	const fn = "fd.splice"
+	from := rt.checkOpenFd(L, fn, 1, "from")
+	to := rt.checkOpenFd(L, fn, 2, "to")
+	n := 65536
+	if v := L.Get(3); v != lua.LNil {
+		num, ok := v.(lua.LNumber)
+		if !ok || num <= 0 || float64(num) != float64(int(num)) {
+			return rt.argError(L, fn, 3, "n", "expected a positive integer, got %s", typeName(v))
+		}
+		n = int(num)
+	}
+	opts := rt.optTable(L, fn, 4, "opts")
+	wait := fdio.SpliceWait{F: from, Events: unix.POLLIN}
+	return rt.parkWhere(L, "splice", func() (*fdio.FD, int16) { return wait.F, wait.Events }, optTimeout(L, opts), func() ([]lua.LValue, error) {
+		moved, w, err := fdio.TrySplice(from, to, n)
+		if err != nil {
+			if w.F != nil {
+				wait = w
+			}
+			return nil, err
+		}
+		return []lua.LValue{lua.LNumber(moved)}, nil
+	})
 }
 
 // fdCloseMany: fd.close(h, ...) or fd.close({h, ...}) closes every handle

@@ -355,3 +355,60 @@ func TestFdCloseMany(t *testing.T) {
 		assert(not ok and e.name == "EINVAL" and tostring(e):find("argument #1%[2%] is a number"), tostring(e))
 	`)
 }
+
+func TestFdSplice(t *testing.T) {
+	out := mustRun(t, `
+		-- pipe to pipe, more than both pipes hold, with a writer and a
+		-- reader task on the far ends
+		local a_r, a_w = fd.pipe()
+		local b_r, b_w = fd.pipe()
+		local relay = task.spawn(function()
+			local total = 0
+			while true do
+				local n = fd.splice(a_r, b_w, 65536, {timeout = 10})
+				if n == 0 then break end
+				total = total + n
+			end
+			b_w:close()
+			return total
+		end)
+		task.spawn(function() a_w:write(string.rep("x", 300000)); a_w:close() end)
+		local got = 0
+		while true do
+			local s = b_r:read()
+			if not s then break end
+			got = got + #s
+		end
+		print(got, relay:wait())
+		-- SPLICE_F_NONBLOCK is per call: the descriptions stay blocking
+		for _, h in ipairs({a_r, b_r}) do
+			for _, f in ipairs(fd.info(h).flags) do assert(f ~= "O_NONBLOCK") end
+		end
+
+		-- a file (its offset moves) into a pipe, then the pipe into a socket
+		local p_r, p_w = fd.pipe()
+		local s1, s2 = sock.pair()
+		local src = fd.memfd("src2")
+		src:write("hello splice")
+		local rd = fd.open("/proc/self/fd/" .. src:num(), "r")
+		print(fd.splice(rd, p_w, 5), fd.splice(rd, p_w, 100), fd.splice(rd, p_w, 100))
+		print(fd.splice(p_r, s1, 100))
+		print(s2:read(100))
+
+		-- errors
+		local ok, e = pcall(fd.splice, src, fd.memfd("x"))
+		print(ok, e.name)
+		local q_r, q_w = fd.pipe()
+		ok, e = pcall(fd.splice, q_r, s1, 10, {timeout = 0.05})
+		print(ok, e.name)
+		q_r:close()
+		ok, e = pcall(fd.splice, q_r, s1)
+		print(ok, e.name)
+		ok, e = pcall(fd.splice, q_w, s1, 0)
+		print(ok, e.name)
+	`)
+	want := "300000\t300000\n5\t7\t0\n12\nhello splice\nfalse\tEINVAL\nfalse\tETIMEDOUT\nfalse\tEINVAL\nfalse\tEINVAL\n"
+	if out != want {
+		t.Fatalf("got %q\nwant %q", out, want)
+	}
+}

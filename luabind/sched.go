@@ -210,6 +210,13 @@ func (t *Task) deadline(timeout time.Duration) time.Time {
 // try returns the results, an error, or EAGAIN to wait again. When no task
 // runs (a binding called from plain Go), it blocks in poll instead.
 func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, timeout time.Duration, try func() ([]lua.LValue, error)) int {
+	return rt.parkWhere(L, op, func() (*fdio.FD, int16) { return fd, events }, timeout, try)
+}
+
+// parkWhere is park for calls whose wait depends on why they would block
+// (a splice waits for its input or for its output): where, asked after
+// each EAGAIN, names the descriptor and events to wait for.
+func (rt *Runtime) parkWhere(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error)) int {
 	t := rt.sched.current
 	// Most calls finish at once (data queued, room to write), and telling
 	// whether this call could yield walks the Go stack: try first.
@@ -222,7 +229,7 @@ func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, tim
 	}
 	if t == nil || L == rt.L || !canYield() {
 		var res []lua.LValue
-		err := fdio.Block(fd, events, timeout, op, func() error {
+		err := fdio.BlockWhere(where, timeout, op, func() error {
 			var err error
 			res, err = try()
 			return err
@@ -242,6 +249,7 @@ func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, tim
 	var w *loop.Watch
 	var arm func()
 	arm = func() {
+		fd, events := where()
 		n, err := fd.Num()
 		if err != nil {
 			rt.wake(t, nil, rt.errorValue(L, err))

@@ -3,9 +3,9 @@
 --   fdwire bench/lua/relay.lua RELAY_BIN BYTES
 --
 -- RELAY_BIN is the C baseline (bench/baseline/relay.c), started as source
--- and sink so only the relay in the middle differs from the C row. fdwire
--- has no splice binding, so the relay is Fd:read / Fd:write of 64 KiB
--- chunks: the data crosses into Lua strings and back.
+-- and sink so only the relay in the middle differs from the C row. Like the
+-- C and Python relays, it splices 64 KiB at a time, pipe to pipe
+-- (fd.splice), so the data never enters Lua.
 -- Prints: RESULT <MB/s> <seconds>
 local relay_bin, nbytes = arg[1], tonumber(arg[2])
 assert(relay_bin and nbytes, "usage: relay.lua RELAY_BIN BYTES")
@@ -17,11 +17,7 @@ local snk = proc.spawn{relay_bin, "sink", tostring(nbytes), fds = {[0] = out_r}}
 in_w:close()
 out_r:close()
 local t0 = os.clock()
-while true do
-	local chunk = in_r:read(65536)
-	if not chunk then break end
-	out_w:write(chunk)
-end
+while fd.splice(in_r, out_w, 65536) > 0 do end
 out_w:close()
 local ok = snk:wait() == 0
 local dt = os.clock() - t0

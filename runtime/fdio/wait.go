@@ -28,6 +28,12 @@ var ErrAgain = &sys.Error{Op: "try", Err: unix.EAGAIN}
 // between. It is the blocking form of the Try* operations for Go callers
 // that have no loop; a zero timeout waits forever.
 func Block(f *FD, events int16, timeout time.Duration, op string, try func() error) error {
+	return BlockWhere(func() (*FD, int16) { return f, events }, timeout, op, try)
+}
+
+// BlockWhere is Block for operations whose wait depends on why they
+// would block: where, asked after each EAGAIN, names what to poll.
+func BlockWhere(where func() (*FD, int16), timeout time.Duration, op string, try func() error) error {
 	var deadline time.Time
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
@@ -37,6 +43,7 @@ func Block(f *FD, events int16, timeout time.Duration, op string, try func() err
 		if !IsAgain(err) {
 			return err
 		}
+		f, events := where()
 		n, err := f.Num()
 		if err != nil {
 			return err

@@ -217,6 +217,22 @@ func Send(fd int, p []byte, flags int) (int, error) {
 	return n, nil
 }
 
+// Splice moves up to n bytes from in to out inside the kernel; one of
+// them must be a pipe. Offsets are not used: each side's own file offset
+// moves, as with read and write.
+func Splice(in, out, n, flags int) (int, error) {
+	var moved int64
+	err := retry(func() error {
+		var e error
+		moved, e = unix.Splice(in, nil, out, nil, n, flags)
+		return e
+	})
+	if err != nil {
+		return 0, Wrap("splice", FdAddr(in)+" to "+FdAddr(out), err)
+	}
+	return int(moved), nil
+}
+
 // Recvmsg receives into p with control data into oob.
 func Recvmsg(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, from unix.Sockaddr, err error) {
 	err = retry(func() error {

@@ -161,7 +161,7 @@ func workloads() []*workload {
 		},
 		{
 			id:      "relay",
-			metrics: []*metric{{name: "pipe relay (C, Python: splice)", unit: "MB/s", higher: true, pick: result(0)}},
+			metrics: []*metric{{name: "pipe relay (splice)", unit: "MB/s", higher: true, pick: result(0)}},
 			argv: func(e *env, impl int) ([]string, string) {
 				rb, why := cprog(e, "relay")
 				if why != "" {

@@ -5,28 +5,15 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-)
 
-// anonPython finds a python3 that uid 65534 can run too (not under /root).
-func anonPython(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "/usr/local/bin/python3"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	p, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed (apt-get install python3-minimal)")
-	}
-	return p
-}
+	"github.com/fdwire/fdwire/internal/testtool"
+)
 
 // anonLua prefixes code with PY (a python3 path), TMP (a fresh directory)
 // and CLIENT (a python client that connects through fd 3, says hello and
 // prints the reply).
 func anonLua(t *testing.T, code string) string {
-	return `local PY, TMP = "` + anonPython(t) + `", "` + t.TempDir() + `"
+	return `local PY, TMP = "` + testtool.Python(t) + `", "` + t.TempDir() + `"
 local CLIENT = [==[
 import os, socket, sys
 typ = {"stream": socket.SOCK_STREAM, "seqpacket": socket.SOCK_SEQPACKET, "dgram": socket.SOCK_DGRAM}[sys.argv[1]]

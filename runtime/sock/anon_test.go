@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/internal/leakcheck"
+	"github.com/fdwire/fdwire/internal/testtool"
 	"github.com/fdwire/fdwire/runtime/addr"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/sys"
@@ -35,21 +36,6 @@ func emptyDir(t *testing.T, dir string) {
 	for _, e := range ents {
 		t.Errorf("left on disk: %s/%s", dir, e.Name())
 	}
-}
-
-// python finds a python3 that an unprivileged uid can run too.
-func python(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/python3", "/usr/local/bin/python3"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	p, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed (apt-get install python3-minimal)")
-	}
-	return p
 }
 
 // runChild runs argv with h at descriptor 3 and returns its output.
@@ -93,7 +79,7 @@ var anonTypes = []struct {
 // handle (at fd 3) reaches the listener, for every type, and nothing of the
 // socket is left on disk at any point after BindAnon returns.
 func TestBindAnonOtherProcess(t *testing.T) {
-	py := python(t)
+	py := testtool.Python(t)
 	for _, tc := range anonTypes {
 		t.Run(tc.name, func(t *testing.T) {
 			leakcheck.Check(t)
@@ -185,7 +171,7 @@ func recvBlocking(t *testing.T, s *fdio.FD) string {
 // TestBindAnonUnprivilegedClient: possession of the handle is the
 // permission; a client running as nobody connects through it.
 func TestBindAnonUnprivilegedClient(t *testing.T) {
-	py := python(t)
+	py := testtool.Python(t)
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Skip("setpriv is not installed (util-linux)")

@@ -35,14 +35,14 @@ func documentedFunctions(t *testing.T, dir string) map[string]string {
 // has no entry in docs/, and when docs/ describes a function that no
 // longer exists.
 func TestEveryFunctionIsDocumented(t *testing.T) {
-	rt, err := New(Options{})
+	rt, err := newTestRuntime(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
 	docs := documentedFunctions(t, "../docs")
 	registered := map[string]bool{}
-	for _, f := range rt.Functions {
+	for _, f := range rt.Functions() {
 		registered[f] = true
 		if _, ok := docs[f]; !ok {
 			t.Errorf("%s is registered in Lua but has no \"### %s\" entry in docs/", f, f)

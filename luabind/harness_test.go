@@ -15,7 +15,7 @@ func runLua(t *testing.T, code string) (string, string) {
 	t.Helper()
 	leakcheck.Check(t)
 	var out, errb bytes.Buffer
-	rt, err := New(Options{Stdout: &out, Stderr: &errb, Script: t.Name()})
+	rt, err := newTestRuntime(Options{Stdout: &out, Stderr: &errb, Script: t.Name()})
 	if err != nil {
 		t.Fatal(err)
 	}

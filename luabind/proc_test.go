@@ -53,7 +53,7 @@ func procTestHelper(mode string) int {
 		time.Sleep(time.Minute)
 		return 0
 	case "lua": // run HELPER_LUA in a runtime (for proc.exec)
-		rt, err := New(Options{Script: "helper"})
+		rt, err := newTestRuntime(Options{Script: "helper"})
 		if err != nil {
 			return 1
 		}

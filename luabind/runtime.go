@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -22,10 +20,6 @@ import (
 //go:embed glue.lua
 var glueSource string
 
-// openHooks open extra modules (each from its own file's init) after the
-// built-in ones and before the glue wraps blocking functions.
-var openHooks []func(rt *Runtime, L *lua.LState)
-
 // Options configure a Runtime.
 type Options struct {
 	Stdout, Stderr io.Writer
@@ -35,6 +29,10 @@ type Options struct {
 	// Grace is how long children get between SIGTERM and SIGKILL when the
 	// runtime closes.
 	Grace time.Duration
+	// Modules are opened after the core ones (fd, sock, proc, task and
+	// the embedded stdlib), in order. luabind/modules.Default() is the
+	// set the fdwire command uses.
+	Modules []Module
 }
 
 // Runtime is one Lua state with its scheduler, its handles and children.
@@ -53,10 +51,12 @@ type Runtime struct {
 	blocking  []blockingFn
 	handles   map[*fdio.FD]*lua.LUserData
 	procs     map[*proc.Proc]*lua.LUserData
-	// Functions lists every registered Lua function by qualified name, for
-	// the docs-coverage test and the REPL's :help.
-	Functions []string
-	exit      *exitRequest
+	// surfaces and luaSurfaces are what modules registered; Functions
+	// derives its list from them (and caches it in functions).
+	surfaces    []surface
+	luaSurfaces []luaSurface
+	functions   []string
+	exit        *exitRequest
 	// external is set while something outside the loop (the REPL's reader)
 	// may still post work, so an idle loop is not a deadlock.
 	external bool
@@ -107,8 +107,12 @@ func New(o Options) (*Runtime, error) {
 	rt.openProc(L)
 	rt.openTask(L)
 	rt.openStdlib(L)
-	for _, open := range openHooks {
-		open(rt, L)
+	for _, m := range o.Modules {
+		if err := m.Open(rt, L); err != nil {
+			L.Close()
+			lp.Close()
+			return nil, fmt.Errorf("luabind: opening module %s: %w", m.Name, err)
+		}
 	}
 	if err := rt.loadGlue(L); err != nil {
 		L.Close()
@@ -116,14 +120,6 @@ func New(o Options) (*Runtime, error) {
 		return nil, err
 	}
 	rt.setArgs(L)
-	fns := rt.Functions[:0]
-	for _, f := range rt.Functions {
-		if !strings.Contains(f, "._") {
-			fns = append(fns, f)
-		}
-	}
-	rt.Functions = append(fns, "task.timeout")
-	sort.Strings(rt.Functions)
 	return rt, nil
 }
 
@@ -132,8 +128,8 @@ func (rt *Runtime) register(L *lua.LState, name string, fns map[string]lua.LGFun
 	mod := L.NewTable()
 	for k, f := range fns {
 		mod.RawSetString(k, L.NewFunction(f))
-		rt.Functions = append(rt.Functions, name+"."+k)
 	}
+	rt.surfaces = append(rt.surfaces, surface{name + ".", mod})
 	for _, b := range blocking {
 		rt.blocking = append(rt.blocking, blockingFn{mod, b})
 	}
@@ -148,8 +144,8 @@ func (rt *Runtime) methods(L *lua.LState, typ string, fns map[string]lua.LGFunct
 	idx := L.NewTable()
 	for k, f := range fns {
 		idx.RawSetString(k, L.NewFunction(f))
-		rt.Functions = append(rt.Functions, typ+":"+k)
 	}
+	rt.surfaces = append(rt.surfaces, surface{typ + ":", idx})
 	for _, b := range blocking {
 		rt.blocking = append(rt.blocking, blockingFn{idx, b})
 	}

@@ -12,28 +12,33 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/luabind"
+	"github.com/fdwire/fdwire/luabind/modules"
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/proc"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
 var Version = "0.1.0-dev"
 
-// subcommand is one "fdwire NAME ..." entry. Each lives in its own file
-// and registers itself in init, so adding one touches no other file.
+// subcommand is one "fdwire NAME ..." entry; each group lives in its own
+// file (tools.go, topo.go, repl.go) and is listed in commands.
 type subcommand struct {
+	name    string
 	summary string
 	run     func(args []string) int
 }
 
-var subcommands = map[string]subcommand{}
-
-func register(name, summary string, run func(args []string) int) {
-	subcommands[name] = subcommand{summary, run}
+// commands is every subcommand, explicitly: the CLI's whole surface in
+// one place.
+func commands() map[string]subcommand {
+	m := map[string]subcommand{}
+	for _, group := range [][]subcommand{toolCommands(), topoCommands(), replCommands()} {
+		for _, c := range group {
+			m[c.name] = c
+		}
+	}
+	return m
 }
-
-// earlyHooks run before anything else in main (for example a re-exec
-// trampoline); one that returns true has handled the process.
-var earlyHooks []func() bool
 
 const usageHead = `usage: fdwire [options] [FILE.lua | -] [ARGS...]
        fdwire run FILE.lua [ARGS...]
@@ -59,6 +64,7 @@ exit status:
 `
 
 func usage() string {
+	subcommands := commands()
 	var b strings.Builder
 	b.WriteString(usageHead)
 	if len(subcommands) > 0 {
@@ -77,15 +83,25 @@ func usage() string {
 }
 
 func main() {
-	for _, h := range earlyHooks {
-		if h() {
-			return
-		}
-	}
-	os.Exit(run(os.Args[1:]))
+	os.Exit(withProfile(func() int {
+		early()
+		return run(os.Args[1:])
+	}))
+}
+
+// early runs before anything else of the CLI. The fdwire binary is its
+// own re-exec trampoline (see runtime/proc's trampoline.go): a child
+// started with argv[0] "fdwire-trampoline" does its set-up (umask,
+// rlimits, LISTEN_PID, ...) and execs its program here, never returning.
+// Every other run makes fdwire a child subreaper, so orphaned
+// grandchildren are reaped and, at exit, terminated with the children.
+func early() {
+	proc.RunTrampoline()
+	proc.EnableSubreaper()
 }
 
 func run(args []string) int {
+	subcommands := commands()
 	// Nothing fdwire inherited may leak into the children it starts.
 	if err := fdio.MarkInheritedCloexec(); err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
@@ -145,7 +161,7 @@ func run(args []string) int {
 // the run cleanly, reports an uncaught error, and closes the runtime
 // (children terminated, handles closed). It returns the exit status.
 func runScript(script string, args []string, body func(rt *luabind.Runtime) *luabind.Result) int {
-	rt, err := luabind.New(luabind.Options{Script: script, Args: args})
+	rt, err := luabind.New(luabind.Options{Script: script, Args: args, Modules: modules.Default()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1

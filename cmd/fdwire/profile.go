@@ -16,10 +16,6 @@ import (
 // variable is passed on to child processes, so every fdwire of a
 // multi-process benchmark writes its own profile; without "%p" children do
 // not inherit it and cannot overwrite the parent's file.
-func init() { earlyHooks = append(earlyHooks, profileHook) }
-
-var profiling bool
-
 // profilePath reads the variable, expands %p, and hides it from children
 // unless %p asks for one profile per process.
 func profilePath(name string) string {
@@ -31,11 +27,12 @@ func profilePath(name string) string {
 	return path
 }
 
-func profileHook() bool {
-	if profiling || (os.Getenv("FDWIRE_CPUPROFILE") == "" && os.Getenv("FDWIRE_MEMPROFILE") == "") {
-		return false
+// withProfile runs body (all of main) under the profiles asked for and
+// returns its exit status once they are written.
+func withProfile(body func() int) int {
+	if os.Getenv("FDWIRE_CPUPROFILE") == "" && os.Getenv("FDWIRE_MEMPROFILE") == "" {
+		return body()
 	}
-	profiling = true
 	cpuPath, memPath := profilePath("FDWIRE_CPUPROFILE"), profilePath("FDWIRE_MEMPROFILE")
 	if memPath != "" {
 		goruntime.MemProfileRate = 1
@@ -51,18 +48,9 @@ func profileHook() bool {
 			os.Exit(1)
 		}
 	}
-	// The other hooks still run first (this one now returns false), then
-	// the normal command line; the profile is flushed before exit.
-	code, handled := 0, false
-	for _, h := range earlyHooks {
-		if h() {
-			handled = true
-			break
-		}
-	}
-	if !handled {
-		code = run(os.Args[1:])
-	}
+	// A trampoline child execs inside body and never flushes: only a %p
+	// profile asks for one of those anyway.
+	code := body()
 	if f != nil {
 		pprof.StopCPUProfile()
 		f.Close()
@@ -75,6 +63,5 @@ func profileHook() bool {
 			fmt.Fprintln(os.Stderr, "fdwire: FDWIRE_MEMPROFILE:", err)
 		}
 	}
-	os.Exit(code)
-	return true
+	return code
 }

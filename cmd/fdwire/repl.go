@@ -7,11 +7,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fdwire/fdwire/luabind"
+	"github.com/fdwire/fdwire/luabind/modules"
 	"github.com/fdwire/fdwire/luabind/repl"
 )
 
-func init() {
-	register("repl", "interactive Lua session (the default on a terminal)", runREPL)
+func replCommands() []subcommand {
+	return []subcommand{{"repl", "interactive Lua session (the default on a terminal)", runREPL}}
 }
 
 const replUsage = `usage: fdwire repl
@@ -42,7 +44,7 @@ func runREPL(args []string) int {
 		fmt.Fprintln(os.Stderr, "fdwire repl: stdin is not a terminal; run a script with: fdwire - < FILE.lua")
 		return 1
 	}
-	s, err := repl.New(repl.Options{})
+	s, err := repl.New(repl.Options{Runtime: luabind.Options{Modules: modules.Default()}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1

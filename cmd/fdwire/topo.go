@@ -5,14 +5,17 @@ import (
 	"os"
 
 	"github.com/fdwire/fdwire/luabind"
+	"github.com/fdwire/fdwire/luabind/modules"
 )
 
 // The topology commands, written in Lua (stdlib/lua/topo/cli.lua and
 // stdlib/lua/testing.lua).
-func init() {
-	register("up", "run a topology file: start in dependency order, tear down in reverse, print a summary", runTopoUp)
-	register("graph", "print a topology file as Graphviz DOT, or write SVG with -o FILE.svg", runTool("fdwire.topo.cli_graph"))
-	register("test", "run topology test files in parallel and report N passed, N failed", runTool("fdwire.testing"))
+func topoCommands() []subcommand {
+	return []subcommand{
+		{"up", "run a topology file: start in dependency order, tear down in reverse, print a summary", runTopoUp},
+		{"graph", "print a topology file as Graphviz DOT, or write SVG with -o FILE.svg", runTool("fdwire.topo.cli_graph")},
+		{"test", "run topology test files in parallel and report N passed, N failed", runTool("fdwire.testing")},
+	}
 }
 
 // runTopoUp is runTool without the CLI's own SIGINT/SIGTERM handler: the
@@ -20,7 +23,7 @@ func init() {
 // and still prints the summary (a second ^C interrupts at once).
 func runTopoUp(args []string) int {
 	const module = "fdwire.topo.cli_up"
-	rt, err := luabind.New(luabind.Options{Script: module, Args: args})
+	rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: modules.Default()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1

@@ -23,7 +23,7 @@ func (s *Session) command(line string) {
 }
 
 func (s *Session) listFds() {
-	hs := s.rt.Handles()
+	hs := handles(s.rt)
 	if len(hs) == 0 {
 		fmt.Fprintln(s.out, "(no descriptors owned by this session)")
 		return
@@ -34,7 +34,7 @@ func (s *Session) listFds() {
 }
 
 func (s *Session) listProcs() {
-	ps := s.rt.Procs()
+	ps := procs(s.rt)
 	if len(ps) == 0 {
 		fmt.Fprintln(s.out, "(no children started by this session)")
 		return

@@ -60,7 +60,7 @@ func (s *Session) complete(line string, _ int) ([]string, int) {
 func (s *Session) names(chain string) []string {
 	if chain == "" {
 		seen := map[string]bool{}
-		for _, g := range s.rt.Globals() {
+		for _, g := range globals(s.rt) {
 			seen[g] = true
 		}
 		for _, k := range luaKeywords {
@@ -84,7 +84,7 @@ func (s *Session) names(chain string) []string {
 	if strings.ContainsRune(compact[:len(compact)-1], ':') {
 		return nil // a method call's result is unknown without calling it
 	}
-	v := s.rt.Lookup(parts)
+	v := lookup(s.rt, parts)
 	if v == nil {
 		return nil
 	}
@@ -92,7 +92,7 @@ func (s *Session) names(chain string) []string {
 	if sep == '.' {
 		qualified = strings.Join(parts, ".")
 	}
-	return s.rt.Fields(v, qualified, sep == ':')
+	return fields(s.rt, v, qualified, sep == ':')
 }
 
 // onLua runs fn on the Lua goroutine and waits for it; it gives up after

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fdwire/fdwire/internal/leakcheck"
 	"github.com/fdwire/fdwire/luabind"
+	"github.com/fdwire/fdwire/luabind/modules"
 )
 
 // syncBuffer is the fake terminal's screen: stdout and stderr of the
@@ -95,7 +96,7 @@ func start(t *testing.T) *harness {
 	leakcheck.Check(t)
 	screen := &syncBuffer{}
 	fr := &fakeReader{lines: make(chan string), prompts: make(chan string, 100), closed: make(chan struct{}), screen: screen}
-	s, err := New(Options{Reader: fr, Grace: 100 * time.Millisecond})
+	s, err := New(Options{Reader: fr, Grace: 100 * time.Millisecond, Runtime: luabind.Options{Modules: modules.Default()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +437,7 @@ func TestCompletion(t *testing.T) {
 	has("fd.open('"+dir+"/s", "subdir/")
 	has(":he", ":help")
 	has(":help sock.listen", "sock.listen_on")
-	if fns := h.s.Runtime().Functions; contains(fns, "sock.bind_anon") {
+	if fns := h.s.Runtime().Functions(); contains(fns, "sock.bind_anon") {
 		has("sock.bind_", "bind_anon")
 	} else {
 		t.Log("sock.bind_anon is not registered in this build; its completion is not checked")
@@ -460,7 +461,7 @@ func contains(list []string, s string) bool {
 }
 
 func TestIncompleteInput(t *testing.T) {
-	rt, err := luabind.New(luabind.Options{})
+	rt, err := luabind.New(luabind.Options{Modules: modules.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,12 +492,12 @@ func TestIncompleteInput(t *testing.T) {
 }
 
 func TestHelpReadsTheDocs(t *testing.T) {
-	rt, err := luabind.New(luabind.Options{})
+	rt, err := luabind.New(luabind.Options{Modules: modules.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rt.Close()
-	for _, f := range rt.Functions {
+	for _, f := range rt.Functions() {
 		if _, ok := defaultHelp().entries[f]; !ok {
 			t.Errorf(":help %s finds no entry", f)
 		}

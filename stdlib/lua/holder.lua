@@ -17,8 +17,9 @@ M.MAX_ID = 255
 -- statuses a tool returns for the holder's errors
 local STATUS = { ENOENT = common.UNKNOWN, EKEYEXPIRED = common.EXPIRED, EACCES = common.REFUSED }
 
--- M.check_id raises unless id is a valid identifier.
-function M.check_id(op, id)
+-- M._check_id raises unless id is a valid identifier (internal: the
+-- documented surface is what luabind/helpers reads, keys without "_").
+function M._check_id(op, id)
 	if type(id) ~= "string" or #id < 1 or #id > M.MAX_ID or id:find("\0", 1, true) then
 		common.fail("holder." .. op, "EINVAL",
 			"an identifier is 1 to " .. M.MAX_ID .. " bytes without NUL, got " ..
@@ -31,7 +32,7 @@ local function split(s)
 	for part in (s .. "\0"):gmatch("([^%z]*)%z") do t[#t + 1] = part end
 	return t
 end
-M.split = split
+M._split = split -- for tools/hold.lua, not part of the documented surface
 
 local function target_of(addr, opts)
 	if type(addr) == "table" and addr.addr then return addr end
@@ -87,7 +88,7 @@ end
 
 -- M.store(addr, id, handle, {expire=SECS, timeout=, abstract=})
 function M.store(addr, id, h, opts)
-	M.check_id("store", id)
+	M._check_id("store", id)
 	opts = opts or {}
 	local exp = opts.expire and tostring(opts.expire) or ""
 	request("store", addr, opts, { "store", id, exp }, { h })
@@ -96,7 +97,7 @@ end
 -- M.retrieve(addr, id, opts) -> a handle on the held descriptor (a copy:
 -- the holder keeps its own until deleted or expired).
 function M.retrieve(addr, id, opts)
-	M.check_id("retrieve", id)
+	M._check_id("retrieve", id)
 	local _, fds = request("retrieve", addr, opts, { "retrieve", id })
 	if #fds ~= 1 then
 		for _, h in ipairs(fds) do h:close() end
@@ -107,7 +108,7 @@ end
 
 -- M.delete(addr, id, opts) closes the holder's copy.
 function M.delete(addr, id, opts)
-	M.check_id("delete", id)
+	M._check_id("delete", id)
 	request("delete", addr, opts, { "delete", id })
 end
 

@@ -31,7 +31,7 @@ M.spec = {
 
 local T = {}
 T.__index = T
-M._T = T -- for the docs-coverage list check
+M._T = T -- its methods are the documented T:* (luabind/topobind)
 
 local function fmt(v)
 	if type(v) == "string" then return string.format("%q", v) end

@@ -16,6 +16,7 @@ M.exe = require("fdwire.topo.native").exe()
 
 local Topology = {}
 Topology.__index = Topology
+M._Topology = Topology -- its methods are the documented Topology:* (luabind/topobind)
 Topology.__tostring = function(top)
 	return string.format("<topology %s %s>", top.def.name, top.outcome and (top.outcome.ok and "ok" or "failed") or "running")
 end

@@ -154,7 +154,7 @@ end
 
 -- Holder:handle answers one request from peer on connection c.
 function Holder:handle(c, peer, fds, data)
-	local f = holder.split(data)
+	local f = holder._split(data)
 	local op, id = f[1], f[2]
 	local function close_fds() for _, h in ipairs(fds) do h:close() end end
 	if not OPS[op] then

@@ -2,7 +2,6 @@ package luabind
 
 import (
 	"context"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -11,14 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/proc"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
-// This file is the REPL's window into the runtime (package luabind/repl):
-// statements run as tasks while the loop keeps serving other tasks, and
-// the session can be inspected for completion, :fds and :procs. Every
-// method here except Post and Statement.Interrupt must be called on the
-// goroutine that owns the Lua state.
+// Statements: the REPL (package luabind/repl) runs each entry as a task
+// while the loop keeps serving other tasks. Its introspection (completion,
+// :fds, :procs) lives in luabind/repl and reads the runtime through Fds,
+// Children and Functions. Every method here except Post and
+// Statement.Interrupt must be called on the goroutine that owns the Lua
+// state.
 
 // packSource turns a chunk's results into one table {n=count, ...}, so a
 // statement that returns nothing is told apart from one that returns nil
@@ -211,155 +212,22 @@ func (rt *Runtime) ExitRequested() (int, bool) {
 	return rt.exit.code, true
 }
 
-// Globals lists the names of global variables (strings only), sorted;
-// functions of lazily loaded modules are included through Functions.
-func (rt *Runtime) Globals() []string {
-	seen := map[string]bool{}
-	if g, ok := rt.L.Get(lua.GlobalsIndex).(*lua.LTable); ok {
-		g.ForEach(func(k, _ lua.LValue) {
-			if s, ok := k.(lua.LString); ok {
-				seen[string(s)] = true
-			}
-		})
-	}
-	return sortedKeys(seen)
-}
-
-// Lookup follows a dotted path of names from the globals ("sock",
-// "l", "t.sub.x") without calling anything: tables are read raw, and a
-// userdata's fields come from its metatable's __index table. It returns
-// nil when a step is missing.
-func (rt *Runtime) Lookup(path []string) lua.LValue {
-	var v lua.LValue = rt.L.Get(lua.GlobalsIndex)
-	for _, name := range path {
-		v = rt.field(v, name)
-		if v == lua.LNil {
-			return nil
-		}
-	}
-	return v
-}
-
-func (rt *Runtime) field(v lua.LValue, name string) lua.LValue {
-	for depth := 0; depth < 5; depth++ {
-		switch x := v.(type) {
-		case *lua.LTable:
-			if f := x.RawGetString(name); f != lua.LNil {
-				return f
-			}
-		case *lua.LUserData:
-		default:
-			return lua.LNil
-		}
-		mt, ok := rt.L.GetMetatable(v).(*lua.LTable)
-		if !ok {
-			return lua.LNil
-		}
-		idx, ok := mt.RawGetString("__index").(*lua.LTable)
-		if !ok {
-			return lua.LNil
-		}
-		v = idx
-	}
-	return lua.LNil
-}
-
-// Fields lists the string keys reachable on v (raw keys plus those of
-// __index tables), with methods only keeping function values. For a
-// module still loaded lazily (topo) the registered Function names under
-// qualified fill in.
-func (rt *Runtime) Fields(v lua.LValue, qualified string, methods bool) []string {
-	seen := map[string]bool{}
-	for depth := 0; depth < 5 && v != nil; depth++ {
-		var next lua.LValue
-		switch x := v.(type) {
-		case *lua.LTable:
-			x.ForEach(func(k, val lua.LValue) {
-				s, ok := k.(lua.LString)
-				if !ok {
-					return
-				}
-				if methods && val.Type() != lua.LTFunction {
-					return
-				}
-				seen[string(s)] = true
-			})
-		case *lua.LUserData:
-		default:
-			depth = 5
-			continue
-		}
-		if mt, ok := rt.L.GetMetatable(v).(*lua.LTable); ok {
-			if idx, ok := mt.RawGetString("__index").(*lua.LTable); ok {
-				next = idx
-			}
-		}
-		v = next
-	}
-	if qualified != "" && !methods {
-		for _, f := range rt.Functions {
-			if rest, ok := strings.CutPrefix(f, qualified+"."); ok && !strings.ContainsAny(rest, ".:") {
-				seen[rest] = true
-			}
-		}
-	}
-	return sortedKeys(seen)
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// HandleInfo describes one descriptor the session owns, for :fds.
-type HandleInfo struct {
-	Num  int
-	Desc string // the Fd's __tostring text
-}
-
-// Handles lists the descriptors this runtime owns, by number.
-func (rt *Runtime) Handles() []HandleInfo {
-	var out []HandleInfo
+// Fds lists the descriptors this runtime owns and has not closed.
+func (rt *Runtime) Fds() []*fdio.FD {
+	var out []*fdio.FD
 	for f := range rt.handles {
-		if f.Closed() {
-			continue
+		if !f.Closed() {
+			out = append(out, f)
 		}
-		desc := "?"
-		if in, err := f.Info(); err == nil {
-			desc = in.String()
-		}
-		out = append(out, HandleInfo{Num: f.Raw(), Desc: desc})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Num < out[j].Num })
 	return out
 }
 
-// ProcInfo describes one child the session started, for :procs.
-type ProcInfo struct {
-	Pid   int
-	State string // "running", "exit 0", "signal SIGTERM"
-	Argv  []string
-}
-
-// Procs lists the children this runtime started (reaping those that
-// ended, as Proc:running does), by pid.
-func (rt *Runtime) Procs() []ProcInfo {
-	var out []ProcInfo
+// Children lists the children this runtime started and still tracks.
+func (rt *Runtime) Children() []*proc.Proc {
+	out := make([]*proc.Proc, 0, len(rt.procs))
 	for p := range rt.procs {
-		state := "running"
-		if running, err := p.Running(); err != nil && !fdio.IsAgain(err) {
-			state = "? " + err.Error()
-		} else if !running {
-			if s := p.Status(); s != nil {
-				state = s.String()
-			}
-		}
-		out = append(out, ProcInfo{Pid: p.Pid, State: state, Argv: p.Argv})
+		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Pid < out[j].Pid })
 	return out
 }

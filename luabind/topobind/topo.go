@@ -1,4 +1,8 @@
-package luabind
+// Package topobind is the Go side of the topology engine
+// (stdlib/lua/topo.lua): the natives it needs (run directories, cgroups,
+// /proc views, signals, orphan reaping) as "fdwire.topo.native", and the
+// lazily loaded global topo.
+package topobind
 
 import (
 	"os"
@@ -9,31 +13,35 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
+	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
-// topoFunctions are the functions of the Lua-implemented topology engine
-// (stdlib/lua/topo.lua and fdwire.testing), listed here so the
-// docs-coverage test checks them; luabind/topo_test.go checks this list
-// against what the Lua modules really export.
-var topoFunctions = []string{
-	"topo.define", "topo.up", "topo.run_main", "topo.graph", "topo.load", "topo.summary",
-	"Topology:proc", "Topology:wait", "Topology:down", "Topology:graph", "Topology:verify",
-	"Topology:stdout", "Topology:stderr", "Topology:status", "Topology:dir", "Topology:result",
-	"T:ok", "T:eq", "T:match", "T:fails", "T:fail", "T:log", "T:dir", "T:cleanup", "T:up",
-}
+// host gives the bindings the core's exported helpers under the names the
+// core uses (rt.Raise, rt.NewFd, ...).
+type host struct{ *luabind.Runtime }
 
-func init() {
-	openHooks = append(openHooks, func(rt *Runtime, L *lua.LState) { rt.openTopo(L) })
+// Module opens the topology support: the lazy global topo, require
+// "topo", the natives the Lua engine needs ("fdwire.topo.native"), and the
+// declared surface of the Lua-implemented engine (topo.*, Topology:*, and
+// fdwire.testing's T:*), read from those modules themselves.
+func Module() luabind.Module {
+	return luabind.Module{Name: "topo", Open: func(rt *luabind.Runtime, L *lua.LState) error {
+		host{rt}.openTopo(L)
+		rt.LuaSurface("topo.", "fdwire.topo")
+		rt.LuaSurface("Topology:", "fdwire.topo", "_Topology")
+		rt.LuaSurface("T:", "fdwire.testing", "_T")
+		return nil
+	}}
 }
 
 // openTopo makes the global topo load fdwire.topo on first use (most
 // scripts never touch it), makes require "topo" work, and installs the
 // internal Go helpers the engine needs as "fdwire.topo.native".
-func (rt *Runtime) openTopo(L *lua.LState) {
+func (rt host) openTopo(L *lua.LState) {
 	proxy := L.NewTable()
 	load := func(L *lua.LState) *lua.LTable {
 		if mt, ok := L.GetMetatable(proxy).(*lua.LTable); ok && mt != nil {
@@ -82,13 +90,12 @@ func (rt *Runtime) openTopo(L *lua.LState) {
 		L.Push(m)
 		return 1
 	})
-	rt.Functions = append(rt.Functions, topoFunctions...)
 }
 
 var monoStart = time.Now()
 
 // topoNow: monotonic seconds since the runtime package loaded.
-func (rt *Runtime) topoNow(L *lua.LState) int {
+func (rt host) topoNow(L *lua.LState) int {
 	L.Push(lua.LNumber(time.Since(monoStart).Seconds()))
 	return 1
 }
@@ -96,26 +103,26 @@ func (rt *Runtime) topoNow(L *lua.LState) int {
 // topoMkdtemp(prefix) -> path, guard: a fresh 0700 directory under
 // $TMPDIR, and an Fd whose closing removes the whole tree (so the
 // runtime's own close cleans up a run that was abandoned).
-func (rt *Runtime) topoMkdtemp(L *lua.LState) int {
+func (rt host) topoMkdtemp(L *lua.LState) int {
 	prefix := L.OptString(1, "fdwire")
 	dir, err := os.MkdirTemp("", prefix+"-")
 	if err != nil {
-		return rt.raise(L, sys.Wrap("mkdtemp", os.TempDir(), err))
+		return rt.Raise(L, sys.Wrap("mkdtemp", os.TempDir(), err))
 	}
 	n, err := sys.Openat(unix.AT_FDCWD, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		os.RemoveAll(dir)
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	g := fdio.Own(n)
 	g.Tag("topo-dir")
 	g.OnClose(func() { os.RemoveAll(dir) })
 	L.Push(lua.LString(dir))
-	L.Push(rt.newFd(L, g))
+	L.Push(rt.NewFd(L, g))
 	return 2
 }
 
-func (rt *Runtime) topoEnviron(L *lua.LState) int {
+func (rt host) topoEnviron(L *lua.LState) int {
 	t := L.NewTable()
 	for _, kv := range os.Environ() {
 		t.Append(lua.LString(kv))
@@ -124,7 +131,7 @@ func (rt *Runtime) topoEnviron(L *lua.LState) int {
 	return 1
 }
 
-func (rt *Runtime) topoExe(L *lua.LState) int {
+func (rt host) topoExe(L *lua.LState) int {
 	p, err := os.Executable()
 	if err != nil {
 		p = "/proc/self/exe"
@@ -135,7 +142,7 @@ func (rt *Runtime) topoExe(L *lua.LState) int {
 
 // topoProcFds(pid) -> {{num=, link=, dev=, ino=, access=, kind=}...} or
 // nil, message when the process is gone.
-func (rt *Runtime) topoProcFds(L *lua.LState) int {
+func (rt host) topoProcFds(L *lua.LState) int {
 	fds, err := diag.ProcFds(L.CheckInt(1))
 	if err != nil {
 		L.Push(lua.LNil)
@@ -158,7 +165,7 @@ func (rt *Runtime) topoProcFds(L *lua.LState) int {
 }
 
 // topoUnixSocks({ino...}) -> {[ino]={peer=, state=, type=, path=, peer_known=}}.
-func (rt *Runtime) topoUnixSocks(L *lua.LState) int {
+func (rt host) topoUnixSocks(L *lua.LState) int {
 	want := L.CheckTable(1)
 	socks, err := diag.UnixSockets()
 	if err != nil {
@@ -190,7 +197,7 @@ func (rt *Runtime) topoUnixSocks(L *lua.LState) int {
 
 // topoCgroupNew(prefix) -> path, guard or nil, message. Closing the guard
 // kills whatever is left in the group and removes it.
-func (rt *Runtime) topoCgroupNew(L *lua.LState) int {
+func (rt host) topoCgroupNew(L *lua.LState) int {
 	g, err := reap.NewGroup(L.OptString(1, "fdwire"))
 	if err != nil {
 		L.Push(lua.LNil)
@@ -216,11 +223,11 @@ func (rt *Runtime) topoCgroupNew(L *lua.LState) int {
 		g.Remove()
 	})
 	L.Push(lua.LString(g.Path))
-	L.Push(rt.newFd(L, h))
+	L.Push(rt.NewFd(L, h))
 	return 2
 }
 
-func (rt *Runtime) topoCgroupKill(L *lua.LState) int {
+func (rt host) topoCgroupKill(L *lua.LState) int {
 	g := &reap.Group{Path: L.CheckString(1)}
 	if err := g.Kill(); err != nil {
 		L.Push(lua.LFalse)
@@ -231,7 +238,7 @@ func (rt *Runtime) topoCgroupKill(L *lua.LState) int {
 	return 1
 }
 
-func (rt *Runtime) topoCgroupPids(L *lua.LState) int {
+func (rt host) topoCgroupPids(L *lua.LState) int {
 	t := L.NewTable()
 	for _, p := range (&reap.Group{Path: L.CheckString(1)}).Pids() {
 		t.Append(lua.LNumber(p))
@@ -240,13 +247,13 @@ func (rt *Runtime) topoCgroupPids(L *lua.LState) int {
 	return 1
 }
 
-func (rt *Runtime) topoCgroupPopulated(L *lua.LState) int {
+func (rt host) topoCgroupPopulated(L *lua.LState) int {
 	L.Push(lua.LBool((&reap.Group{Path: L.CheckString(1)}).Populated()))
 	return 1
 }
 
 // topoSessionMembers(sid) -> {{pid=, comm=}...}
-func (rt *Runtime) topoSessionMembers(L *lua.LState) int {
+func (rt host) topoSessionMembers(L *lua.LState) int {
 	t := L.NewTable()
 	for _, s := range reap.SessionMembers(L.CheckInt(1)) {
 		e := L.NewTable()
@@ -258,31 +265,31 @@ func (rt *Runtime) topoSessionMembers(L *lua.LState) int {
 	return 1
 }
 
-func (rt *Runtime) topoSignalPid(L *lua.LState) int {
+func (rt host) topoSignalPid(L *lua.LState) int {
 	sig := unix.SignalNum("SIG" + L.CheckString(2))
 	if sig == 0 {
 		sig = unix.SIGKILL
 	}
 	if err := reap.Signal(L.CheckInt(1), sig); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	return 0
 }
 
-func (rt *Runtime) topoReapOrphan(L *lua.LState) int {
+func (rt host) topoReapOrphan(L *lua.LState) int {
 	L.Push(lua.LBool(reap.ReapIfOrphan(L.CheckInt(1))))
 	return 1
 }
 
-func (rt *Runtime) topoSubreaper(L *lua.LState) int {
+func (rt host) topoSubreaper(L *lua.LState) int {
 	if err := reap.SetSubreaper(); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	return 0
 }
 
 // topoAlive(pid) reports whether pid exists and is not a zombie.
-func (rt *Runtime) topoAlive(L *lua.LState) int {
+func (rt host) topoAlive(L *lua.LState) int {
 	st, ok := reap.ReadStat(L.CheckInt(1))
 	L.Push(lua.LBool(ok && st.State != "Z"))
 	return 1
@@ -293,10 +300,10 @@ func (rt *Runtime) topoAlive(L *lua.LState) int {
 // second signal gives up on that and interrupts the runtime (whose close
 // still terminates children and removes the run's files). Closing the Fd
 // restores the default handling.
-func (rt *Runtime) topoSignals(L *lua.LState) int {
+func (rt host) topoSignals(L *lua.LState) int {
 	r, w, err := fdio.Pipe()
 	if err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, unix.SIGINT, unix.SIGTERM)
@@ -330,6 +337,6 @@ func (rt *Runtime) topoSignals(L *lua.LState) int {
 		w.Close()
 		mu.Unlock()
 	})
-	L.Push(rt.newFd(L, r))
+	L.Push(rt.NewFd(L, r))
 	return 1
 }

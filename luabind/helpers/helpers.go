@@ -1,4 +1,10 @@
-package luabind
+// Package helpers holds the Lua modules the tools (send, recv,
+// portlisten, hold, activate) need beyond fd/sock/proc: fs (private
+// socket directories, waiting for a path with inotify), user (dropping
+// root after a bind), clock, fd.ready, and the declared surface of the
+// Lua-implemented holder module. Each is a luabind.Module, opened
+// explicitly by whoever builds the runtime (luabind/modules.Default).
+package helpers
 
 import (
 	"os"
@@ -9,40 +15,61 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
+	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/fswait"
 	"github.com/fdwire/fdwire/runtime/privdrop"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
-// The fs and user modules: what the tools (send, recv, portlisten, hold)
-// need beyond fd/sock/proc, namely private socket directories, waiting for
-// a path with inotify, and dropping root after a bind.
+// host gives this package's bindings the core's exported helpers
+// (rt.Raise, rt.CheckString, ...) under the names the core uses.
+type host struct{ *luabind.Runtime }
 
-func init() {
-	openHooks = append(openHooks, func(rt *Runtime, L *lua.LState) {
-		rt.openFs(L)
-		rt.openUser(L)
-		rt.openFdReady(L)
-		rt.register(L, "clock", map[string]lua.LGFunction{
+// Modules are this package's modules, in the order they must open.
+func Modules() []luabind.Module {
+	return []luabind.Module{Fs(), User(), Clock(), FdReady(), Holder()}
+}
+
+// Fs is the fs module.
+func Fs() luabind.Module {
+	return luabind.Module{Name: "fs", Open: func(rt *luabind.Runtime, L *lua.LState) error { return host{rt}.openFs(L) }}
+}
+
+// User is the user module.
+func User() luabind.Module {
+	return luabind.Module{Name: "user", Open: func(rt *luabind.Runtime, L *lua.LState) error { host{rt}.openUser(L); return nil }}
+}
+
+// Clock is the clock module.
+func Clock() luabind.Module {
+	return luabind.Module{Name: "clock", Open: func(rt *luabind.Runtime, L *lua.LState) error {
+		rt.Register(L, "clock", map[string]lua.LGFunction{
 			"monotonic": func(L *lua.LState) int {
 				L.Push(lua.LNumber(float64(time.Since(clockBase)) / float64(time.Second)))
 				return 1
 			},
 		})
-		// Lua-implemented stdlib modules whose functions docs/ must cover.
-		rt.Functions = append(rt.Functions, holderFunctions...)
-	})
+		return nil
+	}}
+}
+
+// FdReady adds fd.ready to the core fd module.
+func FdReady() luabind.Module {
+	return luabind.Module{Name: "fd.ready", Open: func(rt *luabind.Runtime, L *lua.LState) error { return host{rt}.openFdReady(L) }}
+}
+
+// Holder declares the public functions of require "fdwire.holder"
+// (stdlib/lua/holder.lua), read from the module itself.
+func Holder() luabind.Module {
+	return luabind.Module{Name: "holder", Open: func(rt *luabind.Runtime, L *lua.LState) error {
+		rt.LuaSurface("holder.", "fdwire.holder")
+		return nil
+	}}
 }
 
 // clockBase is the origin of clock.monotonic (Go's clock is monotonic).
 var clockBase = time.Now()
-
-// holderFunctions is the public surface of require "fdwire.holder".
-var holderFunctions = []string{
-	"holder.store", "holder.retrieve", "holder.delete", "holder.list",
-	"holder.dump", "holder.restore", "holder.transfer",
-}
 
 // fsWaitLua builds fs.wait_path on the raw blocking binding, so the
 // inotify descriptor is closed whatever ends the wait (timeout, error,
@@ -61,8 +88,8 @@ function fs.wait_path(path, opts)
 end
 `
 
-func (rt *Runtime) openFs(L *lua.LState) {
-	mod := rt.register(L, "fs", map[string]lua.LGFunction{
+func (rt host) openFs(L *lua.LState) error {
+	mod := rt.Register(L, "fs", map[string]lua.LGFunction{
 		"stat":            rt.fsStat,
 		"exists":          rt.fsExists,
 		"mkdir":           rt.fsMkdir,
@@ -79,10 +106,7 @@ func (rt *Runtime) openFs(L *lua.LState) {
 		L.Push(mod)
 		err = L.PCall(1, 0, nil)
 	}
-	if err != nil {
-		panic(err) // the source is a constant: a failure is a bug here
-	}
-	rt.Functions = append(rt.Functions, "fs.wait_path")
+	return err
 }
 
 var fileTypes = map[uint32]string{
@@ -90,11 +114,11 @@ var fileTypes = map[uint32]string{
 	unix.S_IFIFO: "fifo", unix.S_IFCHR: "char", unix.S_IFBLK: "block",
 }
 
-func (rt *Runtime) fsStat(L *lua.LState) int {
-	path := rt.checkString(L, "fs.stat", 1, "path")
+func (rt host) fsStat(L *lua.LState) int {
+	path := rt.CheckString(L, "fs.stat", 1, "path")
 	var st unix.Stat_t
 	if err := sys.Lstat(path, &st); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	t := L.NewTable()
 	t.RawSetString("type", lua.LString(fileTypes[st.Mode&unix.S_IFMT]))
@@ -108,58 +132,58 @@ func (rt *Runtime) fsStat(L *lua.LState) int {
 	return 1
 }
 
-func (rt *Runtime) fsExists(L *lua.LState) int {
-	path := rt.checkString(L, "fs.exists", 1, "path")
+func (rt host) fsExists(L *lua.LState) int {
+	path := rt.CheckString(L, "fs.exists", 1, "path")
 	var st unix.Stat_t
 	L.Push(lua.LBool(sys.Lstat(path, &st) == nil))
 	return 1
 }
 
-func (rt *Runtime) optMode(L *lua.LState, fn string, n int, def uint32) uint32 {
+func (rt host) optMode(L *lua.LState, fn string, n int, def uint32) uint32 {
 	switch v := L.Get(n).(type) {
 	case *lua.LNilType:
 		return def
 	case lua.LNumber:
 		if v < 0 || v > 0o7777 || float64(v) != float64(int(v)) {
-			rt.argError(L, fn, n, "mode", "expected a permission number such as 448 (tonumber(\"700\", 8)), got %v", float64(v))
+			rt.ArgError(L, fn, n, "mode", "expected a permission number such as 448 (tonumber(\"700\", 8)), got %v", float64(v))
 		}
 		return uint32(v)
 	}
-	rt.argError(L, fn, n, "mode", "expected a number, got %s", typeName(L.Get(n)))
+	rt.ArgError(L, fn, n, "mode", "expected a number, got %s", luabind.TypeName(L.Get(n)))
 	return 0
 }
 
-func (rt *Runtime) fsMkdir(L *lua.LState) int {
-	path := rt.checkString(L, "fs.mkdir", 1, "path")
+func (rt host) fsMkdir(L *lua.LState) int {
+	path := rt.CheckString(L, "fs.mkdir", 1, "path")
 	mode := rt.optMode(L, "fs.mkdir", 2, 0o777)
 	if err := sys.Mkdir(path, mode); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	return 0
 }
 
-func (rt *Runtime) fsChmod(L *lua.LState) int {
-	path := rt.checkString(L, "fs.chmod", 1, "path")
+func (rt host) fsChmod(L *lua.LState) int {
+	path := rt.CheckString(L, "fs.chmod", 1, "path")
 	if L.Get(2) == lua.LNil {
-		return rt.argError(L, "fs.chmod", 2, "mode", "expected a number, got nil")
+		return rt.ArgError(L, "fs.chmod", 2, "mode", "expected a number, got nil")
 	}
 	mode := rt.optMode(L, "fs.chmod", 2, 0)
 	if err := sys.Chmod(path, mode); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	return 0
 }
 
-func (rt *Runtime) fsUnlink(L *lua.LState) int {
-	path := rt.checkString(L, "fs.unlink", 1, "path")
+func (rt host) fsUnlink(L *lua.LState) int {
+	path := rt.CheckString(L, "fs.unlink", 1, "path")
 	if err := sys.Unlink(path); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	return 0
 }
 
-func (rt *Runtime) fsUmask(L *lua.LState) int {
-	mask := rt.checkInt(L, "fs.umask", 1, "mask")
+func (rt host) fsUmask(L *lua.LState) int {
+	mask := rt.CheckInt(L, "fs.umask", 1, "mask")
 	L.Push(lua.LNumber(sys.Umask(mask & 0o777)))
 	return 1
 }
@@ -167,16 +191,16 @@ func (rt *Runtime) fsUmask(L *lua.LState) int {
 // fsUnlinkOnClose removes path when the handle closes (explicitly, or when
 // the runtime ends, also on SIGINT/SIGTERM), but only while path is still
 // the inode it is now: a later socket of the same name is left alone.
-func (rt *Runtime) fsUnlinkOnClose(L *lua.LState) int {
-	f := rt.checkOpenFd(L, "fs.unlink_on_close", 1, "f")
-	path := rt.checkString(L, "fs.unlink_on_close", 2, "path")
+func (rt host) fsUnlinkOnClose(L *lua.LState) int {
+	f := rt.CheckOpenFd(L, "fs.unlink_on_close", 1, "f")
+	path := rt.CheckString(L, "fs.unlink_on_close", 2, "path")
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return rt.raise(L, sys.Wrap("unlink_on_close", path, err))
+		return rt.Raise(L, sys.Wrap("unlink_on_close", path, err))
 	}
 	var st unix.Stat_t
 	if err := sys.Lstat(abs, &st); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	dev, ino := st.Dev, st.Ino
 	f.OnClose(func() {
@@ -188,20 +212,20 @@ func (rt *Runtime) fsUnlinkOnClose(L *lua.LState) int {
 	return 0
 }
 
-func (rt *Runtime) fsInotify(L *lua.LState) int {
+func (rt host) fsInotify(L *lua.LState) int {
 	w, err := fswait.Open()
 	if err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
-	L.Push(rt.newFd(L, w))
+	L.Push(rt.NewFd(L, w))
 	return 1
 }
 
-func (rt *Runtime) fsWaitWatch(L *lua.LState) int {
-	w := rt.checkOpenFd(L, "fs.wait_path", 1, "watch")
-	path := rt.checkString(L, "fs.wait_path", 2, "path")
-	opts := rt.optTable(L, "fs.wait_path", 3, "opts")
-	return rt.park(L, "wait_path "+path, w, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
+func (rt host) fsWaitWatch(L *lua.LState) int {
+	w := rt.CheckOpenFd(L, "fs.wait_path", 1, "watch")
+	path := rt.CheckString(L, "fs.wait_path", 2, "path")
+	opts := rt.OptTable(L, "fs.wait_path", 3, "opts")
+	return rt.Park(L, "wait_path "+path, w, unix.POLLIN, luabind.OptTimeout(L, opts), func() ([]lua.LValue, error) {
 		if err := fswait.Try(w, path); err != nil {
 			return nil, err
 		}
@@ -209,8 +233,8 @@ func (rt *Runtime) fsWaitWatch(L *lua.LState) int {
 	})
 }
 
-func (rt *Runtime) openUser(L *lua.LState) {
-	rt.register(L, "user", map[string]lua.LGFunction{
+func (rt host) openUser(L *lua.LState) {
+	rt.Register(L, "user", map[string]lua.LGFunction{
 		"lookup": rt.userLookup,
 		"drop":   rt.userDrop,
 	})
@@ -224,41 +248,41 @@ func credTable(L *lua.LState, c *privdrop.Cred) *lua.LTable {
 	return t
 }
 
-func (rt *Runtime) checkUserSpec(L *lua.LState, fn string) *privdrop.Cred {
+func (rt host) checkUserSpec(L *lua.LState, fn string) *privdrop.Cred {
 	switch v := L.Get(1).(type) {
 	case lua.LString:
 		c, err := privdrop.Lookup(string(v))
 		if err != nil {
-			rt.raise(L, err)
+			rt.Raise(L, err)
 		}
 		return c
 	case lua.LNumber:
 		c, err := privdrop.Lookup(v.String())
 		if err != nil {
-			rt.raise(L, err)
+			rt.Raise(L, err)
 		}
 		return c
 	case *lua.LTable:
 		uid, ok1 := v.RawGetString("uid").(lua.LNumber)
 		gid, ok2 := v.RawGetString("gid").(lua.LNumber)
 		if !ok1 || !ok2 {
-			rt.argError(L, fn, 1, "user", "a table needs numeric uid and gid")
+			rt.ArgError(L, fn, 1, "user", "a table needs numeric uid and gid")
 		}
 		return &privdrop.Cred{Name: lua.LVAsString(v.RawGetString("name")), Uid: int(uid), Gid: int(gid)}
 	}
-	rt.argError(L, fn, 1, "user", "expected a user name, a uid or a table {uid=, gid=}, got %s", typeName(L.Get(1)))
+	rt.ArgError(L, fn, 1, "user", "expected a user name, a uid or a table {uid=, gid=}, got %s", luabind.TypeName(L.Get(1)))
 	return nil
 }
 
-func (rt *Runtime) userLookup(L *lua.LState) int {
+func (rt host) userLookup(L *lua.LState) int {
 	L.Push(credTable(L, rt.checkUserSpec(L, "user.lookup")))
 	return 1
 }
 
-func (rt *Runtime) userDrop(L *lua.LState) int {
+func (rt host) userDrop(L *lua.LState) int {
 	c := rt.checkUserSpec(L, "user.drop")
 	if err := privdrop.Drop(c); err != nil {
-		return rt.raise(L, err)
+		return rt.Raise(L, err)
 	}
 	L.Push(credTable(L, c))
 	return 1
@@ -267,19 +291,14 @@ func (rt *Runtime) userDrop(L *lua.LState) int {
 // openFdReady adds fd.ready to the fd module: a cooperative wait for
 // readiness that consumes nothing (activate waits for the first
 // connection this way and leaves it to COMMAND).
-func (rt *Runtime) openFdReady(L *lua.LState) {
-	mod, ok := L.GetGlobal("fd").(*lua.LTable)
-	if !ok {
-		return
-	}
-	mod.RawSetString("ready", L.NewFunction(rt.fdReady))
-	rt.Functions = append(rt.Functions, "fd.ready")
-	rt.blocking = append(rt.blocking, blockingFn{mod, "ready"})
+func (rt host) openFdReady(L *lua.LState) error {
+	_, err := rt.Extend(L, "fd", map[string]lua.LGFunction{"ready": rt.fdReady}, "ready")
+	return err
 }
 
-func (rt *Runtime) fdReady(L *lua.LState) int {
+func (rt host) fdReady(L *lua.LState) int {
 	const fn = "fd.ready"
-	f := rt.checkOpenFd(L, fn, 1, "f")
+	f := rt.CheckOpenFd(L, fn, 1, "f")
 	var events int16
 	switch v := L.Get(2).(type) {
 	case *lua.LNilType:
@@ -293,13 +312,13 @@ func (rt *Runtime) fdReady(L *lua.LState) int {
 		case "rw":
 			events = unix.POLLIN | unix.POLLOUT
 		default:
-			return rt.argError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %q", string(v))
+			return rt.ArgError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %q", string(v))
 		}
 	default:
-		return rt.argError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %s", typeName(v))
+		return rt.ArgError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %s", luabind.TypeName(v))
 	}
-	opts := rt.optTable(L, fn, 3, "opts")
-	return rt.park(L, "ready", f, events, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	opts := rt.OptTable(L, fn, 3, "opts")
+	return rt.Park(L, "ready", f, events, luabind.OptTimeout(L, opts), func() ([]lua.LValue, error) {
 		n, err := f.Num()
 		if err != nil {
 			return nil, err

@@ -1,12 +1,15 @@
 // Command run builds the C baselines and fdwire, runs every benchmark
 // workload in C, Python and fdwire on this machine, and prints one
-// table: metric, C, Python, fdwire, fdwire/C, fdwire/Python, each a
-// median with min..max. bench/run is the wrapper to call.
+// table: metric, C, Go, Python, fdwire and fdwire's ratio to each, every
+// cell a median with min..max. The Go column is bench/baseline/gobase, the
+// same protocol in plain Go: the floor under fdwire's Lua binding.
+// bench/run is the wrapper to call.
 //
 //	bench/run            5 runs of every workload at full size
-//	bench/run --quick    1 run of every workload at a small size (tests)
+//	bench/run --quick    1 run of every workload at a small size (tests);
+//	                     rows say the sizes run, absolute targets are not graded
 //	bench/run -n 3       3 runs
-//	bench/run -only fdpass1,startup
+//	bench/run -only fdpass1,startup   (ids: bench/run -list)
 //	bench/run -fdwire ./fdwire   measure this binary instead of building one
 //	bench/run -cgo               build fdwire with cgo (default: CGO_ENABLED=0)
 //
@@ -37,7 +40,41 @@ func main() {
 	keep := flag.String("build", "", "directory for built binaries (default a temporary one)")
 	prebuilt := flag.String("fdwire", "", "use this fdwire binary instead of building ./cmd/fdwire")
 	cgo := flag.Bool("cgo", false, "build fdwire with cgo (the default go build here) instead of CGO_ENABLED=0")
+	list := flag.Bool("list", false, "print the workload ids -only accepts, and exit")
+	flag.CommandLine.Init("bench/run", flag.ExitOnError)
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: bench/run [--quick] [-n RUNS] [-only ID,...] [-fdwire BIN] [-cgo] [-build DIR]\n\n"+
+			"Builds the C and Go baselines and fdwire, runs every workload with C, Go, Python and fdwire\n"+
+			"interleaved, and prints one table (see docs/performance.md).\n\n")
+		flag.PrintDefaults()
+		fmt.Fprintf(os.Stderr, "\nworkload ids: %s\n", strings.Join(workloadIDs(), ", "))
+	}
 	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench/run: unexpected argument %q\n", flag.Arg(0))
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *list {
+		fmt.Println(strings.Join(workloadIDs(), "\n"))
+		return
+	}
+	var wanted []string
+	if *only != "" {
+		known := workloadIDs()
+		for _, id := range strings.Split(*only, ",") {
+			id = strings.TrimSpace(id)
+			if !contains(known, id) {
+				fmt.Fprintf(os.Stderr, "bench/run: -only: unknown workload %q (known: %s)\n", id, strings.Join(known, ", "))
+				os.Exit(2)
+			}
+			wanted = append(wanted, id)
+		}
+	}
+	if *runs < 1 {
+		fmt.Fprintln(os.Stderr, "bench/run: -n must be at least 1")
+		os.Exit(2)
+	}
 	if *quick {
 		*runs = 1
 	}
@@ -60,17 +97,20 @@ func main() {
 	env.quick = *quick
 	fmt.Print(machine(env))
 	var rows []*row
-	for _, w := range workloads() {
-		if *only != "" && !contains(strings.Split(*only, ","), w.id) {
+	for _, w := range workloads(env) {
+		if wanted != nil && !contains(wanted, w.id) && !(contains(wanted, "topo") && strings.HasPrefix(w.id, "topo")) {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", w.id)
 		rows = append(rows, w.measure(env, *runs)...)
 	}
 	fmt.Println()
-	fmt.Print(table(rows, *runs))
+	fmt.Print(table(rows, *runs, *quick))
+	if n := sweepNote(rows); n != "" {
+		fmt.Println("\n" + n)
+	}
 	if *quick {
-		fmt.Println("\n--quick: small counts (for example 20 processes, not 1000), one run: a smoke test, not a measurement.")
+		fmt.Println("\n--quick: small counts (the row names say them), one run: a smoke test, not a measurement; absolute targets are not graded.")
 	}
 	if len(env.notes) > 0 {
 		fmt.Println()
@@ -128,6 +168,7 @@ type env struct {
 	root, dir string
 	quick     bool
 	fdwire    string
+	gobase    string            // the Go baseline ("" when it did not build)
 	python    string            // "" when python3 is missing
 	lua       string            // "" when lua5.4 is missing
 	cbin      map[string]string // baseline name -> binary ("" when gcc is missing)
@@ -172,6 +213,14 @@ func prepare(root, dir, prebuilt string, cgo bool) (*env, error) {
 			return nil, fmt.Errorf("go build ./cmd/fdwire: %w", err)
 		}
 	}
+	e.gobase = filepath.Join(dir, "gobase")
+	gb := exec.Command("go", "build", "-o", e.gobase, "./bench/baseline/gobase")
+	gb.Dir = root
+	gb.Stderr = os.Stderr
+	gb.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := gb.Run(); err != nil {
+		return nil, fmt.Errorf("go build ./bench/baseline/gobase: %w", err)
+	}
 	srcs, _ := filepath.Glob(filepath.Join(root, "bench", "baseline", "*.c"))
 	gcc, gerr := exec.LookPath("gcc")
 	if gerr != nil {
@@ -184,7 +233,7 @@ func prepare(root, dir, prebuilt string, cgo bool) (*env, error) {
 			continue
 		}
 		out := filepath.Join(dir, name)
-		cc := exec.Command(gcc, "-O2", "-o", out, src)
+		cc := exec.Command(gcc, "-O2", "-pthread", "-o", out, src)
 		cc.Stderr = os.Stderr
 		if err := cc.Run(); err != nil {
 			return nil, fmt.Errorf("gcc %s: %w", src, err)

@@ -14,7 +14,7 @@ type row struct {
 	err  string
 }
 
-// measure runs the workload runs times, the three implementations
+// measure runs the workload runs times, the implementations
 // interleaved within each run so that drift in the machine's load hits
 // them alike.
 func (w *workload) measure(e *env, runs int) []*row {
@@ -36,9 +36,14 @@ func (w *workload) measure(e *env, runs int) []*row {
 			} else {
 				var argv []string
 				argv, why = w.argv(e, impl)
-				if why == "" {
+				if why == "" && argv != nil {
 					o, err = runProg(e, argv, w.timeout)
 				}
+			}
+			if why == "" && o == nil && err == nil {
+				// no program for this row in this column
+				skipped[impl] = true
+				continue
 			}
 			if why != "" {
 				skipped[impl] = true
@@ -125,11 +130,15 @@ func cell(s stat, unit string, ratio bool) string {
 	return out
 }
 
-// verdict checks the fdwire median against the row's target.
-func verdict(r *row) string {
+// verdict checks the fdwire median against the row's target; quick runs
+// (small sizes, one run) do not grade absolute bounds.
+func verdict(r *row, quick bool) string {
 	t := r.m.target
 	if t == nil {
 		return ""
+	}
+	if quick && t.vs < 0 {
+		return t.String(r.m) + ": not graded (--quick)"
 	}
 	var v float64
 	if t.vs >= 0 {
@@ -154,8 +163,8 @@ func verdict(r *row) string {
 }
 
 // table renders the rows as a Markdown table.
-func table(rows []*row, runs int) string {
-	head := []string{"metric", "C", "Python", "fdwire", "fdwire/C", "fdwire/Python", "target"}
+func table(rows []*row, runs int, quick bool) string {
+	head := []string{"metric", "C", "Go", "Python", "fdwire", "fdwire/C", "fdwire/Go", "fdwire/Python", "target"}
 	var cells [][]string
 	for _, r := range rows {
 		dir := "higher is better"
@@ -166,9 +175,10 @@ func table(rows []*row, runs int) string {
 		for impl := 0; impl < nImpl; impl++ {
 			c = append(c, cell(summarize(r.vals[impl]), r.m.unit, false))
 		}
-		c = append(c, cell(summarize(ratios(r.vals[implFdwire], r.vals[implC])), "", true))
-		c = append(c, cell(summarize(ratios(r.vals[implFdwire], r.vals[implPython])), "", true))
-		v := verdict(r)
+		for _, base := range []int{implC, implGo, implPython} {
+			c = append(c, cell(summarize(ratios(r.vals[implFdwire], r.vals[base])), "", true))
+		}
+		v := verdict(r, quick)
 		if r.err != "" {
 			v = strings.TrimSpace(v + " " + r.err)
 		}
@@ -203,4 +213,28 @@ func table(rows []*row, runs int) string {
 	}
 	fmt.Fprintf(&b, "\nEach cell: median of %d run(s) (min..max). Ratios pair run i of fdwire with run i of the other; for rates above 1 favours fdwire, for times and sizes below 1 does.\n", runs)
 	return b.String()
+}
+
+// sweepNote says how fdwire's topology peak RSS grows per added process
+// between the sizes of the sweep (flat means a constant cost per process).
+func sweepNote(rows []*row) string {
+	type pt struct{ n, mb float64 }
+	var pts []pt
+	for _, r := range rows {
+		if r.m.sweepRSS == 0 {
+			continue
+		}
+		if s := summarize(r.vals[implFdwire]); s.n > 0 {
+			pts = append(pts, pt{float64(r.m.sweepRSS), s.med})
+		}
+	}
+	if len(pts) < 2 {
+		return ""
+	}
+	var parts []string
+	for i := 1; i < len(pts); i++ {
+		a, b := pts[i-1], pts[i]
+		parts = append(parts, fmt.Sprintf("%g→%g: %.1f KB", a.n, b.n, (b.mb-a.mb)*1024/(b.n-a.n)))
+	}
+	return "fdwire topology peak RSS per added process: " + strings.Join(parts, ", ")
 }

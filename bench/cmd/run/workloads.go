@@ -10,15 +10,18 @@ import (
 	"time"
 )
 
-// The three implementations, in table order.
+// The implementations, in table order. Go is the plain Go program of
+// bench/baseline/gobase: what the Go runtime and x/sys cost without Lua,
+// the floor under fdwire's binding.
 const (
 	implC = iota
+	implGo
 	implPython
 	implFdwire
 	nImpl
 )
 
-var implNames = [nImpl]string{"C", "Python", "fdwire"}
+var implNames = [nImpl]string{"C", "Go", "Python", "fdwire"}
 
 // metric is one table row that a workload's runs feed.
 type metric struct {
@@ -27,12 +30,14 @@ type metric struct {
 	higher bool // higher is better (a rate) or lower is (a time)
 	pick   func(o *outcome) float64
 	target *target
+	// sweepRSS is the topology size of a sweep's peak-RSS row (0: not one)
+	sweepRSS int
 }
 
-// target is a goal for the fdwire column: a ratio against C or Python
-// (fdwire/base, on the metric itself), or an absolute bound.
+// target is a goal for the fdwire column: a ratio against another
+// column (fdwire/base, on the metric itself), or an absolute bound.
 type target struct {
-	vs    int     // implC, implPython, or -1 for an absolute bound
+	vs    int     // implC, implGo, implPython, or -1 for an absolute bound
 	ratio float64 // vs >= 0: fdwire/base must be >= ratio (higher) or <= (lower)
 	bound float64 // vs < 0: fdwire must be <= bound (lower) or >= (higher)
 }
@@ -108,8 +113,18 @@ func luaprog(e *env, name string) (string, string) {
 	return p, ""
 }
 
-// simple is a workload whose three programs take the same arguments.
-func simple(name string, args func(e *env) []string) func(e *env, impl int) ([]string, string) {
+// goprog returns the Go baseline binary, or why there is none.
+func goprog(e *env) (string, string) {
+	if e.gobase == "" {
+		return "", "the Go baseline did not build"
+	}
+	return e.gobase, ""
+}
+
+// simple is a workload whose C, Python and fdwire programs take the same
+// arguments; goArgs, when not nil, gives the Go baseline's (after the
+// gobase binary), or nil for "no Go program for this row".
+func simple(name string, args func(e *env) []string, goArgs func(e *env) []string) func(e *env, impl int) ([]string, string) {
 	return func(e *env, impl int) ([]string, string) {
 		var argv []string
 		switch impl {
@@ -119,6 +134,15 @@ func simple(name string, args func(e *env) []string) func(e *env, impl int) ([]s
 				return nil, why
 			}
 			argv = []string{b}
+		case implGo:
+			if goArgs == nil {
+				return nil, ""
+			}
+			b, why := goprog(e)
+			if why != "" {
+				return nil, why
+			}
+			return append([]string{b}, goArgs(e)...), ""
 		case implPython:
 			p, why := pyprog(e, name)
 			if why != "" {
@@ -136,72 +160,156 @@ func simple(name string, args func(e *env) []string) func(e *env, impl int) ([]s
 	}
 }
 
-func workloads() []*workload {
-	return []*workload{
+// only keeps one implementation of an argv function (the others have no
+// program for the row).
+func only(impl int, f func(e *env, impl int) ([]string, string)) func(e *env, impl int) ([]string, string) {
+	return func(e *env, i int) ([]string, string) {
+		if i != impl {
+			return nil, ""
+		}
+		return f(e, i)
+	}
+}
+
+// sizes the workloads run at: the full ones, or --quick's small ones.
+type sizes struct {
+	fdpass1, fdpass253, spawn, relay, procs, conns int
+	topo                                           []int
+}
+
+func sizesFor(quick bool) sizes {
+	if quick {
+		return sizes{fdpass1: 2000, fdpass253: 40, spawn: 20, relay: 8 << 20, procs: 20, conns: 400, topo: []int{10, 100}}
+	}
+	return sizes{fdpass1: 100000, fdpass253: 5000, spawn: 1000, relay: 512 << 20, procs: 1000, conns: 20000,
+		topo: []int{10, 100, 1000, 10000}}
+}
+
+// connConcurrency is how many client connections are in flight at once.
+const connConcurrency = 4
+
+func workloads(e *env) []*workload {
+	z := sizesFor(e.quick)
+	itoa := strconv.Itoa
+	ws := []*workload{
 		{
 			id: "fdpass1",
-			metrics: []*metric{{name: "fd passing, 1 fd/message", unit: "msg/s", higher: true, pick: result(0),
+			metrics: []*metric{{name: "fd passing, 1 fd/message (Go: try-first, as fdwire)", unit: "msg/s", higher: true, pick: result(0),
 				target: &target{vs: implPython, ratio: 1.1}}},
-			argv:    simple("fdpass", func(e *env) []string { return []string{"1", size(e, 2000, 100000)} }),
+			argv: simple("fdpass", func(e *env) []string { return []string{"1", itoa(z.fdpass1)} },
+				func(e *env) []string { return []string{"fdpass", "try", "1", itoa(z.fdpass1)} }),
+			timeout: 2 * time.Minute,
+		},
+		{
+			// One call per message in C and Python; a batch API in Go
+			// (sendmmsg/recvmmsg) and fdwire (sock.sendfds_many/recvfds_many).
+			id: "fdpass1-batch",
+			metrics: []*metric{{name: "fd passing, 1 fd/message, batch API (C, Python: one call per message)", unit: "msg/s", higher: true, pick: result(0),
+				target: &target{vs: implC, ratio: 0.9}}},
+			argv: func(e *env, impl int) ([]string, string) {
+				if impl == implFdwire {
+					p, why := luaprog(e, "fdpass_many")
+					if why != "" {
+						return nil, why
+					}
+					return []string{e.fdwire, p, "1", itoa(z.fdpass1)}, ""
+				}
+				return simple("fdpass", func(e *env) []string { return []string{"1", itoa(z.fdpass1)} },
+					func(e *env) []string { return []string{"fdpass", "mmsg", "1", itoa(z.fdpass1)} })(e, impl)
+			},
 			timeout: 2 * time.Minute,
 		},
 		{
 			id: "fdpass253",
-			metrics: []*metric{{name: "fd passing, 253 fds/message", unit: "fds/s", higher: true, pick: result(1),
-				target: &target{vs: implC, ratio: 0.9}}},
-			argv:    simple("fdpass", func(e *env) []string { return []string{"253", size(e, 40, 5000)} }),
+			metrics: []*metric{{name: "fd passing, 253 fds/message (Go: try-first, close_range runs)", unit: "fds/s", higher: true, pick: result(1),
+				target: &target{vs: implC, ratio: 1.1}}},
+			argv: simple("fdpass", func(e *env) []string { return []string{"253", itoa(z.fdpass253)} },
+				func(e *env) []string { return []string{"fdpass", "try-cr", "253", itoa(z.fdpass253)} }),
+			timeout: 2 * time.Minute,
+		},
+		{
+			// The Go baseline's other protocols, for the floor discussion
+			// in docs/performance.md: Go only.
+			id: "gofdpass",
+			metrics: []*metric{
+				{name: "Go only: 1 fd/message, blocking calls", unit: "msg/s", higher: true, pick: result(0)},
+				{name: "Go only: 253 fds/message, blocking calls", unit: "fds/s", higher: true, pick: result(1)},
+				{name: "Go only: 253 fds/message, try-first, one close each", unit: "fds/s", higher: true, pick: result(2)},
+			},
+			custom:  goFdpassVariants(z),
 			timeout: 2 * time.Minute,
 		},
 		{
 			id: "spawn",
-			metrics: []*metric{{name: "spawn /bin/true, 3 fds mapped", unit: "spawn/s", higher: true, pick: result(0),
-				target: &target{vs: implC, ratio: 0.95}}},
-			argv:    simple("spawn", func(e *env) []string { return []string{size(e, 20, 1000)} }),
+			metrics: []*metric{{name: "spawn /bin/true, 3 fds mapped (Go: syscall.ForkExec)", unit: "spawn/s", higher: true, pick: result(0),
+				target: &target{vs: implGo, ratio: 0.97}}},
+			argv: simple("spawn", func(e *env) []string { return []string{itoa(z.spawn)} },
+				func(e *env) []string { return []string{"spawn", itoa(z.spawn)} }),
 			timeout: 2 * time.Minute,
+		},
+		{
+			id: "connpass",
+			metrics: []*metric{
+				{name: fmt.Sprintf("connections passed listener → handler (%s conns, %d at a time; fdwire: portlisten + hello-handler.lua)", commas(z.conns), connConcurrency),
+					unit: "conn/s", higher: true, pick: result(0), target: &target{vs: implC, ratio: 0.8}},
+				{name: fmt.Sprintf("connections served, fdwire: a Lua accept loop (C, Go: the listener → handler pair; %s conns)", commas(z.conns)),
+					unit: "conn/s", higher: true, pick: result(1)},
+			},
+			custom:  connpass(z.conns),
+			timeout: 3 * time.Minute,
 		},
 		{
 			id:      "relay",
 			metrics: []*metric{{name: "pipe relay (splice)", unit: "MB/s", higher: true, pick: result(0)}},
 			argv: func(e *env, impl int) ([]string, string) {
+				if impl == implGo {
+					return nil, ""
+				}
 				rb, why := cprog(e, "relay")
 				if why != "" {
 					return nil, "needs the C relay as source and sink: " + why
 				}
-				bytes := size(e, 8<<20, 512<<20)
+				bytes := itoa(z.relay)
 				if impl == implC {
 					return []string{rb, bytes}, ""
 				}
-				return simple("relay", func(*env) []string { return []string{rb, bytes} })(e, impl)
+				return simple("relay", func(*env) []string { return []string{rb, bytes} }, nil)(e, impl)
 			},
 			timeout: 2 * time.Minute,
 		},
 		{
 			id: "startup",
-			metrics: []*metric{{name: "start-up, empty script (C: lua5.4)", unit: "ms", pick: result(0),
-				target: &target{vs: -1, bound: 3}}},
+			metrics: []*metric{{name: "start-up, empty script (C: lua5.4; Go: a program that exits)", unit: "ms", pick: result(0),
+				target: &target{vs: -1, bound: 2}}},
 			custom:  startup,
 			timeout: time.Minute,
 		},
 		{
 			id: "procs",
 			metrics: []*metric{
-				{name: "1000 processes spawned, killed, reaped", unit: "s", pick: result(0)},
-				{name: "peak RSS, 1000 processes", unit: "MB", pick: maxRSS},
+				{name: fmt.Sprintf("%d processes spawned, killed, reaped", z.procs), unit: "s", pick: result(0)},
+				{name: fmt.Sprintf("peak RSS, %d processes", z.procs), unit: "MB", pick: maxRSS},
 			},
-			argv:    simple("procs", func(e *env) []string { return []string{size(e, 20, 1000)} }),
+			argv:    simple("procs", func(e *env) []string { return []string{itoa(z.procs)} }, nil),
 			timeout: 3 * time.Minute,
 		},
-		{
-			// C and Python have no topology engine: their rows are the
-			// plain spawn/kill/wait programs of the procs workload.
-			id: "topo",
-			metrics: []*metric{
-				{name: "1000-process topology up and down (C, Python: plain spawn)", unit: "s", pick: result(0),
-					target: &target{vs: -1, bound: 1.5}},
-				{name: "peak RSS, 1000-process topology", unit: "MB", pick: maxRSS},
-			},
+	}
+	// The topology-size sweep. C and Python have no topology engine: their
+	// rows are the plain spawn/kill/wait programs of the procs workload.
+	for _, n := range z.topo {
+		m := []*metric{
+			{name: fmt.Sprintf("%s-process topology up and down (C, Python: plain spawn)", commas(n)), unit: "s", pick: result(0)},
+			{name: fmt.Sprintf("peak RSS, %s-process topology", commas(n)), unit: "MB", pick: maxRSS, sweepRSS: n},
+		}
+		if n == 1000 {
+			m[0].target = &target{vs: implC, ratio: 1.5}
+			m[1].target = &target{vs: -1, bound: 56}
+		}
+		n := itoa(n)
+		ws = append(ws, &workload{
+			id:      "topo" + n,
+			metrics: m,
 			argv: func(e *env, impl int) ([]string, string) {
-				n := size(e, 20, 1000)
 				if impl == implFdwire {
 					p, why := luaprog(e, "topo")
 					if why != "" {
@@ -209,14 +317,71 @@ func workloads() []*workload {
 					}
 					return []string{e.fdwire, p, n}, ""
 				}
-				return simple("procs", func(*env) []string { return []string{n} })(e, impl)
+				return simple("procs", func(*env) []string { return []string{n} }, nil)(e, impl)
 			},
-			timeout: 3 * time.Minute,
-		},
+			timeout: 10 * time.Minute,
+		})
+	}
+	return ws
+}
+
+// workloadIDs lists the ids -only accepts: every workload of a full run
+// and of a quick one, and "topo" for the whole sweep.
+func workloadIDs() []string {
+	seen := map[string]bool{"topo": true}
+	ids := []string{}
+	for _, q := range []bool{false, true} {
+		for _, w := range workloads(&env{quick: q}) {
+			if !seen[w.id] {
+				seen[w.id] = true
+				ids = append(ids, w.id)
+			}
+		}
+	}
+	return append(ids, "topo")
+}
+
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// goFdpassVariants runs the Go baseline's blocking and one-close-each
+// protocols (Go column only).
+func goFdpassVariants(z sizes) func(e *env, impl int) (*outcome, string, error) {
+	return func(e *env, impl int) (*outcome, string, error) {
+		if impl != implGo {
+			return nil, "", nil
+		}
+		b, why := goprog(e)
+		if why != "" {
+			return nil, why, nil
+		}
+		o := &outcome{}
+		for _, a := range [][]string{
+			{"fdpass", "block", "1", strconv.Itoa(z.fdpass1)},
+			{"fdpass", "block", "253", strconv.Itoa(z.fdpass253)},
+			{"fdpass", "try", "253", strconv.Itoa(z.fdpass253)},
+		} {
+			r, err := runProg(e, append([]string{b}, a...), 2*time.Minute)
+			if err != nil {
+				return nil, "", err
+			}
+			v := r.vals[0]
+			if a[2] == "253" {
+				v = r.vals[1]
+			}
+			o.vals = append(o.vals, v)
+		}
+		return o, "", nil
 	}
 }
 
-// startup times lua5.4 -e "", python3 -c pass and fdwire -e "" from
+// startup times lua5.4 -e "", gobase hello (a Go program that exits at
+// once), python3 -c pass and fdwire -e "" from
 // fork to reaped exit, 20 times per run (3 when quick), and reports the
 // median in milliseconds.
 func startup(e *env, impl int) (*outcome, string, error) {
@@ -227,6 +392,12 @@ func startup(e *env, impl int) (*outcome, string, error) {
 			return nil, "lua5.4 not installed (apt-get install lua5.4)", nil
 		}
 		argv = []string{e.lua, "-e", ""}
+	case implGo:
+		b, why := goprog(e)
+		if why != "" {
+			return nil, why, nil
+		}
+		argv = []string{b, "hello"}
 	case implPython:
 		if e.python == "" {
 			return nil, "no python3", nil

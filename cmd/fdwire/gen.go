@@ -1,0 +1,23 @@
+package main
+
+import (
+	"github.com/fdwire/fdwire/internal/clidoc"
+)
+
+// generatedFiles returns every file fdwire generates from its specs and
+// docs, keyed by its path in the repository (docs/man/..., docs/types/...).
+// TestGeneratedFiles keeps the checked-in copies equal to these;
+// FDWIRE_REGEN=1 go test ./cmd/fdwire -run TestGeneratedFiles rewrites them.
+func generatedFiles() (map[string]string, error) {
+	cmds, err := allSpecs()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	top := topSpec
+	out["docs/man/fdwire.1"] = clidoc.ManTop(top, cmds, manPages[""])
+	for _, c := range cmds {
+		out["docs/man/fdwire-"+c.Name+".1"] = clidoc.Man(c, manPages[c.Name])
+	}
+	return out, nil
+}

@@ -7,10 +7,6 @@ import (
 	"github.com/fdwire/fdwire/internal/clidoc"
 )
 
-func init() {
-	register("completion", "print a bash, zsh or fish completion script", runCompletion)
-}
-
 // completionScripts renders the three scripts from every spec.
 func completionScript(shell string) (string, error) {
 	cmds, err := allSpecs()

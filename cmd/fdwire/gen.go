@@ -19,5 +19,11 @@ func generatedFiles() (map[string]string, error) {
 	for _, c := range cmds {
 		out["docs/man/fdwire-"+c.Name+".1"] = clidoc.Man(c, manPages[c.Name])
 	}
+	pages, err := apiDocs()
+	if err != nil {
+		return nil, err
+	}
+	out["docs/man/fdwire-lua.7"] = clidoc.ManLua(pages)
+	out["docs/types/fdwire.lua"] = clidoc.Types(pages)
 	return out, nil
 }

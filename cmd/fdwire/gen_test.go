@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/internal/clidoc"
 )
 
 // TestGeneratedFiles fails when a checked-in generated file (man pages,
@@ -53,6 +58,7 @@ func TestGeneratedFiles(t *testing.T) {
 // TestEverySubcommandHasASpec: help, man page and completion exist for a
 // subcommand only through its spec.
 func TestEverySubcommandHasASpec(t *testing.T) {
+	subcommands := commands()
 	for name := range subcommands {
 		_, lua := specSources[name]
 		_, gos := goSpecs[name]
@@ -97,8 +103,144 @@ func TestManPagesRender(t *testing.T) {
 			t.Errorf("man -l %s: %v\n%s", filepath.Base(n), err, stderr.String())
 		}
 		plain := overstrike.ReplaceAllString(stdout.String(), "")
-		if !strings.Contains(plain, "EXIT STATUS") || !strings.Contains(plain, "SEE ALSO") {
+		if (strings.HasSuffix(n, ".1") && !strings.Contains(plain, "EXIT STATUS")) || !strings.Contains(plain, "SEE ALSO") {
 			t.Errorf("%s renders without EXIT STATUS or SEE ALSO:\n%s", n, plain)
 		}
+	}
+}
+
+// TestTypesFile: the editor types parse as Lua 5.4 and name every
+// function docs/ documents (the same headings the docs-coverage test reads).
+func TestTypesFile(t *testing.T) {
+	files, err := generatedFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := files["docs/types/fdwire.lua"]
+	pages, err := apiDocs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range clidoc.DocumentedNames(pages) {
+		if !strings.Contains(text, "\nfunction "+name+"(") {
+			t.Errorf("docs/types/fdwire.lua has no function %s", name)
+		}
+	}
+	// Every page with entries, not only apiPages, must be in the file.
+	all, _ := filepath.Glob("../../docs/*.md")
+	for _, p := range all {
+		b, _ := os.ReadFile(p)
+		for _, m := range docHeading.FindAllStringSubmatch(string(b), -1) {
+			if !strings.Contains(text, "\nfunction "+m[1]+"(") {
+				t.Errorf("%s documents %s, missing from the types (add the page to apiPages)", filepath.Base(p), m[1])
+			}
+		}
+	}
+	luac, err := exec.LookPath("luac5.4")
+	if err != nil {
+		t.Skip("luac5.4 is not installed (Debian: lua5.4; .ci/run installs it)")
+	}
+	p := filepath.Join(t.TempDir(), "fdwire.lua")
+	os.WriteFile(p, []byte(text), 0o644)
+	if out, err := exec.Command(luac, "-p", p).CombinedOutput(); err != nil {
+		t.Fatalf("luac5.4 -p: %v\n%s", err, out)
+	}
+}
+
+var docHeading = regexp.MustCompile(`(?m)^###\s+` + "`?" + `([A-Za-z_][A-Za-z0-9_]*[.:][A-Za-z_][A-Za-z0-9_.:]*)`)
+
+// TestBashCompletion loads the generated script into a real bash and asks
+// _fdwire what it completes, as bash does on Tab.
+func TestBashCompletion(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed")
+	}
+	script, err := completionScript("bash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	sp := filepath.Join(dir, "fdwire.bash")
+	os.WriteFile(sp, []byte(script), 0o644)
+	// A socket in the runtime directory, for SOCKSPEC completion.
+	rdir := filepath.Join(dir, "run")
+	os.MkdirAll(filepath.Join(rdir, "fdwire"), 0o700)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(rdir, "fdwire", "eco-test-sock")}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(rdir, "fdwire", "not-a-socket"), nil, 0o600)
+	cases := []struct {
+		words []string
+		want  []string
+		not   []string
+	}{
+		{[]string{"fdwire", "re"}, []string{"recv", "repl"}, []string{"send"}},
+		{[]string{"fdwire", "recv", "--"}, []string{"--fd", "--stdin", "--allow-uid", "--timeout", "--run", "--help"}, []string{"--pid"}},
+		{[]string{"fdwire", "portlisten", "--pass", ""}, []string{"listener", "connections"}, nil},
+		{[]string{"fdwire", "recv", "-f", "0", ""}, []string{"eco-test-sock"}, []string{"not-a-socket"}},
+		{[]string{"fdwire", "send", "-f", "1", ""}, []string{"eco-test-sock"}, nil},
+		{[]string{"fdwire", "completion", ""}, []string{"bash", "zsh", "fish"}, nil},
+		{[]string{"fdwire", "man", "hold-"}, []string{"hold-store", "hold-list"}, []string{"recv"}},
+	}
+	for _, c := range cases {
+		var q []string
+		for _, w := range c.words {
+			q = append(q, "'"+w+"'")
+		}
+		prog := fmt.Sprintf(`source %s || exit 9
+complete -p fdwire | grep -q -- '-F _fdwire' || exit 8
+COMP_WORDS=(%s); COMP_CWORD=%d; _fdwire; printf '%%s\n' "${COMPREPLY[@]}"`, sp, strings.Join(q, " "), len(c.words)-1)
+		cmd := exec.Command(bash, "--norc", "--noprofile", "-c", prog)
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+rdir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%q: %v\n%s", c.words, err, out)
+			continue
+		}
+		got := map[string]bool{}
+		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			got[l] = true
+		}
+		for _, w := range c.want {
+			if !got[w] {
+				t.Errorf("%q completes to %q, missing %q", c.words, out, w)
+			}
+		}
+		for _, w := range c.not {
+			if got[w] {
+				t.Errorf("%q completes to %q, which should not hold %q", c.words, out, w)
+			}
+		}
+	}
+}
+
+// TestZshFishCompletionSyntax: the zsh and fish scripts parse in their
+// own shells.
+func TestZshFishCompletionSyntax(t *testing.T) {
+	for _, sh := range []struct{ name, flag string }{{"zsh", "-n"}, {"fish", "--no-execute"}} {
+		t.Run(sh.name, func(t *testing.T) {
+			path, err := exec.LookPath(sh.name)
+			if err != nil {
+				t.Skipf("%s is not installed (Debian package %s; .ci/run installs it)", sh.name, sh.name)
+			}
+			script, err := completionScript(sh.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(t.TempDir(), "fdwire."+sh.name)
+			os.WriteFile(p, []byte(script), 0o644)
+			if out, err := exec.Command(path, sh.flag, p).CombinedOutput(); err != nil || len(out) > 0 {
+				t.Errorf("%s %s: %v\n%s", sh.name, sh.flag, err, out)
+			}
+		})
+	}
+	if _, err := completionScript("tcsh"); err == nil {
+		t.Error("completion for tcsh did not fail")
 	}
 }

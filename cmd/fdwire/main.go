@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fdwire/fdwire/internal/clidoc"
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/luabind/modules"
 	"github.com/fdwire/fdwire/runtime/fdio"
@@ -32,7 +33,7 @@ type subcommand struct {
 // one place.
 func commands() map[string]subcommand {
 	m := map[string]subcommand{}
-	for _, group := range [][]subcommand{toolCommands(), topoCommands(), replCommands()} {
+	for _, group := range [][]subcommand{toolCommands(), topoCommands(), replCommands(), docCommands()} {
 		for _, c := range group {
 			m[c.name] = c
 		}
@@ -40,46 +41,23 @@ func commands() map[string]subcommand {
 	return m
 }
 
-const usageHead = `usage: fdwire [options] [FILE.lua | -] [ARGS...]
-       fdwire run FILE.lua [ARGS...]
-       fdwire COMMAND [--help] ...
-
-Runs a Lua script with fdwire's modules (fd, sock, proc, task) preloaded.
-With no FILE and stdin not a terminal, the script is read from stdin.
-
-options:
-  -e, --eval CODE   run CODE instead of a file (ARGS follow, in arg[1..])
-  -                 read the script from stdin
-  -h, --help        show this help
-  -V, --version     print the version
-`
-
-const usageTail = `
-exit status:
-  0    the script ran to its end
-  N    the script called os.exit(N)
-  1    the script raised an error (message and traceback on stderr)
-  2    bad command line
-  130  interrupted by SIGINT (143 for SIGTERM)
-`
-
+// usage is fdwire --help: the top-level spec (specs.go) and the commands.
 func usage() string {
 	subcommands := commands()
-	var b strings.Builder
-	b.WriteString(usageHead)
-	if len(subcommands) > 0 {
-		b.WriteString("\ncommands:\n")
-		names := make([]string, 0, len(subcommands))
-		for n := range subcommands {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(&b, "  %-14s %s\n", n, subcommands[n].summary)
-		}
+	names := make([]string, 0, len(subcommands))
+	for n := range subcommands {
+		names = append(names, n)
 	}
-	b.WriteString(usageTail)
-	return b.String()
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("commands:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-14s %s\n", n, subcommands[n].summary)
+	}
+	b.WriteString("Each has --help; fdwire man COMMAND shows its manual page.")
+	sp := topSpec
+	sp.Details = b.String()
+	return clidoc.Help(sp)
 }
 
 func main() {

@@ -11,10 +11,6 @@ import (
 	"github.com/fdwire/fdwire/internal/clidoc"
 )
 
-func init() {
-	register("man", "show or install fdwire's manual pages", runMan)
-}
-
 // manFiles returns the generated pages by file name (fdwire-recv.1).
 func manFiles() (map[string]string, error) {
 	files, err := generatedFiles()

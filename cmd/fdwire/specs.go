@@ -15,7 +15,7 @@ var topSpec = clidoc.Spec{
 		"       fdwire run FILE.lua [ARGS...]\n" +
 		"       fdwire COMMAND [--help] ...",
 	About: "Runs a Lua script with fdwire's modules (fd, sock, proc, task) preloaded.\n" +
-		"With no FILE and stdin not a terminal, the script is read from stdin;\n" +
+		"FILE - reads the script from stdin, as does no FILE when stdin is not a terminal;\n" +
 		"with no FILE on a terminal, the interactive session (fdwire repl) starts.",
 	Options: []clidoc.Option{
 		{Short: "e", Long: "eval", Arg: []string{"CODE"}, Help: "run CODE instead of a file (ARGS follow, in arg[1..])"},
@@ -97,6 +97,16 @@ var typesSpec = clidoc.Spec{
 	},
 }
 
+// docCommands are the commands about fdwire itself: pages, completion,
+// editor types, generated from the specs.
+func docCommands() []subcommand {
+	return []subcommand{
+		{"man", "show or install fdwire's manual pages", runMan},
+		{"completion", "print a bash, zsh or fish completion script", runCompletion},
+		{"types", "print lua-language-server type definitions of the Lua API", runTypes},
+	}
+}
+
 // goSpecs are the subcommands whose spec is written in Go above.
 var goSpecs = map[string]*clidoc.Spec{
 	"repl": &replSpec, "man": &manSpec, "completion": &completionSpec, "types": &typesSpec,
@@ -124,7 +134,7 @@ var specSources = map[string][2]string{
 func allSpecs() ([]clidoc.Spec, error) {
 	var srcs []clidoc.Source
 	var out []clidoc.Spec
-	for name, sc := range subcommands {
+	for name, sc := range commands() {
 		if s, ok := specSources[name]; ok {
 			srcs = append(srcs, clidoc.Source{Name: name, Summary: sc.summary, Module: s[0], Field: s[1]})
 		} else if g, ok := goSpecs[name]; ok {
@@ -139,5 +149,15 @@ func allSpecs() ([]clidoc.Spec, error) {
 	}
 	out = append(out, lua...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	// fdwire man completes to the pages there are.
+	for i := range out {
+		if out[i].Name == "man" {
+			names := []string{"lua"}
+			for _, c := range out {
+				names = append(names, c.Name)
+			}
+			out[i].ArgValues = [][]string{names}
+		}
+	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/fdwire/fdwire/luabind"
+	"github.com/fdwire/fdwire/luabind/modules"
 )
 
 // Source names where a command's spec lives: require(Module)[Field].
@@ -17,7 +18,7 @@ type Source struct {
 
 // LoadSpecs reads each source's spec table out of one Lua runtime.
 func LoadSpecs(srcs []Source) ([]Spec, error) {
-	rt, err := luabind.New(luabind.Options{Script: "clidoc"})
+	rt, err := luabind.New(luabind.Options{Script: "clidoc", Modules: modules.Default()})
 	if err != nil {
 		return nil, err
 	}

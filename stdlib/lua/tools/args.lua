@@ -5,6 +5,7 @@
 --     options = {
 --       { "f", "fd", arg = "FD", list = true, int = true, help = "..." },
 --       { nil, "timeout", arg = "SECS", number = true, default = 10, help = "..." },
+--       { "p", "pass", arg = "WHAT", values = { "listener", "connections" }, ... },
 --       { "a", "accept", help = "..." },                   -- a flag
 --       { "f", "fd", arg = { "N", "SOCKSPEC" }, ... },     -- two values
 --     },
@@ -63,6 +64,12 @@ function M.help(spec)
 end
 
 local function convert(o, v)
+	if o.values then
+		for _, ok in ipairs(o.values) do
+			if v == ok then return v end
+		end
+		return nil, "takes " .. table.concat(o.values, " or ") .. ", got " .. string.format("%q", v)
+	end
 	if o.int then
 		local n = tonumber(v)
 		if not n or n ~= math.floor(n) then return nil, "expects an integer, got " .. string.format("%q", v) end

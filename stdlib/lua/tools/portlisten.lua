@@ -24,7 +24,7 @@ M.spec = {
 		"(10 ms doubling to 1 s); a connection not delivered within --retry seconds, or beyond\n" ..
 		"--max-held, is closed with its reason logged: none is lost silently.",
 	options = {
-		{ "p", "pass", arg = "WHAT", default = "connections", help = "listener (once, then exit) or connections" },
+		{ "p", "pass", arg = "WHAT", values = { "listener", "connections" }, default = "connections", help = "listener (once, then exit) or connections" },
 		{ "u", "user", arg = "USER", default = "nobody", help = "who to become after the bind, when root" },
 		{ "r", "retry", arg = "SECS", number = true, min = 0, default = 30,
 			help = "how long to keep trying to deliver one descriptor" },

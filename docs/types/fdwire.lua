@@ -1,0 +1,1131 @@
+---@meta fdwire
+-- lua-language-server definitions for fdwire's Lua API, generated from docs/*.md
+-- by `fdwire types`; do not edit. Regenerate: FDWIRE_REGEN=1 go test ./cmd/fdwire -run TestGeneratedFiles
+
+---An address handle from sock.bind_anon (see docs/anon.md).
+---@class AddrHandle
+
+fd = {}
+
+---`fd.pipe() -> r, w`
+---
+---Makes a pipe (`pipe2` with `O_CLOEXEC`) and returns its read and write ends.
+---@return Fd
+---@return Fd
+function fd.pipe() end
+
+---`fd.open(path, flags, mode) -> h`
+---
+---Opens `path`. `flags` is an fopen-style mode (`"r"` (default), `"r+"`, `"w"`,
+---`"w+"`, `"a"`, `"a+"`) or `O_` names joined by `|`
+---(`"O_WRONLY|O_CREAT|O_EXCL"`, `"O_PATH"`, `"O_DIRECTORY"`); `O_CLOEXEC` is
+---always added. `mode` (default `0666`, before the umask) applies when a file
+---is created. Errors: the kernel's (`open /x: ENOENT: no such file or directory`);
+---an unknown flag name is an argument error.
+---@param path string
+---@param flags? string
+---@param mode? integer
+---@return Fd
+function fd.open(path, flags, mode) end
+
+---`fd.dup(h) -> h2`
+---
+---Duplicates `h` (`F_DUPFD_CLOEXEC`). The copy shares the open file
+---description: offset, `O_APPEND` and `O_NONBLOCK` are shared.
+---@param h Fd
+---@return Fd
+function fd.dup(h) end
+
+---`fd.memfd(name) -> h`
+---
+---An anonymous memory file (`memfd_create` with `MFD_CLOEXEC | MFD_ALLOW_SEALING`).
+---@param name string
+---@return Fd
+function fd.memfd(name) end
+
+---`fd.eventfd(initval) -> h`
+---
+---An eventfd counter starting at `initval` (default 0).
+---@param initval integer
+---@return Fd
+function fd.eventfd(initval) end
+
+---`fd.from(n) -> h`
+---
+---Borrows descriptor number `n` of this process (for example one it
+---inherited). The handle is never closed by fdwire; `h:close()` only forgets
+---it. Fails with `EBADF` when `n` is not open; a handle instead of a number is
+---an argument error.
+---@param n integer
+---@return Fd
+function fd.from(n) end
+
+---`fd.info(h) -> table`
+---
+---What the kernel says about `h` (see `Fd:info`).
+---@param h Fd
+---@return table
+function fd.info(h) end
+
+---`fd.close(h, ...) -> n`
+---
+---Closes every handle given, each one or in lists (`fd.close(fds)` after
+---`sock.recvfds`), and returns how many it closed. The same `close(2)` per
+---descriptor as `h:close()`, without a Lua method call per handle; closed
+---handles are skipped as `h:close()` skips them. Anything but a handle is an
+---argument error; the handles before it have been closed by then.
+---@param h Fd
+---@param ... any
+---@return integer
+function fd.close(h, ...) end
+
+---`fd.splice(from, to, n, opts) -> moved`
+---
+---Moves up to `n` bytes (default 65536) from `from` to `to` inside the kernel
+---with `splice(2)`; one of the two must be a pipe (the other may be a pipe, a
+---socket or a file, whose own offset moves as with read and write). Returns
+---the number of bytes moved, 0 at end of input. Waits (parking only this
+---task) for input to read or room to write, up to `opts.timeout`; the call is
+---non-blocking through `SPLICE_F_NONBLOCK` and polling, never by changing the
+---descriptors' `O_NONBLOCK`. Errors: `EINVAL` when neither side is a pipe,
+---`EPIPE` when the reader of `to` is gone, `ETIMEDOUT`.
+---@param from Fd
+---@param to? Fd
+---@param n? integer
+---@param opts? table
+---@return integer
+function fd.splice(from, to, n, opts) end
+
+---`fd.list() -> {h, ...}`
+---
+---Every handle this script owns that is still open, by descriptor number.
+---@return table
+function fd.list() end
+
+---`fd.ready(h, events, opts) -> what`
+---
+---Waits until `h` is ready without reading or writing anything: `events` is
+---`"r"` (default), `"w"` or `"rw"`; it returns what is ready (`"r"`, `"w"`,
+---`"r,hup"`, ...). `opts.timeout` bounds the wait. `fdwire activate` uses it to
+---wait for the first connection while leaving that connection for COMMAND.
+---@param h Fd
+---@param events? string
+---@param opts? table
+---@return string
+function fd.ready(h, events, opts) end
+
+---@class Fd
+local Fd = {}
+
+---`Fd:close()`
+---
+---Closes the descriptor (once; later calls do nothing). On a borrowed handle
+---it only forgets the number.
+function Fd:close() end
+
+---`Fd:closed() -> boolean`
+---
+---Whether `close` was called.
+---@return boolean
+function Fd:closed() end
+
+---`Fd:num() -> n`
+---
+---The descriptor number. Raises `EBADF` on a closed handle.
+---@return integer
+function Fd:num() end
+
+---`Fd:read(n, opts) -> string | nil`
+---
+---Reads up to `n` bytes (default 65536); returns `nil` at end of file. Waits
+---(parking only this task) until data arrives; `opts.timeout` in seconds
+---bounds the wait (`ETIMEDOUT`). Sockets are read with `MSG_DONTWAIT`; pipes,
+---FIFOs and terminals are polled first; the descriptor's `O_NONBLOCK` is never
+---changed.
+---@param n integer
+---@param opts? table
+---@return any
+function Fd:read(n, opts) end
+
+---`Fd:write(s, opts) -> n`
+---
+---Writes all of `s`, waiting as needed (pipes get chunks of at most
+---`PIPE_BUF` so a write never blocks the runtime); returns the byte count.
+---Writing to a pipe or socket whose reader is gone raises `EPIPE`.
+---`opts.timeout` bounds the wait.
+---@param s Fd
+---@param opts? table
+---@return integer
+function Fd:write(s, opts) end
+
+---`Fd:cloexec(on)`
+---
+---Sets or clears `FD_CLOEXEC` on this descriptor only (not shared).
+---@param on boolean
+function Fd:cloexec(on) end
+
+---`Fd:nonblock(on)`
+---
+---Sets or clears `O_NONBLOCK`. This changes the open file description, which
+---every process holding a copy shares: only do it to descriptors you alone use.
+---@param on boolean
+function Fd:nonblock(on) end
+
+---`Fd:info() -> table`
+---
+---`{num, kind, flags, cloexec, dev, ino, link, owned, path, tags}`, plus for
+---sockets `{domain, type, listening, addr, peer}`.
+---
+---- `kind`: `file`, `dir`, `pipe`, `fifo`, `socket`, `pidfd`, `memfd`,
+---  `eventfd`, `chr`, `blk`, `anon` (another anonymous inode).
+---- `flags`: the open flags (`{"O_RDWR", "O_APPEND"}`), from `F_GETFL`.
+---- `dev`, `ino`: from `fstat`; two descriptors with the same pair refer to
+---  the same file, pipe or socket.
+---- `link`: the `/proc/self/fd/N` link (`pipe:[1234]`, `/etc/passwd`).
+---- `path`: true for an `O_PATH` descriptor (such as an address handle).
+---- `tags`: facts fdwire knows but the kernel cannot tell, such as `anon`;
+---  each tag is also a true field (`info.anon`).
+---- `domain` (`unix`, `inet`, `inet6`), `type` (`stream`, `dgram`,
+---  `seqpacket`), `listening` (`SO_ACCEPTCONN`), `addr` and `peer` in the
+---  address grammar (absent when unnamed).
+---@return table
+function Fd:info() end
+
+sock = {}
+
+---`sock.socket(domain, type) -> s`
+---
+---A new socket. `domain`: `"unix"`, `"inet"`, `"inet6"`; `type`: `"stream"`
+---(default), `"dgram"`, `"seqpacket"`.
+---@param domain string
+---@param type? string
+---@return Fd
+function sock.socket(domain, type) end
+
+---`sock.pair(type) -> a, b`
+---
+---A connected pair of unix sockets (`socketpair`), `type` as above.
+---@param type string
+---@return Fd
+---@return Fd
+function sock.pair(type) end
+
+---`sock.bind(s, addr)`
+---
+---Binds `s`. For tcp, `SO_REUSEADDR` is set first so a restarted server need
+---not wait out TIME_WAIT. `fd:N` cannot be bound (it names an existing socket).
+---@param s Fd
+---@param addr? string|AddrHandle
+function sock.bind(s, addr) end
+
+---`sock.listen(s, backlog)`
+---
+---Marks `s` listening; `backlog` defaults to `SOMAXCONN`.
+---@param s Fd
+---@param backlog? integer
+function sock.listen(s, backlog) end
+
+---`sock.accept(s, opts) -> conn`
+---
+---Waits for and accepts one connection. `opts.timeout` in seconds. fdwire
+---polls before `accept4` instead of making the listener non-blocking, since
+---the listener may be shared with other processes.
+---@param s Fd
+---@param opts? table
+---@return Fd
+function sock.accept(s, opts) end
+
+---`sock.connect(addr, opts) -> s`
+---
+---Also `sock.connect(type, addr, opts)` and `sock.connect(s, addr)`. With an
+---address (and optionally a type; default stream, or dgram for `udp:`), makes
+---a new socket and connects it, waiting up to `opts.timeout`; the socket is
+---returned in blocking mode. With an existing socket `s`, connects it (the
+---kernel call itself may block briefly, for example when a unix listener's
+---backlog is full) and returns `s`. An address handle or `fd:N` connects
+---through `/proc/self/fd/N`. Errors: `ECONNREFUSED` (nobody listening, or the
+---listener closed), `ENOENT` (no such path), `ETIMEDOUT`.
+---@param addr string|AddrHandle
+---@param opts? table
+---@return Fd
+function sock.connect(addr, opts) end
+
+---`sock.listen_on(addr, opts) -> s`
+---
+---Socket + bind + listen in one call. `opts.type` (default from the address)
+---and `opts.backlog`. Datagram sockets are bound but not listened on. `@`
+---autobinds: read the chosen name from `s:info().addr`. `fd:N` returns the
+---existing socket at N, borrowed (for descriptors inherited through socket
+---activation).
+---@param addr string|AddrHandle
+---@param opts? table
+---@return Fd
+function sock.listen_on(addr, opts) end
+
+---`sock.shutdown(s, how)`
+---
+---`how`: `"read"`, `"write"` (default) or `"both"`.
+---@param s Fd
+---@param how? string
+function sock.shutdown(s, how) end
+
+---`sock.sendfds(s, fds, data, opts) -> n`
+---
+---Sends the handles in `fds` with `data` in one `sendmsg` (`SCM_RIGHTS`) and
+---returns the number of data bytes sent. At most 253 descriptors
+---(`SCM_MAX_FD`); 254 or more are refused before any syscall with an `EINVAL`
+---that names the limit. On a stream socket a message must carry at least one
+---byte, so an empty `data` is sent as one NUL byte. A long stream payload is
+---finished with plain writes after the first `sendmsg` (the descriptors travel
+---with the first byte). A closed handle in `fds` is an argument error;
+---`EPIPE` when the peer is gone. `opts.timeout` bounds the wait for buffer space.
+---The receiver gets new descriptors for the same open file descriptions.
+---@param s Fd
+---@param fds? Fd[]
+---@param data? string
+---@param opts? table
+---@return integer
+function sock.sendfds(s, fds, data, opts) end
+
+---`sock.recvfds(s, opts) -> fds, data [, extra]`
+---
+---Receives one message: `fds` is a list of new owned handles (always
+---close-on-exec: `MSG_CMSG_CLOEXEC`), `data` the bytes. At end of stream
+---(peer closed) `data` is `nil` and `fds` empty, while an empty datagram or
+---seqpacket message gives `""`. Options: `max` (room for this many
+---descriptors, default and highest 253; `0` for none), `size` (room for data,
+---default 4096), `timeout`.
+---
+---The control buffer holds exactly `max` descriptors. When the sender sent
+---more, the kernel sets `MSG_CTRUNC` and closes the ones that did not fit:
+---they are gone for good. fdwire then closes the ones that did arrive and
+---raises `recvfds fd 5: MSG_CTRUNC: ... the message's descriptors are lost`
+---(`name = "MSG_CTRUNC"`, `errno = 0`), rather than hand over half a message.
+---
+---`extra` is present when the kernel said more: `truncated` (`MSG_TRUNC`, a
+---datagram longer than `size`), and `pid`/`uid`/`gid` (`SCM_CREDENTIALS`) or
+---`pidfd` (`SCM_PIDFD`) when the socket asked for them.
+---
+---On a seqpacket socket whose peer has already shut down, a zero-length
+---message without descriptors cannot be told apart from end of stream (the
+---kernel returns 0 for both); it reads as end of stream.
+---@param s Fd
+---@param opts? table
+---@return Fd[]
+---@return string
+---@return any extra
+function sock.recvfds(s, opts) end
+
+---`sock.peer(s) -> {pid, uid, gid, pidfd}`
+---
+---Credentials of the process at the other end of a unix socket, from
+---`SO_PEERCRED` (as of connect or socketpair time). `pidfd` is a handle from
+---`SO_PEERPIDFD` on kernels that have it (6.5 and newer), else absent.
+---@param s Fd
+---@return table
+function sock.peer(s) end
+
+---`sock.parse(addr) -> table`
+---
+---Parses an address without using it: `{kind, string, path | host, port | fd}`
+---where `kind` is `unix`, `abstract`, `tcp`, `tcp6`, `udp`, `udp6` or `fd`.
+---Raises `EINVAL` naming what is wrong.
+---@param addr string|AddrHandle
+---@return table
+function sock.parse(addr) end
+
+---`sock.bind_anon{type=, backlog=, publishable=, dir=}`
+---
+---Makes an anonymous unix socket and returns `listener, address`. `type` is
+---`"stream"` (default), `"seqpacket"` or `"dgram"` (a dgram "listener" is just
+---the bound socket: read it with `sock.recvfrom` or `Fd:read`). `backlog`
+---defaults to SOMAXCONN. `publishable` keeps a private name for
+---`sock.publish`. `dir` is where the private scratch directory is made
+---(default `$TMPDIR` or `/tmp`). Both handles are tagged `anon`
+---(`fd.info(h).anon` is true); the address
+---handle is an `O_PATH` descriptor (tags `path anon address unix/TYPE`) that
+---can be passed to `sock.connect`, `sock.sendto`, `sock.sendfds` and
+---`proc.spawn{fds=}` like any other handle. Connections accepted from the
+---listener and sockets connected through the handle are tagged `anon` too.
+---Raises EINVAL for a bad type and the mkdir/bind error (with a hint) when the
+---scratch directory cannot be made. Connecting through the handle once the
+---listener is closed raises ECONNREFUSED; connecting while its backlog is
+---full (nobody accepting) raises the kernel's EAGAIN with a message saying
+---the backlog is full (nothing signals when room frees up, so fdwire does not
+---wait).
+---@param spec table
+function sock.bind_anon(spec) end
+
+---`sock.publish(address, path, opts)`
+---
+---Hard-links the socket behind a publishable address handle at `path`, so
+---clients that only know paths can connect, then removes the private name and
+---directory. The public name is removed again when this runtime's listener
+---closes (if `path` still names that socket), unless `opts.keep` is true.
+---Errors: EINVAL with an explanation for a handle made without
+---`publishable=true` (its name is gone for good: the kernel cannot link a
+---socket file that has no name); EEXIST when the handle was already published
+---(a handle is published once) or `path` exists; EXDEV when `path` is on
+---another file system than the scratch directory; ECONNREFUSED when the
+---listener is already closed (pass `keep=true` to publish anyway). An argument
+---error for a handle that is not from `bind_anon` in this process.
+---@param address string|AddrHandle
+---@param path? string
+---@param opts? table
+function sock.publish(address, path, opts) end
+
+---`sock.bind_at(s, dirfd, name)`
+---
+---Binds socket `s` to `name` inside the directory handle `dirfd` (bindat
+---emulation, through `/proc/self/fd/D/name`). `name` must be relative. Raises
+---ENAMETOOLONG when even that form does not fit in `sun_path`.
+---@param s Fd
+---@param dirfd? Fd
+---@param name? string
+function sock.bind_at(s, dirfd, name) end
+
+---`sock.connect_at(dirfd, name, opts)`
+---
+---Connects a new unix socket (`opts.type`, default `"stream"`) to `name`
+---inside the directory handle `dirfd` and returns it. `sock.connect_at(s,
+---dirfd, name)` connects an existing socket `s` instead and returns `s`.
+---Takes `opts.timeout`.
+---@param dirfd Fd
+---@param name? string
+---@param opts? table
+function sock.connect_at(dirfd, name, opts) end
+
+---`sock.sendto(s, addr, data, opts)`
+---
+---Sends one datagram `data` from `s` to `addr` (any address in the grammar,
+---a long path, or an address handle) and returns the number of bytes sent.
+---Waits while the receiver's queue is full (`opts.timeout`).
+---@param s Fd
+---@param addr? string|AddrHandle
+---@param data? string
+---@param opts? table
+function sock.sendto(s, addr, data, opts) end
+
+---`sock.recvfrom(s, opts)`
+---
+---Receives one datagram and returns `data, from, truncated`: `from` is the
+---sender's address in the grammar, or nil for an unbound sender; `truncated`
+---is true when the datagram was longer than `opts.size` (default 65536).
+---Takes `opts.timeout`.
+---@param s Fd
+---@param opts? table
+function sock.recvfrom(s, opts) end
+
+---`sock.setopt(s, name, value)`
+---
+---Sets a socket option by name: `"passcred"` (SO_PASSCRED), `"passpidfd"`
+---(SO_PASSPIDFD, Linux 6.5+: each received message carries the sender's pidfd,
+---returned by `sock.recvfds` as `extra.pidfd`), `"passrights"` (SO_PASSRIGHTS,
+---Linux 6.16+: `false` makes the kernel refuse descriptors sent to this socket,
+---so senders' `sendfds` fails with EPERM), `"rcvbuf"`, `"sndbuf"`,
+---`"reuseaddr"`, `"reuseport"`, `"keepalive"`, `"broadcast"`. Flags take a
+---boolean, sizes a number. An option the kernel lacks raises ENOPROTOOPT
+---naming the Linux version needed. Turning on passcred or passpidfd makes
+---`sock.recvfds` reserve room for the credentials the kernel adds.
+---@param s Fd
+---@param name? string
+---@param value? any
+function sock.setopt(s, name, value) end
+
+---`sock.getopt(s, name)`
+---
+---Reads an option named as for `sock.setopt`: a boolean for flags, a number
+---otherwise.
+---@param s Fd
+---@param name? string
+function sock.getopt(s, name) end
+
+proc = {}
+
+---`proc.spawn{argv..., fds=, env=, env_add=, cwd=, uid=, gid=, groups=, setsid=, pgroup=, pdeathsig=, umask=, rlimits=, stdin=, stdout=, stderr=, listen=, listen_names=, notify=, notify_fd=, detach=, cgroup=} -> Proc`
+---
+---Starts `argv[1]` (looked up in the child's `PATH` when it has no `/`) with
+---`argv` as its arguments. Unknown option names are an error (they are
+---usually typos).
+---
+---**The map.** `fds = {[n] = handle, ...}` puts each handle at exactly number
+---`n` in the child. The child holds exactly these descriptors plus 0, 1 and 2
+---as the stdio options say, and nothing else, whatever the map looks like:
+---holes (`{[7] = a}` leaves 3-6 closed), swaps (`{[0] = b, [1] = a}` where `a`
+---and `b` are this process's 0 and 1), cycles, one handle at several numbers,
+---numbers above 1000 (up to the hard `RLIMIT_NOFILE`). A map entry that is
+---closed or is not an `Fd` is an error before anything starts (raw numbers
+---are not handles: borrow one with `fd.from(n)`). fdwire's own descriptors
+---are all close-on-exec, and at start-up fdwire marks everything it
+---inherited close-on-exec, so nothing leaks in beside the map.
+---
+---**Stdio.** `stdin=`, `stdout=`, `stderr=` each take a handle (the same as
+---`fds[0..2]`; giving both is an error), `"inherit"` (the default: this
+---process's own), `"null"` (`/dev/null`, read-write), `"pipe"` (a new pipe;
+---the parent's end is `p:stdin()`, `p:stdout()` or `p:stderr()`), or
+---`"close"` (leave the number closed; few programs cope with that).
+---
+---**Environment and identity.**
+---- `env = {K = "v", "K2=v2"}` replaces the environment; `env_add = {...}`
+---  adds or overrides entries on top of it (or of this process's).
+---- `cwd = "/path"`.
+---- `uid =` number or user name; `gid =` number or group name (default: the
+---  user's primary group from the user database, or the uid); `groups = {...}`
+---  supplementary groups (default when uid/gid is given: none, so a child
+---  dropped from root keeps none of root's groups).
+---- `setsid = true` starts a new session; `pgroup = true` a new process
+---  group led by the child, `pgroup = N` joins group N (not with `setsid`).
+---- `pdeathsig = "TERM"` asks the kernel to signal the child when its parent
+---  dies. Linux ties this to the parent *thread* that started it; fdwire's
+---  threads live as long as the process, but a Go program embedding the
+---  runtime should know it.
+---- `umask = "027"` (an octal string, or a number).
+---- `rlimits = {nofile = 1024, core = {0, 0}, nproc = {cur = 64, max = 64}}`:
+---  one number sets the soft limit (and raises the hard one only if needed);
+---  a pair sets both; `"unlimited"` is accepted. Names are those of
+---  `RLIMIT_*` in lower case: `as core cpu data fsize locks memlock msgqueue
+---  nice nofile nproc rss rtprio rttime sigpending stack`.
+---
+---**Socket activation.** `listen = {s1, s2}` puts those sockets at 3, 4, ...
+---and sets `LISTEN_FDS=2`, `LISTEN_FDNAMES` (from `listen_names = {"api",
+---"admin"}`, default `unknown` for each), `LISTEN_PID` equal to the child's
+---own pid, and, on kernels with pidfs (6.9+), `LISTEN_PIDFDID`, the inode
+---number of a pidfd for the child, as systemd does. `listen` entries count
+---as map entries: giving `fds[3]` too is an error.
+---
+---**Readiness.** `notify = true` gives the child `NOTIFY_SOCKET`, the address
+---of a private datagram socket (an abstract unix name with 128 random bits);
+---`p:ready()` waits for `READY=1`. Messages are accepted only from root,
+---from this process's uid and from the child's uid (abstract names are
+---visible in `/proc/net/unix`). `notify_fd = N` follows the s6 convention:
+---the child gets the write end of a pipe at `N` and writes a newline when it
+---is ready. Note that `systemd-notify --ready` also waits for a `BARRIER=1`
+---reply that fdwire only gives while `p:ready()` is waiting; use
+---`systemd-notify --no-block --ready` in children started this way.
+---
+---**Cgroup.** `cgroup = h`, where `h` is an open directory handle of a
+---cgroup v2 group (`fd.open("/sys/fs/cgroup/x", "O_RDONLY|O_DIRECTORY")`),
+---creates the child inside that group (`clone3` with `CLONE_INTO_CGROUP`),
+---so no process it forks can start outside it. Fails with the kernel's error
+---(`EBUSY`, `EACCES`, `EOPNOTSUPP`) when the group cannot take processes.
+---
+---**Lifetime.** When the script ends, fails or is interrupted (SIGINT,
+---SIGTERM), every child not started with `detach = true` is sent SIGTERM,
+---given a grace period (2 s), then SIGKILL, and reaped; no zombie is left.
+---The fdwire command is also a *child subreaper*
+---(`PR_SET_CHILD_SUBREAPER`): a grandchild whose parent exits (a daemon
+---that double-forks, `sh -c 'x &'`) is adopted by fdwire, reaped when it
+---exits, and terminated with the children at the end. (A Go program that
+---embeds the runtime opts into this with `proc.EnableSubreaper()`.) If
+---fdwire itself is killed with SIGKILL nothing can clean up; use
+---`pdeathsig` for children that must not outlive it.
+---
+---**The trampoline, and what it costs.** Go cannot run code between fork
+---and exec, and umask, rlimits and `LISTEN_PID` (which must be the child's
+---own pid) can only be set there. A spawn that uses any of them starts the
+---fdwire binary itself (`/proc/self/exe`) as a small trampoline, which does
+---that set-up, then execs the program; uid/gid/groups and pdeathsig then
+---move into the trampoline too, so limits are set before privileges drop.
+---The descriptor map is placed before the trampoline runs; it closes again
+---any of 0-2 the map leaves closed (Go's runtime opens `/dev/null` there at
+---start-up). A failure in the trampoline (`setrlimit` refused, exec failed)
+---comes back as the spawn's error. The cost is one extra exec and a Go
+---runtime start-up: measured at 14-22 ms per spawn against 2.2 ms for a
+---direct one on a loaded 2-core machine, where an empty Go program alone
+---takes about 10 ms to start. Spawns without these options do not pay it. Go programs other than fdwire must
+---call `proc.RunTrampoline()` first thing in `main` (test binaries: in
+---`TestMain`), or set `FDWIRE_TRAMPOLINE` to an fdwire binary.
+---@param spec table
+---@return any Proc
+function proc.spawn(spec) end
+
+---`proc.exec{argv..., fds=, ...}`
+---
+---Replaces this process (same pid) with the program, with the same map
+---rules and options as `proc.spawn` except those that need a parent
+---(`"pipe"`, `notify`, `notify_fd`, `detach`): execline-style chain loading,
+---so a script can end by becoming the program it prepared. Children keep
+---running (they become the new program's children); every handle not in the
+---map is closed by close-on-exec. It returns only by raising an error. Exec
+---also goes through the trampoline: the map's sources are made to survive
+---`execve` and the trampoline, a fresh process image, moves them to their
+---numbers and execs the program, because moving descriptors inside a live
+---multi-threaded Go process could clobber ones its runtime is using. An
+---error in the trampoline (program not found after all) is printed on
+---stderr and the process exits with 127.
+---@param spec table
+function proc.exec(spec) end
+
+---`proc.getfd(pid_or_proc, n, {mode=}) -> Fd`
+---
+---Copies descriptor `n` out of another process. Two kernel mechanisms, with
+---different meanings:
+---- `mode = "dup"` (**the default**): `pidfd_getfd(2)`. The copy is the *same
+---  open file description* as the target's: the file offset, `O_APPEND` and
+---  `O_NONBLOCK` are shared, so reading from the copy moves the target's
+---  offset, and flipping `O_NONBLOCK` changes it for the target too. It works
+---  for every kind of descriptor: sockets, pipes, eventfds, pidfds. It is the
+---  default because it is the exact object, and because sockets, the usual
+---  thing to take, cannot be reopened.
+---- `mode = "reopen"`: opens `/proc/PID/fd/N`. A *new* open file description
+---  of the same file, with its own offset (0) and flags (the target's access
+---  mode and `O_APPEND`). A socket gives `ENXIO` (there is nothing to open;
+---  the error says to use `"dup"`).
+---
+---Taking a descriptor needs ptrace access to the target: `PTRACE_MODE_ATTACH`
+---for `pidfd_getfd`, `PTRACE_MODE_READ` for `/proc/PID/fd`. That means the
+---same real uid and gid as the target and a dumpable target (not setuid, no
+---`prctl(PR_SET_DUMPABLE, 0)`), or `CAP_SYS_PTRACE` over it; Yama's
+---`kernel.yama.ptrace_scope` may restrict it further. Without it the error is
+---`EPERM` (or `EACCES` for `"reopen"`) and says so. Given a `Proc`, its
+---pidfd is used, so a recycled pid cannot be hit; given a number, a pidfd is
+---opened for it first.
+---@param pid_or_proc any
+---@param n? integer
+---@param opts? table
+---@return Fd
+function proc.getfd(pid_or_proc, n, opts) end
+
+---`proc.self() -> table`
+---
+---`{pid=, ppid=, uid=, gid=, subreaper=}` of this process.
+---@return table
+function proc.self() end
+
+---@class Proc
+local Proc = {}
+
+---`Proc:pid() -> number`
+---
+---The child's pid.
+---@return integer
+function Proc:pid() end
+
+---`Proc:pidfd() -> Fd`
+---
+---A new handle on the child's pidfd (obtained from `clone3` itself, so
+---there is no window in which the pid could be recycled). Raises once the
+---child has been reaped.
+---@return Fd
+function Proc:pidfd() end
+
+---`Proc:wait(opts) -> code_or_signal, status`
+---
+---Waits (cooperatively: other tasks run) until the child exits and reaps it.
+---Returns the exit code, or the signal name (`"SIGKILL"`) if a signal ended
+---it, and a table `{pid=, code=}` or `{pid=, signal=, signo=, core=}`.
+---`opts.timeout` (seconds) raises `ETIMEDOUT` when it runs out; the child
+---keeps running. Any number of tasks can wait for any number of children at
+---once; waiting again after the end returns the same status.
+---@param opts? table
+---@return any code_or_signal
+---@return any status
+function Proc:wait(opts) end
+
+---`Proc:kill(sig)`
+---
+---Sends `sig` (`"TERM"`, `"SIGKILL"`, `9`; default SIGTERM) through the pidfd
+---(`pidfd_send_signal`). Raises `ESRCH` once the child has been reaped.
+---@param sig integer|string
+function Proc:kill(sig) end
+
+---`Proc:running() -> boolean`
+---
+---Whether the child is still running (reaping it if it has ended).
+---@return boolean
+function Proc:running() end
+
+---`Proc:ready(opts) -> table`
+---
+---For a child started with `notify = true` or `notify_fd = N`: waits until it
+---says `READY=1` (or writes its newline) and returns
+---`{ready=true, via="notify_socket"|"notify_fd", status=, vars={}, fds={}, names={}}`:
+---`status` is the last `STATUS=`, `vars` the last value of every `KEY=VALUE`
+---received, `fds` the descriptors sent with `FDSTORE=1` (handed out once, as
+---owned handles) and `names` their `FDNAME=`s. Fds sent without `FDSTORE=1`
+---are closed, as systemd does. Raises `ECHILD` if the child exits first (the
+---message gives its status and last `STATUS=`), `EPIPE` if it closes its
+---`notify_fd` without a newline, `ETIMEDOUT` after `opts.timeout`, and
+---`EINVAL` for a child started without either option. Later calls return at
+---once.
+---@param opts? table
+---@return table
+function Proc:ready(opts) end
+
+---`Proc:getfd(n, opts) -> Fd`
+---
+---`proc.getfd(p, n, opts)`.
+---@param n integer
+---@param opts? table
+---@return Fd
+function Proc:getfd(n, opts) end
+
+---`Proc:stdin() -> Fd`
+---
+---The parent's (write) end of the child's stdin when spawned with
+---`stdin = "pipe"`, else nil. It is an ordinary handle: close it to send EOF.
+---@return Fd
+function Proc:stdin() end
+
+---`Proc:stdout() -> Fd`
+---
+---The parent's (read) end of the child's stdout when spawned with
+---`stdout = "pipe"`, else nil.
+---@return Fd
+function Proc:stdout() end
+
+---`Proc:stderr() -> Fd`
+---
+---The parent's (read) end of the child's stderr when spawned with
+---`stderr = "pipe"`, else nil.
+---@return Fd
+function Proc:stderr() end
+
+task = {}
+
+---`task.spawn(fn, ...) -> t`
+---
+---Starts `fn(...)` as a new task and returns its `Task`. It first runs when
+---the current task next waits or ends.
+---@param fn function
+---@param ... any
+---@return Task
+function task.spawn(fn, ...) end
+
+---`task.sleep(seconds)`
+---
+---Parks the current task for `seconds` (fractions allowed).
+---@param seconds number
+function task.sleep(seconds) end
+
+---`task.wait(t1, t2, ..., opts) -> results`
+---
+---Waits for the tasks to finish. With one task, returns its results; with
+---several, the first result of each, in order. If a task failed, its error is
+---raised here (and is then not reported as an unawaited failure).
+---`opts.timeout` bounds the wait. Waiting for oneself raises `EDEADLK`; when
+---every task waits for another and nothing else can wake them, the script
+---fails with `EDEADLK`.
+---@param t1 Task
+---@param t2? Task
+---@param ... any
+---@return any
+function task.wait(t1, t2, ...) end
+
+---`task.current() -> t`
+---
+---The running task.
+---@return Task
+function task.current() end
+
+---`task.yield()`
+---
+---Lets every other runnable task run once, then continues.
+function task.yield() end
+
+---`task.timeout(seconds, fn, ...) -> results`
+---
+---Runs `fn(...)` in the current task; every wait inside it ends with
+---`ETIMEDOUT` once `seconds` have passed (the nearer of this deadline and a
+---call's own `timeout` wins). Returns `fn`'s results or raises its error.
+---@param seconds number
+---@param fn? function
+---@param ... any
+---@return any
+function task.timeout(seconds, fn, ...) end
+
+---@class Task
+local Task = {}
+
+---`Task:wait(opts) -> results`
+---
+---Same as `task.wait(t, opts)`.
+---@param opts? table
+---@return any
+function Task:wait(opts) end
+
+---`Task:cancel()`
+---
+---Ends the task's current (or next) wait with an `ECANCELED` error, which
+---unwinds it unless it catches the error. A task cannot cancel itself. A
+---cancelled task's end is not reported as a failure.
+function Task:cancel() end
+
+---`Task:done() -> boolean`
+---
+---Whether the task has finished (returned or failed).
+---@return boolean
+function Task:done() end
+
+fs = {}
+
+---`fs.stat(path) -> table`
+---
+---`lstat(2)` of `path`: `{type=, mode=, uid=, gid=, dev=, ino=, size=}`, where
+---`type` is `"socket"`, `"dir"`, `"file"`, `"link"`, `"fifo"`, `"char"` or
+---`"block"` and `mode` holds the permission bits only. A final symbolic link is
+---not followed. Raises `lstat PATH: ENOENT: ...` when nothing is there.
+---@param path string
+---@return table
+function fs.stat(path) end
+
+---`fs.exists(path) -> bool`
+---
+---Whether `path` names anything (a dangling symbolic link counts). Never raises
+---for a missing path.
+---@param path string
+---@return boolean
+function fs.exists(path) end
+
+---`fs.mkdir(path, mode)`
+---
+---Makes a directory (`mode` default 0777, before the umask). `EEXIST` when it is
+---already there.
+---@param path string
+---@param mode? integer
+function fs.mkdir(path, mode) end
+
+---`fs.chmod(path, mode)`
+---
+---Sets the permission bits of `path`.
+---@param path string
+---@param mode? integer
+function fs.chmod(path, mode) end
+
+---`fs.unlink(path)`
+---
+---Removes a name that is not a directory.
+---@param path string
+function fs.unlink(path) end
+
+---`fs.umask(mask) -> old`
+---
+---Sets the process's file creation mask and returns the previous one. The
+---tools bind path sockets under umask 0177 so a socket is 0600 from birth.
+---@param mask integer
+---@return integer
+function fs.umask(mask) end
+
+---`fs.unlink_on_close(h, path)`
+---
+---Removes `path` when handle `h` is closed: by `h:close()`, or when the runtime
+---ends, also on SIGINT and SIGTERM. It checks first that `path` is still the
+---inode it was when this was called, so a newer socket of the same name is left
+---alone. The tools use it so that no socket file outlives its listener.
+---@param h Fd
+---@param path? string
+function fs.unlink_on_close(h, path) end
+
+---`fs.wait_path(path, opts) -> path`
+---
+---Waits until `path` exists, with inotify, not by polling: a watch goes on the
+---nearest existing ancestor directory and moves down as directories appear, and
+---the path is checked after each watch is placed, so a creation is never missed.
+---`opts.timeout` (seconds) bounds the wait (`wait_path PATH: ETIMEDOUT`); so does
+---an enclosing `task.timeout`. Cooperative: other tasks run meanwhile. The
+---inotify descriptor is closed however the wait ends. (Go callers:
+---`runtime/fswait.Wait`.)
+---
+---```lua
+---fs.wait_path(os.getenv("XDG_RUNTIME_DIR") .. "/fdwire/test", {timeout = 5})
+---```
+---@param path string
+---@param opts? table
+---@return string
+function fs.wait_path(path, opts) end
+
+user = {}
+
+---`user.lookup(user) -> {name=, uid=, gid=}`
+---
+---Resolves a user name or a numeric uid through the user database. A numeric
+---uid without an entry gets gid = uid; `"nobody"` without an entry is 65534.
+---Unknown names raise `lookup user NAME: ENOENT`.
+---@param user string|integer
+---@return table
+function user.lookup(user) end
+
+---`user.drop(user) -> {name=, uid=, gid=}`
+---
+---Drops root for good: the supplementary groups become just the user's group,
+---then real, effective and saved gid, then uid (`setgroups`, `setresgid`,
+---`setresuid`; Go applies them to every thread). `user` is a name, a uid, or a
+---table `{uid=, gid=}`. It fails unless afterwards `setresuid(0)` is refused,
+---so a success means root cannot come back. Without root it fails with `EPERM`.
+---(Go callers: `runtime/privdrop`.)
+---@param user string|integer
+---@return table
+function user.drop(user) end
+
+clock = {}
+
+---`clock.monotonic() -> seconds`
+---
+---Seconds (a float) on a monotonic clock since the runtime package loaded; for
+---measuring intervals and deadlines, never affected by changes to the wall
+---clock. `os.time()` only has whole seconds.
+---@return number
+function clock.monotonic() end
+
+---@class fdwire.holder
+local holder = {}
+
+---`holder.store(addr, id, fd, opts)`
+---
+---Stores a copy of handle `fd` under `id`, replacing what was there (the old
+---descriptor is closed). `opts.expire` (seconds) makes the holder close it
+---after that long; a retrieve afterwards fails with `EKEYEXPIRED`. The caller
+---keeps its own handle.
+---@param addr string|AddrHandle
+---@param id? string
+---@param fd? Fd
+---@param opts? table
+function holder.store(addr, id, fd, opts) end
+
+---`holder.retrieve(addr, id, opts) -> fd`
+---
+---Returns a new handle on the held descriptor. It is the same open file
+---description as the holder's (SCM_RIGHTS duplicates, it does not reopen), so
+---offsets and status flags are shared. The holder keeps its copy.
+---@param addr string|AddrHandle
+---@param id? string
+---@param opts? table
+---@return Fd
+function holder.retrieve(addr, id, opts) end
+
+---`holder.delete(addr, id, opts)`
+---
+---Makes the holder close its copy.
+---@param addr string|AddrHandle
+---@param id? string
+---@param opts? table
+function holder.delete(addr, id, opts) end
+
+---`holder.list(addr, opts) -> {id, ...}`
+---
+---The identifiers this client may list, sorted.
+---@param addr string|AddrHandle
+---@param opts? table
+---@return table
+function holder.list(addr, opts) end
+
+---`holder.dump(addr, opts) -> {{id=, fd=, expire=}, ...}`
+---
+---Every descriptor this client may dump, each as a fresh handle, with the
+---seconds its expiry has left (`nil`: none). The caller closes the handles.
+---@param addr string|AddrHandle
+---@param opts? table
+---@return table
+function holder.dump(addr, opts) end
+
+---`holder.restore(addr, entries, opts) -> n`
+---
+---Stores every entry of a dump (`{id=, fd=, expire=}`) into the holder at
+---`addr`; returns how many.
+---@param addr string|AddrHandle
+---@param entries? table
+---@param opts? table
+---@return integer
+function holder.restore(addr, entries, opts) end
+
+---`holder.transfer(from, to, opts) -> n`
+---
+---Dumps the holder at `from` and restores it into the holder at `to`, then
+---closes the copies it held in between: the whole state moves, with remaining
+---expiries, and `from` still holds its own copies until told to delete them.
+---@param from Fd
+---@param to? Fd
+---@param opts? table
+---@return integer
+function holder.transfer(from, to, opts) end
+
+topo = {}
+
+---`topo.define(spec)`
+---
+---Validates `spec` and returns its definition (which `topo.up`, `topo.graph` accept as well). Raises a spec
+---error naming the place.
+---@param spec table
+function topo.define(spec) end
+
+---`topo.up(spec, opts)`
+---
+---Makes the sockets and pipes, starts the processes and returns a `Topology` once every process has
+---started and each with a ready check is ready (or the run has already ended: `Topology:wait` then says
+---why). `opts.echo = true` (or a function taking a line) prints the processes' output; `opts.signals =
+---true` makes SIGINT/SIGTERM end the run with an ordered teardown. Raises on a spec error or when the
+---sockets and pipes cannot be made (after cleaning up).
+---@param spec table
+---@param opts? table
+function topo.up(spec, opts) end
+
+---`topo.run_main(spec, opts)`
+---
+---What a topology file ends with: `return topo.run_main(spec)`. Run as a script (`fdwire FILE`), it runs the
+---topology with output echo, prints the summary and ends the script with the result's exit code. While
+---`topo.load` (and so `fdwire up`, `fdwire graph`) reads the file, it just returns the spec.
+---@param spec table
+---@param opts? table
+function topo.run_main(spec, opts) end
+
+---`topo.load(path)`
+---
+---Reads a topology file and returns its definition. The file returns its spec, or ends with
+---`return topo.run_main(spec)`.
+---@param path string
+function topo.load(path) end
+
+---`topo.graph(spec)`
+---
+---Returns the topology as Graphviz DOT: processes are nodes; each socket and pipe is an edge from the
+---process holding one end to the process holding the other (clients to listeners, writers to readers, pair
+---ends both ways), labelled with its name and with the fd number at each end; an object with nobody on
+---one side is a small node of its own; dependencies are dashed.
+---@param spec table
+function topo.graph(spec) end
+
+---`topo.summary(result)`
+---
+---The printed summary of a result: one line per process (pid, state, exit status, duration, time to
+---ready), then failures and notes. `tostring(result)` gives the same.
+---@param result table
+function topo.summary(result) end
+
+---@class Topology
+local Topology = {}
+
+---`Topology:wait(opts)`
+---
+---Waits for the run to end and its teardown to finish; returns `ok, result`. `result` has `ok`, `code`
+---(the exit status above), `reason` (`"completed"`, `"failed"`, `"timeout"`, `"down"`, `"interrupted"`,
+---`"setup"`), `failures` and `notes` (lists of strings), `duration`, and `procs[name]` with `pid`,
+---`state` (`"exited"`, `"stopped"` by the teardown, `"killed"`, `"not started"`, `"failed to start"`),
+---`status` (`"exit 0"`, `"signal SIGTERM"`), `exit`, `signal`, `duration`, `ready_after`, `stdout`,
+---`stderr`. `opts.timeout` bounds the wait (ETIMEDOUT). `assert(top:wait())` fails with the summary.
+---@param opts? table
+function Topology:wait(opts) end
+
+---`Topology:down(opts)`
+---
+---Ends the run now, tears it down, and returns `ok, result` as `wait` does. Processes that must exit and
+---are still running fail their expectation; services stopped by it do not.
+---@param opts? table
+function Topology:down(opts) end
+
+---`Topology:proc(name)`
+---
+---The process's `Proc` (nil before it starts): `:pid()`, `:kill(sig)`, `:getfd(n)`... Its exit is waited
+---for by the topology; use `Topology:status` rather than `Proc:wait`.
+---@param name string
+function Topology:proc(name) end
+
+---`Topology:status(name)`
+---
+---The process's state now: `state` (`"pending"`, `"running"`, `"exited"`), `pid`, `ready`, `status`, or,
+---after the run, its entry in `result.procs`.
+---@param name string
+function Topology:status(name) end
+
+---`Topology:stdout(name)`
+---
+---Everything the process has written to its captured stdout so far.
+---@param name string
+function Topology:stdout(name) end
+
+---`Topology:stderr(name)`
+---
+---The same for stderr.
+---@param name string
+function Topology:stderr(name) end
+
+---`Topology:dir()`
+---
+---The run directory (a fresh directory under `$TMPDIR`, removed by the teardown).
+function Topology:dir() end
+
+---`Topology:result()`
+---
+---The result once the run has ended, else nil.
+function Topology:result() end
+
+---`Topology:graph()`
+---
+---`topo.graph` of this topology, with each node also showing its pid and state.
+function Topology:graph() end
+
+---`Topology:verify(opts)`
+---
+---Checks the live system against the spec, from the outside, and returns `ok, problems` (a list of
+---strings). For every running process it reads `/proc/PID/fd`: each mapped fd must be open on the very
+---object fdwire made (same device and inode; for pipe ends also the access mode from fdinfo), the ends of a
+---socket pair held by two processes must be the two ends of one connection (sock_diag `UNIX_DIAG_PEER`;
+---where the kernel lacks unix_diag, `/proc/net/unix` at least confirms the state), handed-over listeners
+---must be listening, and no process may hold an fd on any object of this run or of fdwire itself that the
+---spec did not give it. With `{strict = true}` any fd beyond the map is a problem (a program that opens
+---files or accepts connections then fails it). Processes that have exited are skipped.
+---@param opts? table
+function Topology:verify(opts) end
+
+---@class T
+local T = {}
+
+---`T:ok(v, msg)`
+---
+---Fails the test unless `v` is true; returns `v`. `t:ok(top:wait())` fails with the run's summary.
+---@param v any
+---@param msg? string
+function T:ok(v, msg) end
+
+---`T:eq(got, want, msg)`
+---
+---Fails unless `got == want`, showing both.
+---@param got any
+---@param want? any
+---@param msg? string
+function T:eq(got, want, msg) end
+
+---`T:match(s, pattern, msg)`
+---
+---Fails unless the string `s` matches the Lua pattern.
+---@param s Fd
+---@param pattern? string
+---@param msg? string
+function T:match(s, pattern, msg) end
+
+---`T:fails(fn, pattern)`
+---
+---Fails unless `fn()` raises an error whose text matches `pattern`; returns the error.
+---@param fn function
+---@param pattern? string
+function T:fails(fn, pattern) end
+
+---`T:fail(msg)`
+---
+---Fails the test now.
+---@param msg string
+function T:fail(msg) end
+
+---`T:log(...)`
+---
+---Records a line, printed with a failure (and with `-v` for passing tests).
+---@param ... any
+function T:log(...) end
+
+---`T:dir()`
+---
+---A fresh directory for this test, removed when it ends.
+function T:dir() end
+
+---`T:cleanup(fn)`
+---
+---Runs `fn` when the test ends (last registered first), pass or fail.
+---@param fn function
+function T:cleanup(fn) end
+
+---`T:up(spec, opts)`
+---
+---`topo.up` for a test (with `-v`, output is echoed); the topology is torn down when the test ends.
+---@param spec table
+---@param opts? table
+function T:up(spec, opts) end
+

@@ -1,6 +1,7 @@
 package luabind
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -234,8 +235,8 @@ func (rt *Runtime) fdFrom(L *lua.LState) int {
 	if n < 0 || float64(n) != float64(v) {
 		return rt.argError(L, "fd.from", 1, "n", "expected a non-negative integer")
 	}
-	if _, err := unix.FcntlInt(uintptr(n), unix.F_GETFD, 0); err != nil {
-		return rt.raise(L, sys.Wrap("fd.from", sys.FdAddr(n), err))
+	if _, err := sys.GetFdFlags(n); err != nil {
+		return rt.raise(L, sys.Wrap("fd.from", sys.FdAddr(n), errors.Unwrap(err)))
 	}
 	L.Push(rt.newFd(L, fdio.Borrow(n)))
 	return 1

@@ -7,8 +7,6 @@
 package helpers
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/fswait"
+	"github.com/fdwire/fdwire/runtime/guard"
 	"github.com/fdwire/fdwire/runtime/privdrop"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
@@ -194,21 +193,9 @@ func (rt host) fsUmask(L *lua.LState) int {
 func (rt host) fsUnlinkOnClose(L *lua.LState) int {
 	f := rt.CheckOpenFd(L, "fs.unlink_on_close", 1, "f")
 	path := rt.CheckString(L, "fs.unlink_on_close", 2, "path")
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return rt.Raise(L, sys.Wrap("unlink_on_close", path, err))
-	}
-	var st unix.Stat_t
-	if err := sys.Lstat(abs, &st); err != nil {
+	if err := guard.UnlinkOnClose(f, path); err != nil {
 		return rt.Raise(L, err)
 	}
-	dev, ino := st.Dev, st.Ino
-	f.OnClose(func() {
-		var now unix.Stat_t
-		if unix.Lstat(abs, &now) == nil && now.Dev == dev && now.Ino == ino {
-			os.Remove(abs)
-		}
-	})
 	return 0
 }
 

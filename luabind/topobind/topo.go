@@ -16,6 +16,7 @@ import (
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/guard"
 	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
@@ -104,19 +105,10 @@ func (rt host) topoNow(L *lua.LState) int {
 // $TMPDIR, and an Fd whose closing removes the whole tree (so the
 // runtime's own close cleans up a run that was abandoned).
 func (rt host) topoMkdtemp(L *lua.LState) int {
-	prefix := L.OptString(1, "fdwire")
-	dir, err := os.MkdirTemp("", prefix+"-")
+	dir, g, err := guard.TempDir(L.OptString(1, "fdwire"), "topo-dir")
 	if err != nil {
-		return rt.Raise(L, sys.Wrap("mkdtemp", os.TempDir(), err))
-	}
-	n, err := sys.Openat(unix.AT_FDCWD, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		os.RemoveAll(dir)
 		return rt.Raise(L, err)
 	}
-	g := fdio.Own(n)
-	g.Tag("topo-dir")
-	g.OnClose(func() { os.RemoveAll(dir) })
 	L.Push(lua.LString(dir))
 	L.Push(rt.NewFd(L, g))
 	return 2
@@ -198,31 +190,13 @@ func (rt host) topoUnixSocks(L *lua.LState) int {
 // topoCgroupNew(prefix) -> path, guard or nil, message. Closing the guard
 // kills whatever is left in the group and removes it.
 func (rt host) topoCgroupNew(L *lua.LState) int {
-	g, err := reap.NewGroup(L.OptString(1, "fdwire"))
+	path, h, err := guard.Cgroup(L.OptString(1, "fdwire"), "topo-cgroup")
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
 		return 2
 	}
-	n, err := g.Open()
-	if err != nil {
-		g.Remove()
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
-	}
-	h := fdio.Own(n)
-	h.Tag("topo-cgroup")
-	h.OnClose(func() {
-		if g.Populated() {
-			g.Kill()
-			for i := 0; i < 200 && g.Populated(); i++ {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-		g.Remove()
-	})
-	L.Push(lua.LString(g.Path))
+	L.Push(lua.LString(path))
 	L.Push(rt.NewFd(L, h))
 	return 2
 }

@@ -142,7 +142,7 @@ func statusValues(L *lua.LState, p *proc.Proc, s *proc.Status) []lua.LValue {
 		t.RawSetString("code", lua.LNumber(s.Code))
 		first = lua.LNumber(s.Code)
 	} else {
-		name := unix.SignalName(s.Signal)
+		name := sys.SignalName(s.Signal)
 		t.RawSetString("signal", lua.LString(name))
 		t.RawSetString("signo", lua.LNumber(s.Signal))
 		t.RawSetString("core", lua.LBool(s.Core))

@@ -8,7 +8,6 @@ package helpers
 
 import (
 	"strings"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -45,7 +44,7 @@ func Clock() luabind.Module {
 	return luabind.Module{Name: "clock", Open: func(rt *luabind.Runtime, L *lua.LState) error {
 		rt.Register(L, "clock", map[string]lua.LGFunction{
 			"monotonic": func(L *lua.LState) int {
-				L.Push(lua.LNumber(float64(time.Since(clockBase)) / float64(time.Second)))
+				L.Push(lua.LNumber(sys.Monotonic().Seconds()))
 				return 1
 			},
 		})
@@ -66,9 +65,6 @@ func Holder() luabind.Module {
 		return nil
 	}}
 }
-
-// clockBase is the origin of clock.monotonic (Go's clock is monotonic).
-var clockBase = time.Now()
 
 // fsWaitLua builds fs.wait_path on the raw blocking binding, so the
 // inotify descriptor is closed whatever ends the wait (timeout, error,

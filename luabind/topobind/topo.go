@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -81,6 +80,7 @@ func (rt host) openTopo(L *lua.LState) {
 			"cgroup_populated": rt.topoCgroupPopulated,
 			"session_members":  rt.topoSessionMembers,
 			"signal_pid":       rt.topoSignalPid,
+			"signal_number":    rt.topoSignalNumber,
 			"reap_orphan":      rt.topoReapOrphan,
 			"subreaper":        rt.topoSubreaper,
 			"signals":          rt.topoSignals,
@@ -93,11 +93,22 @@ func (rt host) openTopo(L *lua.LState) {
 	})
 }
 
-var monoStart = time.Now()
-
-// topoNow: monotonic seconds since the runtime package loaded.
+// topoNow: seconds on CLOCK_MONOTONIC, the clock of clock.monotonic.
 func (rt host) topoNow(L *lua.LState) int {
-	L.Push(lua.LNumber(time.Since(monoStart).Seconds()))
+	L.Push(lua.LNumber(sys.Monotonic().Seconds()))
+	return 1
+}
+
+// topoSignalNumber(name) -> number, or nil and a message for a name that
+// is no signal: the topology spec checks its signal names here.
+func (rt host) topoSignalNumber(L *lua.LState) int {
+	sig, err := sys.SignalByName(L.CheckString(1))
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(lua.LNumber(sig))
 	return 1
 }
 
@@ -240,9 +251,9 @@ func (rt host) topoSessionMembers(L *lua.LState) int {
 }
 
 func (rt host) topoSignalPid(L *lua.LState) int {
-	sig := unix.SignalNum("SIG" + L.CheckString(2))
-	if sig == 0 {
-		sig = unix.SIGKILL
+	sig, err := sys.SignalByName(L.CheckString(2))
+	if err != nil {
+		return rt.Raise(L, err)
 	}
 	if err := reap.Signal(L.CheckInt(1), sig); err != nil {
 		return rt.Raise(L, err)

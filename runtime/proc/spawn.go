@@ -112,7 +112,7 @@ func (s *Status) String() string {
 	if s.Exited {
 		return fmt.Sprintf("exit %d", s.Code)
 	}
-	return "signal " + unix.SignalName(s.Signal)
+	return "signal " + sys.SignalName(s.Signal)
 }
 
 var children = struct {

@@ -3,7 +3,6 @@ package proc
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -171,17 +170,9 @@ func TerminateAll(grace time.Duration) {
 	}
 }
 
-// SignalByName maps "TERM", "SIGTERM", "term" or a number to a signal.
-func SignalByName(s string) (unix.Signal, error) {
-	u := strings.ToUpper(s)
-	if !strings.HasPrefix(u, "SIG") {
-		u = "SIG" + u
-	}
-	if sig := unix.SignalNum(u); sig != 0 {
-		return sig, nil
-	}
-	return 0, sys.Errorf("kill", s, unix.EINVAL, "unknown signal %q", s)
-}
+// SignalByName maps "TERM", "SIGTERM" or "term" to a signal (see
+// sys.SignalByName, the one table of names).
+func SignalByName(s string) (unix.Signal, error) { return sys.SignalByName(s) }
 
 // si_code values of SIGCHLD (x/sys/unix does not export them).
 const (

@@ -811,7 +811,10 @@ function fs.umask(mask) end
 ---Removes `path` when handle `h` is closed: by `h:close()`, or when the runtime
 ---ends, also on SIGINT and SIGTERM. It checks first that `path` is still the
 ---inode it was when this was called, so a newer socket of the same name is left
----alone. The tools use it so that no socket file outlives its listener.
+---alone. Until then it holds that inode open (one O_PATH descriptor, not a
+---handle of yours), so the file system cannot hand its inode number to a
+---newcomer and fool the check. The tools use it so that no socket file outlives
+---its listener. (Go callers: `runtime/guard.UnlinkOnClose`.)
 ---@param h Fd
 ---@param path? string
 function fs.unlink_on_close(h, path) end
@@ -861,7 +864,8 @@ clock = {}
 
 ---`clock.monotonic() -> seconds`
 ---
----Seconds (a float) on a monotonic clock since the runtime package loaded; for
+---Seconds (a float) on CLOCK_MONOTONIC (since boot, the same clock in every
+---process on the machine, so it compares with a child's timestamps); for
 ---measuring intervals and deadlines, never affected by changes to the wall
 ---clock. `os.time()` only has whole seconds.
 ---@return number

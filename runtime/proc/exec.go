@@ -40,6 +40,11 @@ func Exec(a Attr) error {
 		}
 		pl.abort()
 	}
+	top := 2
+	for k := range pl.fds {
+		top = max(top, k)
+	}
+	isolationFds(pl, top)
 	seen := map[int]bool{}
 	for k, n := range pl.fds {
 		if n < 0 || (k < 3 && n == k) {
@@ -56,7 +61,7 @@ func Exec(a Attr) error {
 		}
 		cleared = append(cleared, n)
 	}
-	if a.Dir != "" {
+	if a.Dir != "" && (pl.iso == nil || pl.iso.Child.Cwd == "") {
 		if err := unix.Chdir(a.Dir); err != nil {
 			restore()
 			return sys.Wrap("chdir", a.Dir, err)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/ns"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -23,6 +24,7 @@ type plan struct {
 	parentEnds [3]*fdio.FD // StdioPipe parent ends
 	ready      *readiness
 	tramp      *trampSpec
+	iso        *ns.Plan // namespaces and root (isolate.go)
 }
 
 func (pl *plan) abort() {
@@ -37,6 +39,7 @@ func (pl *plan) abort() {
 	if pl.ready != nil {
 		pl.ready.close()
 	}
+	pl.closeIsolation()
 }
 
 // prepare checks a and works out the child's descriptor map and
@@ -59,8 +62,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		pl.env = os.Environ()
 	}
 	pl.env = mergeEnv(pl.env, a.EnvAdd)
-	pl.path, err = lookPath(op, a.Argv[0], pl.env)
-	if err != nil {
+	if a.Isolate != nil && a.Isolate.Exe != nil {
+		pl.path = a.Argv[0] // the program is the exe handle
+	} else if pl.path, err = lookPath(op, a.Argv[0], pl.env); err != nil {
 		return nil, err
 	}
 	_, hard, err := sys.Getrlimit(unix.RLIMIT_NOFILE)
@@ -194,7 +198,10 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 			return nil, sys.Errorf(op, "", unix.EINVAL, "stdio mode %d is unknown", mode)
 		}
 	}
-	if a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || forExec {
+	if err := prepareIsolation(a, forExec, pl); err != nil {
+		return nil, err
+	}
+	if a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || forExec || pl.iso != nil {
 		t := &trampSpec{umask: -1, rlimits: a.Rlimits, listen: len(a.Listen) > 0, closeLow: closedLow, errFd: -1}
 		if a.Umask != nil {
 			t.umask = *a.Umask & 0o7777
@@ -206,6 +213,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		if a.Pdeathsig != 0 {
 			t.pdeathsig = int(a.Pdeathsig)
 			t.ppid = os.Getpid()
+		}
+		if pl.iso != nil {
+			t.ns = &pl.iso.Child
 		}
 		pl.tramp = t
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/ns"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -79,6 +80,10 @@ type Attr struct {
 	// created inside it by clone3 (CLONE_INTO_CGROUP), so not even a
 	// process it forks at once can escape the group.
 	Cgroup *fdio.FD
+	// Isolate, when set, gives the child namespaces of its own or joined
+	// ones, a root built from handed-in directories, no_new_privs, or a
+	// program run from a handle (see runtime/ns and isolate.go).
+	Isolate *ns.Spec
 }
 
 // Proc is a started child, held by its pidfd.
@@ -168,6 +173,7 @@ func Spawn(a Attr) (*Proc, error) {
 		top++
 		pl.tramp.errFd = top
 		pl.fds[top] = w.Raw()
+		top = isolationFds(pl, top)
 		argv = pl.tramp.argv(pl.path, a.Argv)
 		path = exe
 	}
@@ -197,11 +203,13 @@ func Spawn(a Attr) (*Proc, error) {
 	}
 	pidfd := -1
 	spa.PidFD = &pidfd
-	attr := &syscall.ProcAttr{Dir: a.Dir, Env: pl.env, Files: files, Sys: spa}
+	dir := a.Dir
+	isolationAttr(pl, spa, &dir)
+	attr := &syscall.ProcAttr{Dir: dir, Env: pl.env, Files: files, Sys: spa}
 	// The reaper must not take this child for an orphan between the clone
 	// and its registration below.
 	reapMu.RLock()
-	pid, err := syscall.ForkExec(path, argv, attr)
+	pid, err := forkExec(pl, path, argv, attr)
 	if err != nil {
 		reapMu.RUnlock()
 		pl.abort()
@@ -237,6 +245,7 @@ func Spawn(a Attr) (*Proc, error) {
 	for _, f := range pl.childOnly {
 		f.Close()
 	}
+	pl.closeIsolation()
 	if errR != nil {
 		err := readTrampolineError(errR, "spawn", a.Argv[0])
 		errR.Close()

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/ns"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -70,8 +71,9 @@ type trampSpec struct {
 	pdeathsig int
 	ppid      int
 	listen    bool
-	errFd     int      // -1: report on stderr
-	moves     [][2]int // exec only: {target, source}
+	errFd     int           // -1: report on stderr
+	moves     [][2]int      // exec only: {target, source}
+	ns        *ns.ChildSpec // namespaces and root (isolate.go)
 }
 
 func (t *trampSpec) argv(path string, argv []string) []string {
@@ -103,6 +105,9 @@ func (t *trampSpec) argv(path string, argv []string) []string {
 	}
 	for _, m := range t.moves {
 		out = append(out, fmt.Sprintf("x=%d:%d", m[0], m[1]))
+	}
+	if t.ns != nil {
+		out = append(out, "ns="+t.ns.Encode())
 	}
 	return append(append(out, "--", path), argv...)
 }
@@ -171,6 +176,12 @@ func parseTramp(args []string) (t *trampSpec, path string, argv []string, err er
 			} else {
 				t.moves = append(t.moves, [2]int{n[0], n[1]})
 			}
+		case "ns":
+			c, err := ns.Decode(v)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			t.ns = c
 		case "cred":
 			parts := strings.Split(v, ":")
 			if len(parts) != 3 {
@@ -235,6 +246,11 @@ func trampolineMain(args []string) int {
 	for _, c := range t.closeLow {
 		unix.Close(c)
 	}
+	if t.ns != nil {
+		if err := t.ns.Apply(); err != nil {
+			return fail(err)
+		}
+	}
 	if t.umask >= 0 {
 		sys.Umask(t.umask)
 	}
@@ -275,6 +291,12 @@ func trampolineMain(args []string) int {
 		} else {
 			os.Unsetenv("LISTEN_PIDFDID")
 		}
+	}
+	if t.ns != nil {
+		if err := t.ns.Finish(); err != nil {
+			return fail(err)
+		}
+		return fail(t.ns.Exec(path, argv, os.Environ()))
 	}
 	return fail(sys.Exec(path, argv, os.Environ()))
 }

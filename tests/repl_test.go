@@ -198,6 +198,10 @@ func (p *ptySession) waitExit() int {
 func TestREPLOnATerminal(t *testing.T) {
 	state := t.TempDir()
 	p := startREPL(t, state) // no arguments on a terminal: the REPL
+	// A one-line banner: the version, and where help is.
+	if s := p.String(); !regexp.MustCompile(`^fdwire \S+ \(Lua 5\.1, gopher-lua\): :help for .*Ctrl-D to leave\r\n`).MatchString(s) {
+		t.Errorf("banner: %q", s)
+	}
 
 	// An expression prints its value.
 	p.line("40 + 2")
@@ -299,7 +303,7 @@ func TestREPLBackgroundAcceptWhilePromptWaits(t *testing.T) {
 		}
 	}
 	p.line(":fds")
-	p.expect("listening " + name)
+	p.expectRe(`(listening\s+` + name + `)`)
 	p.line(":quit")
 	if code := p.waitExit(); code != 0 {
 		t.Errorf(":quit: status %d", code)
@@ -360,4 +364,29 @@ func TestREPLSigtermEndsTheSession(t *testing.T) {
 		t.Errorf("SIGTERM at the prompt: status %d", code)
 	}
 	eventually(t, "the child to be gone", func() bool { return !alive(pid) })
+}
+
+// TestREPLBackgroundPrintStaysOnScreen: lines a background task prints
+// while the prompt waits stay on the screen, each on its own line above
+// the prompt (print writes its value and the newline separately, and a
+// redraw between the two used to erase the value).
+func TestREPLBackgroundPrintStaysOnScreen(t *testing.T) {
+	p := startREPL(t, t.TempDir())
+	p.line(`task.spawn(function() for i = 1, 3 do task.sleep(0.05) print("tick", i) end print("ticks" .. "done") end)`)
+	p.expect("ticksdone")
+	p.settle()
+	p.send("x = 1")
+	p.expect("x = 1")
+	lines := screenText(p.String())
+	text := strings.Join(lines, "\n")
+	for i := 1; i <= 3; i++ {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^tick\s+%d$`, i)).MatchString(text) {
+			t.Errorf("the screen lost %q:\n%s", fmt.Sprintf("tick %d", i), text)
+		}
+	}
+	if last := lines[len(lines)-1]; last != "> x = 1" {
+		t.Errorf("the prompt line is %q, want %q; screen:\n%s", last, "> x = 1", text)
+	}
+	p.send("\x15\x04")
+	p.waitExit()
 }

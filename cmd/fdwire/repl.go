@@ -30,7 +30,10 @@ func runREPL(args []string) int {
 		fmt.Fprintln(os.Stderr, "fdwire repl: stdin is not a terminal; run a script with: fdwire - < FILE.lua")
 		return 1
 	}
-	s, err := repl.New(repl.Options{Runtime: luabind.Options{Modules: modules.Default()}})
+	s, err := repl.New(repl.Options{
+		Banner:  "fdwire " + Version + " (Lua 5.1, gopher-lua): :help for commands and functions, :fds for descriptors, Ctrl-D to leave",
+		Runtime: luabind.Options{Modules: modules.Default()},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1

@@ -2,6 +2,7 @@ package repl
 
 import (
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -23,14 +24,15 @@ func (s *Session) command(line string) {
 }
 
 func (s *Session) listFds() {
-	hs := handles(s.rt)
-	if len(hs) == 0 {
+	rows := fdRows(s.rt)
+	if len(rows) == 0 {
 		fmt.Fprintln(s.out, "(no descriptors owned by this session)")
 		return
 	}
-	for _, h := range hs {
-		fmt.Fprintf(s.out, "%4d  %s\n", h.Num, h.Desc)
-	}
+	// One write, so the table reaches the terminal whole.
+	var b strings.Builder
+	writeFdTable(&b, rows)
+	io.WriteString(s.out, b.String())
 }
 
 func (s *Session) listProcs() {

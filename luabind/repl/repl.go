@@ -11,6 +11,7 @@
 package repl
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -38,17 +39,20 @@ type Options struct {
 	Grace time.Duration
 	// Runtime options (Stdout/Stderr default to the reader's).
 	Runtime luabind.Options
+	// Banner is printed once, before the first prompt ("" for none).
+	Banner string
 }
 
 // Session is one REPL: a runtime, a line reader, and the statement that
 // runs now (if any).
 type Session struct {
-	rt    *luabind.Runtime
-	in    LineReader
-	out   io.Writer
-	errw  io.Writer
-	grace time.Duration
-	help  *helpIndex
+	rt     *luabind.Runtime
+	in     LineReader
+	out    io.Writer
+	errw   io.Writer
+	grace  time.Duration
+	help   *helpIndex
+	banner string
 
 	mu  sync.Mutex
 	cur *luabind.Statement
@@ -71,7 +75,7 @@ var errExit = errors.New("exit requested")
 // New makes a session with its runtime (the caller must call Run, which
 // closes both).
 func New(o Options) (*Session, error) {
-	s := &Session{grace: o.Grace, help: defaultHelp(), reqs: make(chan string)}
+	s := &Session{grace: o.Grace, help: defaultHelp(), reqs: make(chan string), banner: o.Banner}
 	if s.grace == 0 {
 		s.grace = 250 * time.Millisecond
 	}
@@ -144,6 +148,9 @@ func (s *Session) Terminate(code int) { s.rt.Interrupt(code) }
 // It returns the exit status: 0, or os.exit's.
 func (s *Session) Run() int {
 	defer s.close()
+	if s.banner != "" {
+		fmt.Fprintln(s.out, s.banner)
+	}
 	var buf []string
 	for {
 		prompt := "> "
@@ -285,6 +292,7 @@ func cleanSyntaxError(err error) string {
 // exec runs fn as a statement task and prints its values or its error;
 // it reports os.exit with its status.
 func (s *Session) exec(fn *lua.LFunction, expr bool) (int, bool) {
+	s.flushOutput()
 	st := s.rt.StartStatement(fn)
 	s.mu.Lock()
 	s.cur = st
@@ -308,6 +316,16 @@ func (s *Session) exec(fn *lua.LFunction, expr bool) (int, bool) {
 		}
 	}
 	return s.rt.ExitRequested()
+}
+
+// flushOutput writes what background tasks printed without a newline
+// while the prompt was up.
+func (s *Session) flushOutput() {
+	for _, w := range []io.Writer{s.out, s.errw} {
+		if g, ok := w.(*guardedWriter); ok {
+			g.flush()
+		}
+	}
 }
 
 // unpack undoes packPrefix's {n=, ...}.
@@ -382,15 +400,49 @@ func (s *Session) close() {
 }
 
 // guardedWriter writes around the prompt while it is up, directly
-// otherwise.
+// otherwise. Around the prompt it passes whole lines only: the reader
+// redraws the prompt after each write, and a redraw after a partial line
+// ("tick" before print's separate "\n") would erase it. A partial line
+// waits for its end, or for the prompt to go (flush).
 type guardedWriter struct {
 	s              *Session
 	direct, around io.Writer
+	mu             sync.Mutex
+	pending        []byte
 }
 
 func (w *guardedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.s.prompting.Load() {
-		return w.around.Write(p)
+		w.pending = append(w.pending, p...)
+		if i := bytes.LastIndexByte(w.pending, '\n'); i >= 0 {
+			_, err := w.around.Write(w.pending[:i+1])
+			w.pending = append(w.pending[:0], w.pending[i+1:]...)
+			if err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	}
+	if err := w.flushLocked(); err != nil {
+		return 0, err
 	}
 	return w.direct.Write(p)
+}
+
+// flush writes a held partial line directly (the prompt is down).
+func (w *guardedWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.flushLocked()
+}
+
+func (w *guardedWriter) flushLocked() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	_, err := w.direct.Write(w.pending)
+	w.pending = w.pending[:0]
+	return err
 }

@@ -300,7 +300,7 @@ func TestBackgroundTasksRunWhileThePromptWaits(t *testing.T) {
 	if got := h.do("served"); got != "2" {
 		t.Errorf("served = %s", got)
 	}
-	if got := h.do(":fds"); !strings.Contains(got, "listening "+name) {
+	if got := h.do(":fds"); !regexp.MustCompile(`listening\s+` + name).MatchString(got) {
 		t.Errorf(":fds: %q", got)
 	}
 	h.eof()
@@ -556,4 +556,58 @@ func TestHistoryFile(t *testing.T) {
 	if st, err := os.Stat(filepath.Dir(path)); err != nil || st.Mode().Perm() != 0o700 {
 		t.Errorf("history dir: %v %v", st, err)
 	}
+}
+
+// TestFdsShowsWhatTheKernelSays: :fds is a table of each descriptor's
+// kind, pipe end, flags, socket state and addresses, inode, and who else
+// holds it: a child's copy (same open file description, through kcmp),
+// the other end of a pipe, a socket's peer; unnamed sockets say so.
+func TestFdsShowsWhatTheKernelSays(t *testing.T) {
+	h := start(t)
+	name := fmt.Sprintf("@fdwire-repl-fds-%d", os.Getpid())
+	h.do("r, w = fd.pipe()")
+	h.do(`c = proc.spawn{"sleep", "60", fds = {[0] = r}}`)
+	h.do("a, b = sock.pair('stream')")
+	h.do(fmt.Sprintf("l = sock.listen_on(%q)", name))
+	pid := h.do("c:pid()")
+	nums := map[string]string{}
+	for _, v := range []string{"r", "w", "a", "b", "l"} {
+		nums[v] = h.do(v + ":num()")
+	}
+	got := h.do(":fds")
+	t.Logf(":fds:\n%s", got)
+	rows := map[string][]string{} // fd number -> its line and continuation lines
+	var last string
+	for i, l := range strings.Split(got, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case i == 0:
+			if len(f) < 9 || f[0] != "FD" || f[1] != "KIND" || f[2] != "END" {
+				t.Fatalf(":fds header: %q", l)
+			}
+		case len(f) > 0 && l[0] != ' ':
+			last = f[0]
+			rows[last] = append(rows[last], l)
+		case len(f) > 0:
+			rows[last] = append(rows[last], l)
+		}
+	}
+	check := func(v string, want ...string) {
+		t.Helper()
+		text := strings.Join(rows[nums[v]], "\n")
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf(":fds row of %s (fd %s) lacks %q:\n%s", v, nums[v], w, got)
+			}
+		}
+	}
+	check("r", "pipe", "read end", "cloexec", fmt.Sprintf("pid %s sleep fd 0 (read end, same description)", pid))
+	check("w", "pipe", "write end", fmt.Sprintf("pid %s sleep fd 0 (other end: read end)", pid))
+	check("a", "unix/stream", "connected", "unnamed", "peer: this fdwire fd "+nums["b"])
+	check("l", "unix/stream", "listening", name)
+	if strings.Contains(strings.Join(rows[nums["a"]], ""), " @ ") {
+		t.Errorf("an unnamed socket shows as @:\n%s", got)
+	}
+	h.do("c:kill() c:wait()")
+	h.eof()
 }

@@ -32,8 +32,11 @@ type SocketInfo struct {
 	Domain    string // unix, inet, inet6, or the number
 	Type      string // stream, dgram, seqpacket, raw
 	Listening bool
-	Local     string
-	Peer      string
+	Local     string // "" when unnamed
+	Peer      string // "" when unconnected or unnamed
+	// PeerUnnamed is set for a connected unix socket whose peer has no
+	// address (a socketpair, a client that did not bind).
+	PeerUnnamed bool
 }
 
 var accessModes = map[int]string{unix.O_RDONLY: "O_RDONLY", unix.O_WRONLY: "O_WRONLY", unix.O_RDWR: "O_RDWR"}
@@ -185,6 +188,17 @@ func socketInfo(n int) *SocketInfo {
 	if sa, err := sys.Getpeername(n); err == nil {
 		si.Peer = addr.FormatSockaddr(sa, typ)
 	}
+	// An unnamed unix socket (socketpair, unbound) has no address; x/sys
+	// decodes it as "@", the empty abstract name, which it is not.
+	if dom == unix.AF_UNIX {
+		if u, _ := sys.Unnamed(n, false); u && si.Local == "@" {
+			si.Local = ""
+		}
+		if u, _ := sys.Unnamed(n, true); u && si.Peer == "@" {
+			si.Peer = ""
+			si.PeerUnnamed = true
+		}
+	}
 	return si
 }
 
@@ -201,6 +215,8 @@ func (in *Info) Summary() string {
 		}
 		if in.Socket.Peer != "" {
 			parts = append(parts, "peer "+in.Socket.Peer)
+		} else if in.Socket.PeerUnnamed {
+			parts = append(parts, "connected")
 		}
 	} else {
 		parts = append(parts, in.Kind)

@@ -1,6 +1,7 @@
 package diag
 
 import (
+	"errors"
 	"os"
 	"testing"
 
@@ -59,5 +60,43 @@ func TestProcFdsAndPeers(t *testing.T) {
 func TestProcFdsOfMissingProcess(t *testing.T) {
 	if _, err := ProcFds(1 << 30); err == nil {
 		t.Fatal("expected an error for a pid that does not exist")
+	}
+}
+
+// TestSameFile: kcmp tells a dup (one open file description) from a
+// second eventfd (same anonymous inode, different description), which
+// device and inode cannot.
+func TestSameFile(t *testing.T) {
+	leakcheck.Check(t)
+	a, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(a)
+	b, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(b)
+	d, err := unix.FcntlInt(uintptr(a), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(d)
+	var sa, sb unix.Stat_t
+	unix.Fstat(a, &sa)
+	unix.Fstat(b, &sb)
+	if sa.Ino != sb.Ino {
+		t.Logf("this kernel gives eventfds their own inodes (%d, %d)", sa.Ino, sb.Ino)
+	}
+	pid := os.Getpid()
+	if same, err := SameFile(pid, a, pid, d); err != nil || !same {
+		t.Fatalf("a dup: same=%v err=%v", same, err)
+	}
+	if same, err := SameFile(pid, a, pid, b); err != nil || same {
+		t.Fatalf("two eventfds: same=%v err=%v", same, err)
+	}
+	if _, err := SameAsOwn(pid, 1<<20, a); err == nil || !errors.Is(err, unix.EBADF) {
+		t.Fatalf("a closed fd: %v, want EBADF", err)
 	}
 }

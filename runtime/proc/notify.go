@@ -12,25 +12,54 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sock"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
 // Readiness. notify=true gives the child NOTIFY_SOCKET, the address of a
-// private datagram socket (an abstract unix name with 128 random bits,
-// SO_PASSCRED on, so each message's sender is known); the child sends
-// sd_notify messages ("READY=1", "STATUS=...", "FDSTORE=1" with fds).
-// Messages from a uid other than root, this process's or the child's are
-// dropped: abstract names are visible in /proc/net/unix. notify_fd=N is
-// the s6 convention: the child writes a newline to descriptor N.
+// private datagram socket: an abstract unix name with 128 random bits, so
+// any child reaches it whatever its uid (abstract names have no file
+// mode) and whatever $TMPDIR is (the address is 46 bytes), as long as it
+// shares fdwire's network namespace. SO_PASSCRED is on, so the kernel
+// tells each message's sender pid; a message counts only when that pid is
+// the child, a descendant of it, a member of the session it leads, or a
+// process in its cgroup when it has one of its own (systemd's
+// NotifyAccess=all, bounded to the child) — never by uid, since a child
+// may drop to any uid and any process of fdwire's uid could write to an
+// abstract name. Others are dropped and counted.
+//
+// The socket is drained from spawn to reaping by a goroutine of its own,
+// so a chatty child never blocks in sd_notify: READY=1, STATUS=,
+// WATCHDOG=1, RELOADING=1, STOPPING=1 and every other KEY=VALUE are
+// recorded, BARRIER=1 is answered by closing the descriptor it carries
+// (as with every descriptor sent without FDSTORE=1), and FDSTORE=1 keeps
+// the descriptors with their FDNAME= until Proc.TakeFdstore. Messages are
+// received by sock.TryRecvFds, the one recvmsg and control-message parser
+// of the runtime (room for 253 descriptors, the credentials and SCM_PIDFD).
+//
+// notify_fd=N is the s6 convention: the child writes a newline to N.
+
+// logMax bounds the messages a Ready remembers (the counters keep going).
+const logMax = 64
 
 // Ready is what a child has said about itself so far.
 type Ready struct {
 	Ready   bool
 	Status  string            // the last STATUS=
 	Vars    map[string]string // the last value of every KEY=VALUE
-	Fds     []*fdio.FD        // fds sent with FDSTORE=1, owned by the caller
+	Fds     []*fdio.FD        // fds sent with FDSTORE=1 and not yet taken
 	FdNames []string          // FDNAME= of each (default "stored")
 	Via     string            // "notify_socket" or "notify_fd"
+	// Messages counts the accepted messages; Dropped those refused (a
+	// sender outside the child, a truncated or unreadable message).
+	Messages, Dropped int
+	// Watchdog counts WATCHDOG=1 keep-alives; Reloading and Stopping are
+	// the last RELOADING=1 / STOPPING=1 state (READY=1 ends a reload).
+	Watchdog            int
+	Reloading, Stopping bool
+	// Log is the last messages, each "pid N: text" (newlines as "\n"),
+	// dropped ones as "dropped pid N: reason".
+	Log []string
 }
 
 type readiness struct {
@@ -39,13 +68,22 @@ type readiness struct {
 	addr    string
 	pipe    *fdio.FD
 	pipeEOF bool
-	uid     uint32
 	st      Ready
-	dropped int
+
+	// Who may speak for the child (set by start).
+	pid     int
+	session bool   // the child leads its own session
+	cgroup  string // the child's own cgroup ("" when it shares fdwire's)
+
+	// changed is an eventfd the drainer bumps after each accepted
+	// message, for pollers (Proc.ReadyFds); stop ends the drainer.
+	changed, stop *fdio.FD
+	done          chan struct{}
+	closed        bool
 }
 
 func newReadiness(socket bool) (*readiness, error) {
-	r := &readiness{st: Ready{Vars: map[string]string{}}, uid: uint32(os.Geteuid())}
+	r := &readiness{st: Ready{Vars: map[string]string{}}}
 	if !socket {
 		return r, nil
 	}
@@ -66,7 +104,48 @@ func newReadiness(socket bool) (*readiness, error) {
 		return nil, err
 	}
 	r.sock = f
+	for _, p := range []**fdio.FD{&r.changed, &r.stop} {
+		e, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			r.close()
+			return nil, err
+		}
+		*p = fdio.Own(e)
+	}
 	return r, nil
+}
+
+// start learns who the child is and starts draining its socket.
+func (r *readiness) start(pid int, setsid bool) {
+	r.mu.Lock()
+	r.pid, r.session = pid, setsid
+	if own, ok := cgroupOf(os.Getpid()); ok {
+		if cg, ok := cgroupOf(pid); ok && cg != own {
+			r.cgroup = cg
+		}
+	}
+	r.mu.Unlock()
+	if r.sock == nil {
+		return
+	}
+	r.done = make(chan struct{})
+	go r.serve()
+}
+
+// serve drains the socket whenever it is readable, until stop.
+func (r *readiness) serve() {
+	defer close(r.done)
+	sn, en := r.sock.Raw(), r.stop.Raw()
+	for {
+		pfds := []unix.PollFd{{Fd: int32(sn), Events: unix.POLLIN}, {Fd: int32(en), Events: unix.POLLIN}}
+		if _, err := sys.Poll(pfds, -1); err != nil {
+			return
+		}
+		if pfds[1].Revents != 0 {
+			return
+		}
+		r.drain()
+	}
 }
 
 // setPipe takes the read end of the notify_fd pipe. It is private to
@@ -76,15 +155,41 @@ func (r *readiness) setPipe(f *fdio.FD) {
 	r.pipe = f
 }
 
+// close stops the drainer and closes the channel. Descriptors stored
+// with FDSTORE=1 stay until TakeFdstore or closeFdstore.
 func (r *readiness) close() {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	done := r.done
+	if r.stop != nil {
+		if n := r.stop.Raw(); n >= 0 {
+			sys.Write(n, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+		}
+	}
+	r.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sock != nil {
-		r.sock.Close()
+	for _, f := range []*fdio.FD{r.sock, r.pipe, r.changed, r.stop} {
+		if f != nil {
+			f.Close()
+		}
 	}
-	if r.pipe != nil {
-		r.pipe.Close()
+}
+
+func (r *readiness) closeFdstore() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.st.Fds {
+		f.Close()
 	}
+	r.st.Fds, r.st.FdNames = nil, nil
 }
 
 // drain reads everything pending without blocking.
@@ -92,15 +197,25 @@ func (r *readiness) drain() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sock != nil && !r.sock.Closed() {
-		n := r.sock.Raw()
-		buf := make([]byte, 4096)
-		oob := make([]byte, unix.CmsgSpace(253*4)+unix.CmsgSpace(unix.SizeofUcred))
+		got := false
 		for {
-			k, oobn, _, _, err := sys.Recvmsg(n, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
-			if err != nil {
+			m, err := sock.TryRecvFds(r.sock, sock.RecvOptions{MaxData: 4096})
+			if fdio.IsAgain(err) {
 				break
 			}
-			r.message(string(buf[:k]), oob[:oobn])
+			if err != nil {
+				// MSG_CTRUNC and the like: the message is gone whole.
+				r.drop(0, err.Error())
+				continue
+			}
+			if r.message(m) {
+				got = true
+			}
+		}
+		if got && r.changed != nil {
+			if n := r.changed.Raw(); n >= 0 {
+				sys.Write(n, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+			}
 		}
 	}
 	if r.pipe != nil && !r.pipe.Closed() && !r.pipeEOF {
@@ -122,25 +237,49 @@ func (r *readiness) drain() {
 	}
 }
 
-func (r *readiness) message(msg string, oob []byte) {
-	var fds []int
-	var cred *unix.Ucred
-	if cms, err := unix.ParseSocketControlMessage(oob); err == nil {
-		for _, cm := range cms {
-			if rights, err := unix.ParseUnixRights(&cm); err == nil {
-				fds = append(fds, rights...)
-			} else if c, err := unix.ParseUnixCredentials(&cm); err == nil {
-				cred = c
-			}
+func (r *readiness) log(s string) {
+	if len(r.st.Log) >= logMax {
+		r.st.Log = append(r.st.Log[:0], r.st.Log[1:]...)
+	}
+	r.st.Log = append(r.st.Log, s)
+}
+
+func (r *readiness) drop(pid int, why string) {
+	r.st.Dropped++
+	r.log(fmt.Sprintf("dropped pid %d: %s", pid, why))
+}
+
+// message handles one datagram; it reports whether it was accepted.
+func (r *readiness) message(m *sock.Message) bool {
+	closeAll := func() {
+		for _, f := range m.Fds {
+			f.Close()
+		}
+		if m.Pidfd != nil {
+			m.Pidfd.Close()
 		}
 	}
-	if cred == nil || (cred.Uid != 0 && cred.Uid != r.uid && cred.Uid != uint32(os.Geteuid())) {
-		r.dropped++
-		for _, f := range fds {
-			unix.Close(f)
-		}
-		return
+	if m.Pidfd != nil {
+		m.Pidfd.Close()
+		m.Pidfd = nil
 	}
+	pid := 0
+	if m.Creds != nil {
+		pid = int(m.Creds.Pid)
+	}
+	if m.Truncated {
+		closeAll()
+		r.drop(pid, "message longer than 4096 bytes")
+		return false
+	}
+	if why := r.refuse(pid); why != "" {
+		closeAll()
+		r.drop(pid, why)
+		return false
+	}
+	msg := string(m.Data)
+	r.st.Messages++
+	r.log(fmt.Sprintf("pid %d: %s", pid, strings.ReplaceAll(strings.TrimRight(msg, "\n"), "\n", `\n`)))
 	store, name := false, "stored"
 	for _, line := range strings.Split(msg, "\n") {
 		k, v, ok := strings.Cut(line, "=")
@@ -150,41 +289,193 @@ func (r *readiness) message(msg string, oob []byte) {
 		r.st.Vars[k] = v
 		switch k {
 		case "READY":
-			if v == "1" && !r.st.Ready {
-				r.st.Ready, r.st.Via = true, "notify_socket"
+			if v == "1" {
+				if !r.st.Ready {
+					r.st.Ready, r.st.Via = true, "notify_socket"
+				}
+				r.st.Reloading = false
 			}
 		case "STATUS":
 			r.st.Status = v
+		case "WATCHDOG":
+			if v == "1" {
+				r.st.Watchdog++
+			}
+		case "RELOADING":
+			r.st.Reloading = v == "1"
+		case "STOPPING":
+			r.st.Stopping = v == "1"
 		case "FDSTORE":
 			store = v == "1"
 		case "FDNAME":
 			name = v
 		}
 	}
-	for _, f := range fds {
+	for _, f := range m.Fds {
 		if !store {
-			unix.Close(f) // as systemd does with fds sent without FDSTORE=1
+			// As systemd does with fds sent without FDSTORE=1; closing the
+			// one BARRIER=1 carries is what answers the barrier.
+			f.Close()
 			continue
 		}
-		r.st.Fds = append(r.st.Fds, fdio.Own(f))
+		r.st.Fds = append(r.st.Fds, f)
 		r.st.FdNames = append(r.st.FdNames, name)
 	}
+	return true
 }
 
-// ReadyFds are the descriptors to poll while waiting for readiness (the
-// pidfd should be polled too, to notice a child that exits first).
+// refuse says why pid may not speak for the child ("" when it may).
+func (r *readiness) refuse(pid int) string {
+	if pid <= 0 {
+		return "no sender credentials"
+	}
+	if pid == r.pid {
+		return ""
+	}
+	st, ok := readStat(pid)
+	if !ok {
+		return "the sender is gone, so it cannot be told apart from a stranger"
+	}
+	if r.session && st.sid == r.pid {
+		return ""
+	}
+	if r.cgroup != "" {
+		if cg, ok := cgroupOf(pid); ok && (cg == r.cgroup || strings.HasPrefix(cg, r.cgroup+"/")) {
+			return ""
+		}
+	}
+	for p, i := st.ppid, 0; p > 1 && i < 64; i++ {
+		if p == r.pid {
+			return ""
+		}
+		s, ok := readStat(p)
+		if !ok {
+			break
+		}
+		p = s.ppid
+	}
+	return fmt.Sprintf("not the child (pid %d), nor in its session, cgroup or descendants", r.pid)
+}
+
+type statLine struct{ ppid, sid int }
+
+// readStat reads ppid and session id from /proc/PID/stat (fields 4, 6,
+// after the parenthesised name, which may hold spaces and parentheses).
+func readStat(pid int) (statLine, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return statLine{}, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return statLine{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 4 {
+		return statLine{}, false
+	}
+	var st statLine
+	fmt.Sscan(f[1], &st.ppid)
+	fmt.Sscan(f[3], &st.sid)
+	return st, true
+}
+
+// cgroupOf is the cgroup v2 path of pid ("0::/path" in /proc/PID/cgroup).
+func cgroupOf(pid int) (string, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// ReadyFds are the descriptors to poll while waiting for readiness or
+// for news (the pidfd should be polled too, to notice a child that exits
+// first): an eventfd bumped after each accepted notify message, and the
+// notify_fd pipe.
 func (p *Proc) ReadyFds() []*fdio.FD {
 	if p.ready == nil {
 		return nil
 	}
 	var out []*fdio.FD
-	if p.ready.sock != nil && !p.ready.sock.Closed() {
-		out = append(out, p.ready.sock)
+	if p.ready.changed != nil && !p.ready.changed.Closed() {
+		out = append(out, p.ready.changed)
 	}
 	if p.ready.pipe != nil && !p.ready.pipe.Closed() && !p.ready.pipeEOF {
 		out = append(out, p.ready.pipe)
 	}
 	return out
+}
+
+// snapshot copies the state; stored fds are moved out when take is set.
+func (r *readiness) snapshot(take bool) Ready {
+	out := r.st
+	out.Vars = make(map[string]string, len(r.st.Vars))
+	for k, v := range r.st.Vars {
+		out.Vars[k] = v
+	}
+	out.Log = append([]string(nil), r.st.Log...)
+	if take {
+		r.st.Fds, r.st.FdNames = nil, nil
+	} else {
+		out.Fds, out.FdNames = nil, nil
+	}
+	return out
+}
+
+// resetChanged clears the news eventfd before the state is looked at,
+// so news arriving after the look wakes the next poll.
+func (r *readiness) resetChanged() {
+	if r.changed != nil {
+		if n := r.changed.Raw(); n >= 0 {
+			var b [8]byte
+			sys.Read(n, b[:])
+		}
+	}
+}
+
+// Notices returns what the child has said so far (without taking the
+// stored descriptors), or nil when it was started without notify.
+func (p *Proc) Notices() *Ready {
+	r := p.ready
+	if r == nil {
+		return nil
+	}
+	r.resetChanged()
+	r.drain()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.snapshot(false)
+	return &s
+}
+
+// TakeFdstore hands over the descriptors stored with FDSTORE=1 so far
+// (the caller owns them) with their names. They outlive the child: the
+// socket is closed at reaping, the store only here or by CloseFdstore.
+func (p *Proc) TakeFdstore() ([]*fdio.FD, []string) {
+	r := p.ready
+	if r == nil {
+		return nil, nil
+	}
+	r.drain()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fds, names := r.st.Fds, r.st.FdNames
+	r.st.Fds, r.st.FdNames = nil, nil
+	return fds, names
+}
+
+// CloseFdstore closes the stored descriptors nobody took.
+func (p *Proc) CloseFdstore() {
+	if p.ready != nil {
+		p.ready.closeFdstore()
+	}
 }
 
 // TryReady returns the child's readiness once it said READY=1 (or wrote
@@ -196,15 +487,11 @@ func (p *Proc) TryReady() (*Ready, error) {
 	if r == nil {
 		return nil, sys.Errorf("ready", p.addr(), unix.EINVAL, "the process was not started with notify=true or notify_fd=N")
 	}
+	r.resetChanged()
 	r.drain()
 	r.mu.Lock()
 	if r.st.Ready {
-		out := r.st
-		out.Vars = make(map[string]string, len(r.st.Vars))
-		for k, v := range r.st.Vars {
-			out.Vars[k] = v
-		}
-		r.st.Fds, r.st.FdNames = nil, nil
+		out := r.snapshot(true)
 		r.mu.Unlock()
 		return &out, nil
 	}

@@ -221,6 +221,9 @@ func Spawn(a Attr) (*Proc, error) {
 	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil}
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
 	p.ready = pl.ready
+	if p.ready != nil {
+		p.ready.start(pid, a.Setsid) // notify.go: who may speak for it; the drainer
+	}
 	if pidfd >= 0 {
 		p.Pidfd = fdio.Own(pidfd)
 	} else {

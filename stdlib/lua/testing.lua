@@ -5,6 +5,7 @@
 -- last line is "N passed, N failed".
 local args = require("fdwire.tools.args")
 local native = require("fdwire.topo.native")
+local json = require("fdwire.topo.json")
 
 local M = {}
 
@@ -19,7 +20,10 @@ M.spec = {
 		{ "v", "verbose", help = "echo the topologies' output and print passing tests' logs" },
 		{ nil, "run", arg = "PATTERN", help = "run only tests whose name matches the Lua pattern" },
 		{ nil, "timeout", arg = "SECS", number = true, default = 60, help = "time limit per test" },
-		{ nil, "one", help = "(internal) run the single FILE in this process" },
+		{ nil, "junit", arg = "FILE", help = "also write a JUnit XML report (one testcase per test) to FILE" },
+		{ nil, "json", arg = "FILE", help = "also write one JSON object per test to FILE (- for stdout)" },
+		{ nil, "one", help = "(internal) run the FILES in this process" },
+		{ nil, "results", arg = "DIR", help = "(internal) with --one, write the reports into DIR" },
 	},
 	positional = { 1, nil, names = "FILES" },
 	exits = {
@@ -80,14 +84,139 @@ function T:dir() return self.tmp end
 
 function T:cleanup(fn) self.cleanups[#self.cleanups + 1] = fn end
 
--- T:up(spec, opts) is topo.up; the topology is torn down when the test ends.
+-- T:up(spec, opts) is topo.up; the topology is torn down when the test
+-- ends, and if it failed an expectation the test fails, whether or not
+-- the test looked at wait()'s result. opts.expect_failure = true (or a
+-- Lua pattern one failure line must match) turns that around: the test
+-- then fails unless the topology failed (so).
 function T:up(spec, opts)
-	opts = opts or {}
-	if opts.echo == nil and self.verbose then opts.echo = true end
-	return topo.up(spec, opts)
+	local o = {}
+	for k, v in pairs(opts or {}) do o[k] = v end
+	if o.echo == nil and self.verbose then o.echo = true end
+	return topo.up(spec, o)
 end
 
-local function run_file(file, opts)
+local function is_cancel(e) return type(e) == "table" and e.name == "ECANCELED" end
+
+-- check_topologies turns each topology's outcome into the test's verdict.
+local function check_topologies(tops)
+	local out = {}
+	for _, top in ipairs(tops) do
+		local r = top.outcome
+		local exp = top.opts and top.opts.expect_failure
+		if r and exp then
+			if r.ok then
+				out[#out + 1] = string.format("topology %s: expected it to fail (expect_failure), but every expectation held", r.name)
+			elseif type(exp) == "string" then
+				local hit = false
+				for _, f in ipairs(r.failures) do if f:find(exp) then hit = true end end
+				if not hit then
+					out[#out + 1] = string.format("topology %s failed, but no failure matches %q:\n%s", r.name, exp, tostring(r))
+				end
+			end
+		elseif r and not r.ok then
+			out[#out + 1] = string.format("topology %s failed:\n%s", r.name, tostring(r))
+		end
+	end
+	return out
+end
+
+-- run_test runs one test in a task of its own, so that a background
+-- task the test started (through the task global of the test file) that
+-- raises can end it at once: the error fails the test.
+local function run_test(file, tc, opts, env, state)
+	local t = setmetatable({ name = tc.name, logs = {}, cleanups = {}, verbose = opts.verbose }, T)
+	local guard
+	t.tmp, guard = native.mkdtemp("fdwire-test")
+	local tops, bg, bg_errors = {}, {}, {}
+	local watch = function(top) tops[#tops + 1] = top end
+	topo._watch(watch)
+	local test_task
+	env.task = setmetatable({
+		spawn = function(fn, ...)
+			if type(fn) ~= "function" then return task.spawn(fn, ...) end
+			local bt
+			bt = task.spawn(function(...)
+				local res = { pcall(fn, ...) }
+				if not res[1] then
+					if not is_cancel(res[2]) then
+						bg_errors[#bg_errors + 1] = tostring(res[2])
+						if test_task and not test_task:done() then pcall(test_task.cancel, test_task) end
+					end
+					error(res[2], 0)
+				end
+				return select(2, (table.unpack or unpack)(res))
+			end, ...)
+			bg[#bg + 1] = bt
+			return bt
+		end,
+	}, { __index = task })
+	local t0 = native.now()
+	state.current = t
+	test_task = task.spawn(function() return task.timeout(opts.timeout, tc.fn, t) end)
+	state.test_task = test_task
+	local ok2, terr = pcall(task.wait, test_task)
+	state.test_task = nil
+	topo._unwatch(watch)
+	for i = #tops, 1, -1 do
+		if not tops[i].outcome then pcall(tops[i].down, tops[i]) end
+	end
+	for _, bt in ipairs(bg) do
+		if not bt:done() then pcall(bt.cancel, bt) end
+	end
+	for _, bt in ipairs(bg) do pcall(task.wait, bt) end
+	local failures = {}
+	if state.interrupted then
+		failures[#failures + 1] = "interrupted by signal " .. state.interrupted
+	end
+	if #bg_errors > 0 then
+		for _, e in ipairs(bg_errors) do failures[#failures + 1] = "a background task failed: " .. e end
+		if not ok2 and not is_cancel(terr) then failures[#failures + 1] = tostring(terr) end
+	elseif not ok2 and not (state.interrupted and is_cancel(terr)) then
+		failures[#failures + 1] = tostring(terr)
+	end
+	for i = #t.cleanups, 1, -1 do
+		local okc, cerr = pcall(t.cleanups[i])
+		if not okc then failures[#failures + 1] = "cleanup: " .. tostring(cerr) end
+	end
+	if #failures == 0 then
+		for _, f in ipairs(check_topologies(tops)) do failures[#failures + 1] = f end
+	else
+		-- Failing already; still say which topologies failed, unless the
+		-- test's own error already is that summary.
+		for _, f in ipairs(check_topologies(tops)) do
+			local dup = false
+			for _, g in ipairs(failures) do if f:find(g, 1, true) then dup = true end end
+			if not dup then failures[#failures + 1] = f end
+		end
+	end
+	guard:close()
+	state.current = nil
+	local results = {}
+	for i, top in ipairs(tops) do results[i] = json.result(top.outcome) end
+	return { file = file, name = tc.name, ok = #failures == 0, duration = native.now() - t0,
+		failures = failures, topologies = results, logs = t.logs }
+end
+
+local function print_record(rec, opts)
+	if rec.ok then
+		print(string.format("ok   %s: %s (%.2fs)", rec.file, rec.name, rec.duration))
+		if opts.verbose then for _, l in ipairs(rec.logs) do print("    " .. l) end end
+	else
+		print(string.format("FAIL %s: %s (%.2fs)", rec.file, rec.name, rec.duration))
+		-- (a local first: gopher-lua 1.1.2 crashes on a for-in over a
+		-- method call on a parenthesised concatenation with a call in it)
+		local text = table.concat(rec.failures, "\n") .. "\n"
+		for line in text:gmatch("([^\n]*)\n") do print("    " .. line) end
+		for _, l in ipairs(rec.logs) do print("    log: " .. l) end
+	end
+end
+
+local function dirname(p)
+	return p:match("^(.*)/[^/]*$") or "."
+end
+
+local function run_file(file, opts, state)
 	local tests = {}
 	local env = setmetatable({}, { __index = _G })
 	env.test = function(name, fn)
@@ -96,68 +225,115 @@ local function run_file(file, opts)
 		end
 		tests[#tests + 1] = { name = name, fn = fn }
 	end
+	-- topo.load of a relative path reads it next to the test file.
+	local base = dirname(file)
+	env.topo = setmetatable({
+		load = function(p)
+			if type(p) == "string" and p:sub(1, 1) ~= "/" then p = base .. "/" .. p end
+			return topo.load(p)
+		end,
+	}, { __index = function(_, k) return topo[k] end })
 	_G.test = env.test
+	local records = {}
+	local function file_failure(msg)
+		print("FAIL " .. file .. ": " .. msg)
+		records[#records + 1] = { file = file, name = "(loading the file)", ok = false, duration = 0, failures = { msg }, topologies = {}, logs = {} }
+	end
 	local chunk, err = loadfile(file)
 	if not chunk then
-		print("FAIL " .. file .. ": " .. tostring(err))
-		return 0, 1
+		file_failure(tostring(err))
+		return records
 	end
 	setfenv(chunk, env)
 	local ok, lerr = pcall(chunk)
 	if not ok then
-		print("FAIL " .. file .. ": " .. tostring(lerr))
-		return 0, 1
+		file_failure(tostring(lerr))
+		return records
 	end
-	local passed, failed = 0, 0
 	for _, tc in ipairs(tests) do
+		if state.interrupted then break end
 		if not opts.run or tc.name:find(opts.run) then
-			local t = setmetatable({ name = tc.name, logs = {}, cleanups = {}, verbose = opts.verbose }, T)
-			local guard
-			t.tmp, guard = native.mkdtemp("fdwire-test")
-			local tops = {}
-			local watch = function(top) tops[#tops + 1] = top end
-			topo._watch(watch)
-			local t0 = native.now()
-			local ok2, terr = pcall(task.timeout, opts.timeout, tc.fn, t)
-			topo._unwatch(watch)
-			for i = #tops, 1, -1 do
-				if not tops[i].outcome then pcall(tops[i].down, tops[i]) end
-			end
-			for i = #t.cleanups, 1, -1 do
-				local okc, cerr = pcall(t.cleanups[i])
-				if not okc and ok2 then ok2, terr = false, "cleanup: " .. tostring(cerr) end
-			end
-			guard:close()
-			local dt = native.now() - t0
-			if ok2 then
-				passed = passed + 1
-				print(string.format("ok   %s: %s (%.2fs)", file, tc.name, dt))
-				if opts.verbose then for _, l in ipairs(t.logs) do print("    " .. l) end end
-			else
-				failed = failed + 1
-				print(string.format("FAIL %s: %s (%.2fs)", file, tc.name, dt))
-				-- (a local first: gopher-lua 1.1.2 crashes on a for-in over a
-				-- method call on a parenthesised concatenation with a call in it)
-				local text = tostring(terr) .. "\n"
-				for line in text:gmatch("([^\n]*)\n") do print("    " .. line) end
-				for _, l in ipairs(t.logs) do print("    log: " .. l) end
-			end
+			local rec = run_test(file, tc, opts, env, state)
+			records[#records + 1] = rec
+			print_record(rec, opts)
 		end
 	end
-	return passed, failed
+	return records
+end
+
+local function junit_suite(file, records)
+	local nfail, total = 0, 0
+	for _, r in ipairs(records) do
+		if not r.ok then nfail = nfail + 1 end
+		total = total + r.duration
+	end
+	local out = { string.format('  <testsuite name="%s" tests="%d" failures="%d" errors="0" time="%.3f">',
+		json.xml(file), #records, nfail, total) }
+	for _, r in ipairs(records) do
+		out[#out + 1] = string.format('    <testcase classname="%s" name="%s" time="%.3f">', json.xml(file), json.xml(r.name), r.duration)
+		if not r.ok then
+			local report = table.concat(r.failures, "\n")
+			out[#out + 1] = string.format('      <failure message="%s">%s</failure>', json.xml(report:match("^[^\n]*")), json.xml(report))
+		end
+		if #r.logs > 0 then
+			out[#out + 1] = "      <system-out>" .. json.xml(table.concat(r.logs, "\n")) .. "</system-out>"
+		end
+		out[#out + 1] = "    </testcase>"
+	end
+	out[#out + 1] = "  </testsuite>"
+	return table.concat(out, "\n") .. "\n"
+end
+
+local function write_file(path, text)
+	local f, err = io.open(path, "w")
+	if not f then error("writing " .. path .. ": " .. tostring(err), 0) end
+	f:write(text)
+	f:close()
+end
+
+local function read_file(path)
+	local f = io.open(path)
+	if not f then return nil end
+	local s = f:read("*a")
+	f:close()
+	return s
+end
+
+local SIGNAMES = { [2] = "SIGINT", [15] = "SIGTERM" }
+
+-- watch_signals: the first SIGINT or SIGTERM calls fn(signo); a second
+-- gives up (native.signals interrupts the runtime at once then).
+local function watch_signals(fn)
+	local sfd = native.signals()
+	local t = task.spawn(function()
+		local ok, b = pcall(sfd.read, sfd, 1)
+		if ok and b then fn(b:byte()) end
+	end)
+	return function()
+		if not t:done() then pcall(t.cancel, t) end
+		pcall(task.wait, t)
+		sfd:close()
+	end
 end
 
 -- parent: runs each file as `fdwire test --one FILE` with its own $TMPDIR
--- and prints each file's output as a block when that file is done.
+-- (in a session of its own, so a terminal's ^C reaches only the parent,
+-- which passes it on as one SIGTERM) and prints each file's output as a
+-- block when that file is done.
 local function run_parent(files, opts)
 	local exe = native.exe()
+	-- With --json -, stdout is the JSON; the report goes to stderr.
+	local report = opts.json == "-" and fd.stderr or fd.stdout
+	local function say(line) report:write(line .. "\n") end
 	local passed, failed = 0, 0
 	local queue = {}
 	for i, f in ipairs(files) do queue[i] = f end
-	local function one(file)
+	local running, interrupted = {}, nil
+	local junit, jsonl = {}, {}
+	local function one(file, idx)
 		local tmp, guard = native.mkdtemp("fdwire-testfile")
 		local r, w = fd.pipe()
-		local argv = { exe, "test", "--one", "--timeout", tostring(opts.timeout), file }
+		local argv = { exe, "test", "--one", "--timeout", tostring(opts.timeout), "--results", tmp, file }
 		if opts.verbose then table.insert(argv, 3, "-v") end
 		if opts.run then table.insert(argv, 3, "--run=" .. opts.run) end
 		local env = {}
@@ -167,10 +343,13 @@ local function run_parent(files, opts)
 		env[#env + 1] = "TMPDIR=" .. tmp
 		argv.env = env
 		argv.fds = { [1] = w, [2] = w }
+		argv.setsid = true
 		local ok, p = pcall(proc.spawn, argv)
 		w:close()
 		local out = {}
 		if ok then
+			running[p] = true
+			if interrupted then pcall(p.kill, p, "TERM") end
 			while true do
 				local s = r:read()
 				if not s then break end
@@ -179,41 +358,93 @@ local function run_parent(files, opts)
 		end
 		r:close()
 		local code = ok and p:wait() or tostring(p)
-		guard:close()
+		if ok then running[p] = nil end
 		local text = table.concat(out)
 		local fp, ff = text:match("(%d+) passed, (%d+) failed\n?$")
+		local xml, js = read_file(tmp .. "/.fdwire-results.xml"), read_file(tmp .. "/.fdwire-results.json")
+		guard:close()
 		if fp then
 			text = text:gsub("%d+ passed, %d+ failed\n?$", "")
 			passed, failed = passed + tonumber(fp), failed + tonumber(ff)
 		else
 			failed = failed + 1
-			text = text .. string.format("FAIL %s: the test process ended without a summary (%s)\n", file, tostring(code))
+			local msg = string.format("the test process ended without a summary (%s)", tostring(code))
+			text = text .. string.format("FAIL %s: %s\n", file, msg)
+			local rec = { file = file, name = "(the test process)", ok = false, duration = 0, failures = { msg .. "\n" .. text }, topologies = {}, logs = {} }
+			xml = (xml or "") .. junit_suite(file, { rec })
+			js = (js or "") .. json.encode(rec) .. "\n"
 		end
-		fd.stdout:write(text)
+		junit[idx], jsonl[idx] = xml or "", js or ""
+		report:write(text)
 	end
-	local workers = {}
+	local stop = watch_signals(function(sig)
+		interrupted = sig
+		queue = {}
+		for p in pairs(running) do pcall(p.kill, p, "TERM") end
+	end)
+	local workers, next_idx = {}, 0
 	for _ = 1, math.min(opts.jobs, #files) do
 		workers[#workers + 1] = task.spawn(function()
-			while #queue > 0 do one(table.remove(queue, 1)) end
+			while #queue > 0 do
+				next_idx = next_idx + 1
+				local idx = next_idx
+				one(table.remove(queue, 1), idx)
+			end
 		end)
 	end
 	if #workers > 0 then task.wait((table.unpack or unpack)(workers)) end
-	print(string.format("%d passed, %d failed", passed, failed))
+	stop()
+	if opts.junit then
+		write_file(opts.junit, '<?xml version="1.0" encoding="UTF-8"?>\n' ..
+			string.format('<testsuites name="fdwire test" tests="%d" failures="%d">\n', passed + failed, failed) ..
+			table.concat(junit) .. "</testsuites>\n")
+	end
+	if opts.json then
+		if opts.json == "-" then fd.stdout:write(table.concat(jsonl)) else write_file(opts.json, table.concat(jsonl)) end
+	end
+	if interrupted then
+		say("interrupted by " .. (SIGNAMES[interrupted] or "signal " .. interrupted) .. "; the files still running were told to tear down")
+	end
+	say(string.format("%d passed, %d failed", passed, failed))
+	if interrupted then return 128 + interrupted end
 	return failed > 0 and 1 or 0
+end
+
+-- one: `fdwire test --one FILES` runs files in this process. A SIGINT or
+-- SIGTERM cancels the running test; its topologies are torn down in
+-- order (SIGTERM, grace, SIGKILL, cgroup.kill) before the report.
+local function run_one(files, opts)
+	local state = {}
+	local stop = watch_signals(function(sig)
+		state.interrupted = SIGNAMES[sig] or tostring(sig)
+		state.signo = sig
+		if state.test_task and not state.test_task:done() then pcall(state.test_task.cancel, state.test_task) end
+	end)
+	local p, f = 0, 0
+	local xml, js = {}, {}
+	for _, file in ipairs(files) do
+		if state.interrupted then break end
+		local records = run_file(file, opts, state)
+		for _, rec in ipairs(records) do
+			if rec.ok then p = p + 1 else f = f + 1 end
+			js[#js + 1] = json.encode(rec) .. "\n"
+		end
+		xml[#xml + 1] = junit_suite(file, records)
+	end
+	stop()
+	if opts.results then
+		write_file(opts.results .. "/.fdwire-results.xml", table.concat(xml))
+		write_file(opts.results .. "/.fdwire-results.json", table.concat(js))
+	end
+	print(string.format("%d passed, %d failed", p, f))
+	if state.signo then return 128 + state.signo end
+	return f > 0 and 1 or 0
 end
 
 function M.main(argv)
 	local opts, files = args.parse(M.spec, argv)
 	if not opts then return files end
-	if opts.one then
-		local p, f = 0, 0
-		for _, file in ipairs(files) do
-			local a, b = run_file(file, opts)
-			p, f = p + a, f + b
-		end
-		print(string.format("%d passed, %d failed", p, f))
-		return f > 0 and 1 or 0
-	end
+	if opts.one then return run_one(files, opts) end
 	return run_parent(files, opts)
 end
 

@@ -107,11 +107,32 @@ function M.summary(r) return report.summary(r) end
 -- it; while topo.load reads a file, run_main only hands the spec back.
 local loading = 0
 
+-- load_error turns gopher-lua's parse message ("F line:4(column:2) near
+-- 'b':   syntax error", or "F at EOF:   syntax error" with no line at
+-- all) into "F:4:2: syntax error near 'b'" / "F:12: syntax error at the
+-- end of the file (an unclosed {, ( or block?)".
+local function load_error(path, err)
+	local msg = tostring(err)
+	local line, col, near, what = msg:match("line:(%d+)%(column:(%d+)%) near '(.-)':%s*(.-)%s*$")
+	if line then return string.format("%s:%s:%s: %s near '%s'", path, line, col, what, near) end
+	what = msg:match("at EOF:%s*(.-)%s*$")
+	if what then
+		local n, f = 0, io.open(path)
+		if f then
+			for _ in f:lines() do n = n + 1 end
+			f:close()
+		end
+		return string.format("%s:%d: %s at the end of the file (an unclosed {, ( or block?)", path, n, what)
+	end
+	return msg
+end
+
 -- topo.load(path) -> definition.
 function M.load(path)
-	if type(path) ~= "string" then util.errorf("topo.load", "EINVAL", "bad argument #1 (path): expected a file name") end
+	if type(path) ~= "string" then util.errorf("topo.load", "EINVAL", "bad argument #1 (path): expected a file name, got " .. type(path)) end
+	if not fs.exists(path) then util.errorf("topo.load", "ENOENT", path .. ": no such file") end
 	local chunk, err = loadfile(path)
-	if not chunk then util.errorf("topo.load", "EINVAL", tostring(err)) end
+	if not chunk then util.errorf("topo.load", "EINVAL", load_error(path, err)) end
 	loading = loading + 1
 	local ok, v = pcall(chunk)
 	loading = loading - 1

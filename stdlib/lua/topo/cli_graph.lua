@@ -16,7 +16,7 @@ M.spec = {
 	exits = {
 		{ 0, "written" },
 		{ 1, "dot failed or is not installed (install graphviz)" },
-		{ 2, "bad command line" },
+		{ 2, "bad command line, or TOPO.lua does not exist" },
 		{ 3, "the spec is invalid" },
 	},
 }
@@ -58,6 +58,10 @@ end
 function M.main(argv)
 	local opts, pos = args.parse(M.spec, argv)
 	if not opts then return pos end
+	if not fs.exists(pos[1]) then
+		io.stderr:write("fdwire graph: " .. pos[1] .. ": no such file\n")
+		return 2
+	end
 	local ok, def = pcall(topo.load, pos[1])
 	if not ok then
 		io.stderr:write("fdwire graph: " .. tostring(def) .. "\n")

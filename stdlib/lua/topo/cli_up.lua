@@ -18,7 +18,7 @@ M.spec = {
 	exits = {
 		{ 0, "every expectation held" },
 		{ 1, "an expectation failed, or the timeout passed" },
-		{ 2, "bad command line" },
+		{ 2, "bad command line, or TOPO.lua does not exist" },
 		{ 3, "the spec is invalid or the topology could not be set up" },
 		{ "130", "interrupted by SIGINT (143 for SIGTERM), after the teardown" },
 	},
@@ -27,6 +27,10 @@ M.spec = {
 function M.main(argv)
 	local opts, pos = args.parse(M.spec, argv)
 	if not opts then return pos end
+	if not fs.exists(pos[1]) then
+		io.stderr:write("fdwire up: " .. pos[1] .. ": no such file\n")
+		return 2
+	end
 	local ok, def = pcall(topo.load, pos[1])
 	if not ok then
 		io.stderr:write("fdwire up: " .. tostring(def) .. "\n")

@@ -2,6 +2,7 @@
 -- cgroup, sockets, pipes, pairs), handing them to processes, and making
 -- sure none of them, nor any process, outlives the run.
 local native = require("fdwire.topo.native")
+local util = require("fdwire.util")
 
 local M = {}
 
@@ -13,6 +14,31 @@ function M.sorted(t)
 end
 
 local serial = 0
+
+-- claim_path makes sure a path socket's name is free before the run uses
+-- it. Nothing there is fine; a stale socket (a file whose listener is
+-- gone: connect says ECONNREFUSED) is removed; anything else (a regular
+-- file, a directory, a link, a socket someone listens on or one of
+-- another type) is left alone and the run refuses to start. The run
+-- removes only names it made (see close).
+local function claim_path(o)
+	local p = o.address
+	if not fs.exists(p) then return end
+	local place = "sockets." .. o.name .. ".path: "
+	local st = fs.stat(p)
+	if st.type ~= "socket" then
+		util.errorf("topo.up", "EEXIST", place .. p .. " exists and is a " .. st.type .. ", not a socket; fdwire removes only what it made, so move it or choose another path")
+	end
+	local ok, c = pcall(sock.connect, o.spec.type, p)
+	if ok then
+		c:close()
+		util.errorf("topo.up", "EADDRINUSE", place .. "another process is listening on " .. p .. "; fdwire will not take it over")
+	end
+	if not (type(c) == "table" and c.name == "ECONNREFUSED") then
+		util.errorf("topo.up", "EEXIST", place .. p .. " is a socket fdwire cannot tell is stale (" .. tostring(c) .. "); left alone")
+	end
+	fs.unlink(p)
+end
 
 local function ino_of(h)
 	local i = h:info()
@@ -64,10 +90,15 @@ function M.setup(top)
 			end
 			o.address = "@" .. n
 		end
+		if so.kind == "path" then claim_path(o) end
 		if so.created then
 			if so.kind == "path" or so.kind == "abstract" then
 				o.h.sock = sock.listen_on(o.address, { type = so.type, backlog = so.backlog })
-				if so.kind == "path" then o.made_file = o.address end
+				if so.kind == "path" then
+					-- Removed at the end only while it is still this inode.
+					local st = fs.stat(o.address)
+					o.made_file = { path = o.address, dev = st.dev, ino = st.ino }
+				end
 			elseif so.kind == "anon" then
 				o.h.sock, o.h.addr = sock.bind_anon({ type = so.type, backlog = so.backlog })
 			elseif so.kind == "pair" then
@@ -75,8 +106,9 @@ function M.setup(top)
 			end
 			for part, h in pairs(o.h) do o.ino[part] = ino_of(h) end
 		elseif so.kind == "path" then
-			-- The process binds it; the file is removed at teardown.
-			o.made_file = o.address
+			-- A process binds it (the name was free when the run began);
+			-- a socket found there at the end is the run's and goes.
+			o.made_file = { path = o.address }
 		end
 	end
 	for _, name in ipairs(M.sorted(def.pipes)) do
@@ -183,7 +215,13 @@ function M.close(top)
 			h:close()
 			o.h[part] = nil
 		end
-		if o.made_file then os.remove(o.made_file) end
+		local m = o.made_file
+		if m then
+			local ok, st = pcall(fs.stat, m.path)
+			if ok and st.type == "socket" and (m.ino == nil or (st.ino == m.ino and st.dev == m.dev)) then
+				pcall(fs.unlink, m.path)
+			end
+		end
 	end
 	if top.sigfd then top.sigfd:close() end
 	-- The guards remove the cgroup and the run directory as they close.

@@ -267,6 +267,12 @@ end
 
 local function check_exit(top, P)
 	local st, e = P.status, P.spec.expect
+	-- Already failed as "still running at teardown": the teardown's own
+	-- signal is not a second failure.
+	if P.running_at_teardown then
+		P.ok_exit = false
+		return
+	end
 	if e.exit ~= nil then
 		P.ok_exit = st.code == e.exit
 		if not P.ok_exit then failure(top, string.format("%s: expected exit %d, got %s", P.name, e.exit, status_string(st))) end
@@ -410,6 +416,7 @@ local function teardown(top)
 	for _, name in ipairs(top.def.order) do
 		local P = top.procs[name]
 		if P.state == "running" and P.spec.must_exit then
+			P.running_at_teardown = true
 			failure(top, string.format("%s: expected %s, but it was still running at teardown", P.name,
 				P.spec.expect.exit and "exit " .. P.spec.expect.exit or "signal " .. tostring(P.spec.expect.signal)))
 		end

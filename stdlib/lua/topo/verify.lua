@@ -1,25 +1,48 @@
 -- fdwire.topo.verify: checks a live topology against its spec, from the
--- outside, through /proc/PID/fd and sock_diag:
+-- outside, through /proc/PID/fd, kcmp(2) and sock_diag:
 --   * each fd the spec maps is there, on the very object the runner made
---     (same device and inode), with the right access mode for pipe ends;
+--     (same device and inode: pipes and sockets have inodes of their own),
+--     with the right access mode for pipe ends, and every process given
+--     the same end holds the same open file description (kcmp KCMP_FILE);
 --   * each socket pair is still one connection: the end one process holds
 --     is the peer (UNIX_DIAG_PEER) of the end the other holds;
 --   * listeners handed over are listening;
---   * no process holds an fd the spec did not give it: by default any fd
---     on an object of this run or of the runner itself (a leak from
---     fdwire); with {strict = true} any fd at all beyond the map.
+--   * no process holds an fd the spec did not give it: by default an fd
+--     on an object of this run (device and inode) or one that is the same
+--     open file description as a descriptor fdwire itself holds (kcmp;
+--     never by inode, which every eventfd, epoll and signalfd shares);
+--     with {strict = true} any fd at all beyond the map, except the
+--     poller pair a Go runtime opens for itself (see POLLER below).
 local native = require("fdwire.topo.native")
+local util = require("fdwire.util")
 
 local M = {}
 
 local function key(d) return tostring(d.dev) .. ":" .. tostring(d.ino) end
 
--- run(top, opts) -> ok, problems (a list of strings; empty when ok).
+-- A Go program (every fdwire child), libuv or glib opens one epoll and one
+-- eventfd for its poller. With strict, a process holding exactly one of
+-- each beyond its map is not flagged for them; any other extra fd, or a
+-- lone eventfd (as a Python os.eventfd makes), is.
+local POLLER = { ["anon_inode:[eventpoll]"] = true, ["anon_inode:[eventfd]"] = true }
+
+-- run(top, opts) -> ok, message, problems: ok is true when nothing is
+-- wrong; message says so or lists each problem on a line of its own (so
+-- assert(top:verify()) prints them); problems is that list.
 function M.run(top, opts)
+	if opts ~= nil and type(opts) ~= "table" then
+		util.errorf("Topology:verify", "EINVAL", "bad argument #1 (opts): expected a table {strict = true}, got " .. type(opts))
+	end
 	opts = opts or {}
+	for k in pairs(opts) do
+		if k ~= "strict" then
+			util.errorf("Topology:verify", "EINVAL", "opts." .. tostring(k) .. ": unknown option (known: strict)")
+		end
+	end
 	local problems, checked = {}, 0
 	local function bad(fmt, ...) problems[#problems + 1] = string.format(fmt, ...) end
-	-- Every inode that belongs to this run or to the runner.
+	local self_pid = proc.self().pid
+	-- Objects of this run, by inode (pipes and sockets: real inodes).
 	local ours = {}
 	for name, o in pairs(top.objs) do
 		for part, d in pairs(o.ino) do ours[key(d)] = name .. "." .. part end
@@ -27,10 +50,20 @@ function M.run(top, opts)
 	for name, P in pairs(top.procs) do
 		for n, d in pairs(P.capture_ino) do ours[key(d)] = name .. (n == 1 and " stdout" or " stderr") .. " capture" end
 	end
+	-- fdwire's own descriptors, compared by open file description.
+	local own = {}
 	for _, h in ipairs(fd.list()) do
-		local ok, i = pcall(h.info, h)
-		if ok and i.ino and i.ino ~= 0 and not ours[key(i)] then ours[key(i)] = "fdwire's own " .. tostring(h) end
+		local ok, n = pcall(h.num, h)
+		if ok then own[#own + 1] = { num = n, what = tostring(h) } end
 	end
+	local function fdwire_own(pid, n)
+		for _, o in ipairs(own) do
+			if native.kcmp(pid, n, self_pid, o.num) then return o.what end
+		end
+	end
+	-- The first holder of each object end: the others must share its
+	-- open file description.
+	local holders = {}
 	local pairs_seen = {} -- pair name -> {a = ino, b = ino}
 	local socks_wanted = {}
 	for _, name in ipairs(top.def.order) do
@@ -55,6 +88,14 @@ function M.run(top, opts)
 						local d = o.ino[ref.part]
 						if d and key(f) ~= key(d) then
 							bad("%s: is %s, not the %s the runner made (inode %d)", where, f.link, ref.text, d.ino)
+						elseif d then
+							local hk = ref.obj .. "." .. ref.part
+							local first = holders[hk]
+							if not first then
+								holders[hk] = { pid = P.pid, num = n, where = where }
+							elseif native.kcmp(P.pid, n, first.pid, first.num) == false then
+								bad("%s: is another open file description of %s than %s holds (kcmp): opened anew, not passed on", where, ref.text, first.where)
+							end
 						end
 						if ref.kind == "pipe" and f.access ~= ref.part then
 							bad("%s: open for %q, expected %q", where, f.access, ref.part)
@@ -83,12 +124,28 @@ function M.run(top, opts)
 					expected[0] = true
 					if by[0] and by[0].link ~= "/dev/null" then bad("procs.%s: fd 0 is %s, not /dev/null", name, by[0].link) end
 				end
+				local extra = {}
 				for _, f in ipairs(fds) do
 					if not expected[f.num] then
 						local whose = ours[key(f)]
-						if whose then
+						if whose and f.link:sub(1, 11) ~= "anon_inode:" then
 							bad("procs.%s holds fd %d (%s, which is %s) that the spec did not give it", name, f.num, f.link, whose)
-						elseif opts.strict then
+						else
+							local mine = fdwire_own(P.pid, f.num)
+							if mine then
+								bad("procs.%s holds fd %d (%s, the same open file description as fdwire's own %s) that the spec did not give it", name, f.num, f.link, mine)
+							elseif opts.strict then
+								extra[#extra + 1] = f
+							end
+						end
+					end
+				end
+				if #extra > 0 then
+					local count = {}
+					for _, f in ipairs(extra) do count[f.link] = (count[f.link] or 0) + 1 end
+					local poller = count["anon_inode:[eventpoll]"] == 1 and count["anon_inode:[eventfd]"] == 1
+					for _, f in ipairs(extra) do
+						if not (poller and POLLER[f.link]) then
 							bad("procs.%s holds fd %d (%s) that the spec did not give it", name, f.num, f.link)
 						end
 					end
@@ -122,7 +179,10 @@ function M.run(top, opts)
 		end
 		top.procs[name].verify_listen = nil
 	end
-	return #problems == 0, problems, checked
+	if #problems == 0 then
+		return true, string.format("verify %s: %d running process(es) hold exactly their fd maps", top.def.name, checked), problems
+	end
+	return false, string.format("verify %s: %d problem(s):\n  %s", top.def.name, #problems, table.concat(problems, "\n  ")), problems
 end
 
 return M

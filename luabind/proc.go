@@ -19,6 +19,8 @@ func (rt *Runtime) openProc(L *lua.LState) {
 		"kill":    rt.procKill,
 		"running": rt.procRunning,
 		"ready":   rt.procReady,
+		"notices": rt.procNotices,
+		"fdstore": rt.procFdstore,
 		"getfd":   rt.procGetfdMethod,
 		"stdin":   rt.procStdio(0),
 		"stdout":  rt.procStdio(1),
@@ -85,6 +87,7 @@ func (rt *Runtime) newProc(L *lua.LState, p *proc.Proc) *lua.LUserData {
 
 // reaped forgets a Proc the runtime no longer needs to track.
 func (rt *Runtime) reaped(p *proc.Proc) {
+	rt.adoptFdstore(p)
 	if rt.procs != nil {
 		delete(rt.procs, p)
 	}

@@ -51,6 +51,7 @@ type Runtime struct {
 	blocking  []blockingFn
 	handles   map[*fdio.FD]*lua.LUserData
 	procs     map[*proc.Proc]*lua.LUserData
+	stored    map[*proc.Proc]*storedFds // proc_notify.go
 	// surfaces and luaSurfaces are what modules registered; Functions
 	// derives its list from them (and caches it in functions).
 	surfaces    []surface
@@ -355,6 +356,9 @@ func (rt *Runtime) Close() {
 	}
 	rt.closed = true
 	proc.TerminateAll(rt.opts.Grace)
+	for p := range rt.procs {
+		p.CloseFdstore()
+	}
 	for f := range rt.handles {
 		f.Close()
 	}

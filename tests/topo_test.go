@@ -24,26 +24,6 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	return p
 }
 
-// cgroupsLeft lists fdwire-topo cgroups whose creator (the pid in the
-// name) has exited: left behind. Other live runs' groups do not count.
-func cgroupsLeft() []string {
-	var out []string
-	filepath.Walk("/sys/fs/cgroup", func(p string, info os.FileInfo, err error) error {
-		if err != nil || !info.IsDir() {
-			return nil
-		}
-		if rest, ok := strings.CutPrefix(info.Name(), "fdwire-topo-"); ok {
-			pid, _ := strconv.Atoi(strings.Split(rest, "-")[0])
-			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-				out = append(out, p)
-			}
-			return filepath.SkipDir
-		}
-		return nil
-	})
-	return out
-}
-
 // TestTopoUpExitCodes: fdwire up exits 0, 1 or 3 as the run went, and
 // prints the per-process summary.
 func TestTopoUpExitCodes(t *testing.T) {
@@ -88,8 +68,10 @@ func TestTopoUpSIGINT(t *testing.T) {
 		},
 	}`, pids))
 	tmp := t.TempDir()
+	cg := newOwnCgroup(t)
 	cmd := exec.Command(fdwireBin, "up", topoFile)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cg.in(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +114,7 @@ func TestTopoUpSIGINT(t *testing.T) {
 		t.Errorf("pids: %q", b)
 	}
 	assertEmpty(t, tmp)
-	if left := cgroupsLeft(); len(left) > 0 {
+	if left := cg.left(); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 }
@@ -176,12 +158,13 @@ func TestTopoParallel50(t *testing.T) {
 		task.wait(unpack(tasks))
 		print("all 50 ok")
 	`)
-	r := fdwireCmd(t, "", func(c *exec.Cmd) { c.Env = append(c.Env, "TMPDIR="+tmp) }, script)
+	cg := newOwnCgroup(t)
+	r := fdwireCmd(t, "", func(c *exec.Cmd) { c.Env = append(c.Env, "TMPDIR="+tmp); cg.in(c) }, script)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "all 50 ok") {
 		t.Fatalf("exit %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	assertEmpty(t, tmp)
-	if left := cgroupsLeft(); len(left) > 0 {
+	if left := cg.left(); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 }

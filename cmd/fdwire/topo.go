@@ -12,17 +12,21 @@ import (
 // stdlib/lua/testing.lua).
 func topoCommands() []subcommand {
 	return []subcommand{
-		{"up", "run a topology file: start in dependency order, tear down in reverse, print a summary", runTopoUp},
+		{"up", "run a topology file: start in dependency order, tear down in reverse, print a summary", runOwnSignals("up", "fdwire.topo.cli_up")},
 		{"graph", "print a topology file as Graphviz DOT, or write SVG with -o FILE.svg", runTool("fdwire.topo.cli_graph")},
-		{"test", "run topology test files in parallel and report N passed, N failed", runTool("fdwire.testing")},
+		{"test", "run topology test files in parallel and report N passed, N failed", runOwnSignals("test", "fdwire.testing")},
 	}
 }
 
-// runTopoUp is runTool without the CLI's own SIGINT/SIGTERM handler: the
-// topology takes those signals itself so that ^C tears it down in order
-// and still prints the summary (a second ^C interrupts at once).
-func runTopoUp(args []string) int {
-	const module = "fdwire.topo.cli_up"
+// runOwnSignals is runTool without the CLI's own SIGINT/SIGTERM handler:
+// `up` and `test` take those signals themselves so that ^C tears the
+// topologies down in order and still prints the summary (a second ^C
+// interrupts at once).
+func runOwnSignals(name, module string) func([]string) int {
+	return func(args []string) int { return runModuleOwnSignals(name, module, args) }
+}
+
+func runModuleOwnSignals(name, module string, args []string) int {
 	rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: modules.Default()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
@@ -31,7 +35,7 @@ func runTopoUp(args []string) int {
 	defer rt.Close()
 	res := rt.RunModuleMain(module, args)
 	if res.Err != nil {
-		fmt.Fprintln(os.Stderr, "fdwire up:", rt.ErrorReport(res.Err))
+		fmt.Fprintln(os.Stderr, "fdwire "+name+":", rt.ErrorReport(res.Err))
 		return 3
 	}
 	status := res.ExitCode()

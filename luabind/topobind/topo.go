@@ -85,6 +85,7 @@ func (rt host) openTopo(L *lua.LState) {
 			"subreaper":        rt.topoSubreaper,
 			"signals":          rt.topoSignals,
 			"alive":            rt.topoAlive,
+			"kcmp":             rt.topoKcmp,
 		} {
 			m.RawSetString(k, L.NewFunction(f))
 		}

@@ -1,8 +1,6 @@
 package proc
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -16,17 +14,19 @@ import (
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
-// Readiness. notify=true gives the child NOTIFY_SOCKET, the address of a
-// private datagram socket: an abstract unix name with 128 random bits, so
-// any child reaches it whatever its uid (abstract names have no file
-// mode) and whatever $TMPDIR is (the address is 46 bytes), as long as it
-// shares fdwire's network namespace. SO_PASSCRED is on, so the kernel
-// tells each message's sender pid; a message counts only when that pid is
-// the child, a descendant of it, a member of the session it leads, or a
-// process in its cgroup when it has one of its own (systemd's
-// NotifyAccess=all, bounded to the child) — never by uid, since a child
-// may drop to any uid and any process of fdwire's uid could write to an
-// abstract name. Others are dropped and counted.
+// Readiness. notify=true gives the child NOTIFY_SOCKET, the path of a
+// private datagram socket, /tmp/fdwire-notify-RANDOM/notify: short
+// whatever $TMPDIR is (libsystemd refuses paths of 108 bytes or more),
+// in a directory anyone may enter but not list (0711), the socket itself
+// 0777, so a child reaches it whatever uid it drops to, and, being a
+// path, from a network namespace of its own too (an abstract name would
+// not be). Being reachable by anyone is why messages are authenticated:
+// SO_PASSCRED is on, so the kernel tells each message's sender pid; a
+// message counts only when that pid is the child, a descendant of it, a
+// member of the session it leads, or a process in its cgroup when it has
+// one of its own (systemd's NotifyAccess=all, bounded to the child), never
+// by uid, since a child may drop to any uid. Others are dropped and
+// counted.
 //
 // The socket is drained from spawn to reaping by a goroutine of its own,
 // so a chatty child never blocks in sd_notify: READY=1, STATUS=,
@@ -57,6 +57,9 @@ type Ready struct {
 	// the last RELOADING=1 / STOPPING=1 state (READY=1 ends a reload).
 	Watchdog            int
 	Reloading, Stopping bool
+	// Stored counts the FDSTORE=1 descriptors held now (Fds is filled
+	// only when they are handed out).
+	Stored int
 	// Log is the last messages, each "pid N: text" (newlines as "\n"),
 	// dropped ones as "dropped pid N: reason".
 	Log []string
@@ -66,6 +69,7 @@ type readiness struct {
 	mu      sync.Mutex
 	sock    *fdio.FD
 	addr    string
+	dir     string // the socket's private directory, removed by close
 	pipe    *fdio.FD
 	pipeEOF bool
 	st      Ready
@@ -92,15 +96,25 @@ func newReadiness(socket bool) (*readiness, error) {
 		return nil, err
 	}
 	f := fdio.Own(n)
-	var rnd [16]byte
-	rand.Read(rnd[:])
-	r.addr = "@fdwire/notify/" + hex.EncodeToString(rnd[:])
+	dir, err := notifyDir()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.dir, r.addr = dir, dir+"/notify"
 	if err := sys.SetsockoptInt(n, unix.SOL_SOCKET, unix.SO_PASSCRED, 1, "SO_PASSCRED"); err != nil {
 		f.Close()
+		r.removeDir()
 		return nil, err
 	}
 	if err := sys.Bind(n, &unix.SockaddrUnix{Name: r.addr}, r.addr); err != nil {
 		f.Close()
+		r.removeDir()
+		return nil, err
+	}
+	if err := sys.Chmod(r.addr, 0o777); err != nil {
+		f.Close()
+		r.removeDir()
 		return nil, err
 	}
 	r.sock = f
@@ -180,6 +194,42 @@ func (r *readiness) close() {
 		if f != nil {
 			f.Close()
 		}
+	}
+	r.removeDir()
+}
+
+// notifyDir makes the socket's directory in the first of /tmp, /dev/shm
+// and $TMPDIR that is a world-writable sticky directory (so that any uid
+// can reach into it) with a short enough name.
+func notifyDir() (string, error) {
+	var lastErr error = sys.Errorf("notify", "", unix.ENOENT, "no directory for the notify socket: /tmp and /dev/shm are missing or not 1777, and $TMPDIR is too long")
+	for _, base := range []string{"/tmp", "/dev/shm", os.TempDir()} {
+		var st unix.Stat_t
+		if sys.Stat(base, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Mode&0o1777 != 0o1777 {
+			continue
+		}
+		if len(base)+len("/fdwire-notify-1234567890/notify") > 107 {
+			continue
+		}
+		dir, err := os.MkdirTemp(base, "fdwire-notify-")
+		if err != nil {
+			lastErr = sys.Wrap("mkdtemp", base, err)
+			continue
+		}
+		if err := sys.Chmod(dir, 0o711); err != nil {
+			os.Remove(dir)
+			return "", err
+		}
+		return dir, nil
+	}
+	return "", lastErr
+}
+
+func (r *readiness) removeDir() {
+	if r.dir != "" {
+		sys.Unlink(r.addr)
+		os.Remove(r.dir)
+		r.dir = ""
 	}
 }
 
@@ -421,6 +471,7 @@ func (r *readiness) snapshot(take bool) Ready {
 		out.Vars[k] = v
 	}
 	out.Log = append([]string(nil), r.st.Log...)
+	out.Stored = len(r.st.Fds)
 	if take {
 		r.st.Fds, r.st.FdNames = nil, nil
 	} else {

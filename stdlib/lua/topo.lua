@@ -65,11 +65,25 @@ function Topology:stderr(name) return table.concat(the_proc(self, "Topology:stde
 function Topology:status(name)
 	local P = the_proc(self, "Topology:status", name)
 	if self.outcome then return self.outcome.procs[name] end
+	local n
+	if P.proc and P.spec.ready and P.spec.ready.kind == "notify" then n = report.notify_info(P.proc:notices()) end
 	return {
 		name = name, state = P.state, pid = P.pid, ready = P.ready or false,
 		status = P.status and run.status_string(P.status) or nil,
 		exit = P.status and P.status.code, signal = P.status and P.status.signal,
+		notify = n,
 	}
+end
+
+-- Topology:fdstore(name) -> fds, names: the descriptors the process sent
+-- with FDSTORE=1 (sd_notify) so far and their FDNAME= values; the caller
+-- owns them. What nobody takes is closed by the teardown.
+function Topology:fdstore(name)
+	local P = the_proc(self, "Topology:fdstore", name)
+	run.collect_fdstore(P)
+	local fds, names = P.stored.fds, P.stored.names
+	P.stored.fds, P.stored.names = {}, {}
+	return fds, names
 end
 
 -- Topology:dir() -> the run directory (removed by the teardown).
@@ -157,9 +171,16 @@ end
 -- returns the exit status (shared by run_main and `fdwire up`).
 function M._up_main(def, opts)
 	opts = opts or {}
-	local top = M.up(def, { echo = opts.quiet and false or true, signals = true })
+	local echo = not opts.quiet
+	if echo and opts.json then echo = function(line) fd.stderr:write(line .. "\n") end end
+	local top = M.up(def, { echo = echo, signals = true })
 	local _, r = top:wait()
-	print(report.summary(r))
+	if opts.json then
+		fd.stderr:write(report.summary(r) .. "\n")
+		fd.stdout:write(require("fdwire.topo.json").encode(require("fdwire.topo.json").result(r)) .. "\n")
+	else
+		print(report.summary(r))
+	end
 	return r.code
 end
 

@@ -13,6 +13,7 @@ M.spec = {
 		"prints a per-process summary. A second ^C gives up on the ordered teardown.",
 	options = {
 		{ "q", "quiet", help = "do not echo the processes' output" },
+		{ nil, "json", help = "write the result as one JSON object on stdout (output and summary go to stderr)" },
 	},
 	positional = { 1, 1, names = "TOPO.lua" },
 	exits = {
@@ -36,7 +37,7 @@ function M.main(argv)
 		io.stderr:write("fdwire up: " .. tostring(def) .. "\n")
 		return 3
 	end
-	local ok2, code = pcall(topo._up_main, def, { quiet = opts.quiet })
+	local ok2, code = pcall(topo._up_main, def, { quiet = opts.quiet, json = opts.json })
 	if not ok2 then
 		io.stderr:write("fdwire up: " .. tostring(code) .. "\n")
 		return 3

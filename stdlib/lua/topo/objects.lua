@@ -205,10 +205,16 @@ function M.close(top)
 		for _, t in ipairs(P.reader_tasks) do pcall(t.cancel, t) end
 		for _, h in pairs(P.capture) do if not h:closed() then h:close() end end
 		if P.notify_r then P.notify_r:close() end
-		if P.notify_sock then
-			P.notify_sock:close()
-			os.remove(top.rundir .. "/.notify-" .. P.name)
+		-- Stored descriptors nobody took with Topology:fdstore end here.
+		if P.proc and P.spec.ready and P.spec.ready.kind == "notify" then
+			local ok, fds = pcall(P.proc.fdstore, P.proc)
+			if ok then for _, h in ipairs(fds) do P.stored.fds[#P.stored.fds + 1] = h end end
 		end
+		for _, h in ipairs(P.stored.fds) do
+			P.stored.closed = (P.stored.closed or 0) + 1
+			h:close()
+		end
+		P.stored.fds = {}
 	end
 	for _, o in pairs(top.objs) do
 		for part, h in pairs(o.h) do

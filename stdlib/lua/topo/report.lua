@@ -21,6 +21,15 @@ local function quote(s, max)
 	return (string.format("%q", s):gsub("\\\n", "\\n"))
 end
 
+-- notify_info is what a result says about a process's sd_notify talk.
+function M.notify_info(n)
+	if not n then return nil end
+	return {
+		status = n.status, messages = n.messages, dropped = n.dropped, watchdog = n.watchdog,
+		reloading = n.reloading, stopping = n.stopping, vars = n.vars,
+	}
+end
+
 local meta = {}
 meta.__index = meta
 
@@ -54,6 +63,8 @@ function M.result(top)
 		if P.status then
 			info.exit, info.signal = P.status.code, P.status.signal
 		end
+		info.notify = M.notify_info(P.notices)
+		if P.stored and #P.stored.names > 0 then info.fdstore_closed = P.stored.names end
 		if P.t_start then info.duration = (P.t_exit or t_end) - P.t_start end
 		if P.state == "pending" then
 			info.state = "not started"
@@ -103,6 +114,20 @@ function M.summary(r)
 		local cells = {}
 		for i, c in ipairs(row) do cells[i] = c .. string.rep(" ", w[i] - #c) end
 		out[#out + 1] = "  " .. table.concat(cells, "  "):gsub("%s+$", "")
+	end
+	for _, name in ipairs(r.order) do
+		local n = r.procs[name].notify
+		if n and (n.status or n.messages > 1 or n.dropped > 0) then
+			local extra = {}
+			if n.watchdog > 0 then extra[#extra + 1] = n.watchdog .. " watchdog" end
+			if n.reloading then extra[#extra + 1] = "reloading" end
+			if n.stopping then extra[#extra + 1] = "stopping" end
+			if n.dropped > 0 then extra[#extra + 1] = n.dropped .. " dropped" end
+			out[#out + 1] = string.format("  %s STATUS=%s (%d notify message(s)%s)", name, n.status or "-", n.messages,
+				#extra > 0 and ", " .. table.concat(extra, ", ") or "")
+		end
+		local fs = r.procs[name].fdstore_closed
+		if fs then out[#out + 1] = string.format("  %s: %d FDSTORE descriptor(s) closed at teardown (%s)", name, #fs, table.concat(fs, ", ")) end
 	end
 	local failed = {}
 	for _, f in ipairs(r.failures) do

@@ -36,6 +36,32 @@ M.failure = failure
 
 local function note(top, msg) top.notes[#top.notes + 1] = msg end
 
+-- FDSTORE=1 descriptors: kept per process until Topology:fdstore(name)
+-- hands them over; the teardown closes the rest.
+function M.keep_fdstore(P, fds, names)
+	for i, f in ipairs(fds or {}) do
+		P.stored.fds[#P.stored.fds + 1] = f
+		P.stored.names[#P.stored.names + 1] = names[i]
+	end
+end
+
+function M.collect_fdstore(P)
+	if P.proc and P.spec.ready and P.spec.ready.kind == "notify" then
+		local ok, fds, names = pcall(P.proc.fdstore, P.proc)
+		if ok then M.keep_fdstore(P, fds, names) end
+	end
+end
+
+-- notify_note is "; last STATUS=..." for failure lines of a process that
+-- told its status over sd_notify.
+local function notify_note(P)
+	if not (P.proc and P.spec.ready and P.spec.ready.kind == "notify") then return "" end
+	local ok, n = pcall(P.proc.notices, P.proc)
+	if ok and n and n.status then return "; last STATUS=" .. n.status end
+	return ""
+end
+M.notify_note = notify_note
+
 local function status_string(st)
 	if not st then return "?" end
 	if st.code ~= nil then return "exit " .. st.code end
@@ -102,16 +128,15 @@ local function ready_probe(top, P)
 			end
 		end)
 	elseif rd.kind == "notify" then
-		local s = P.notify_sock
+		-- proc.spawn's notify server (runtime/proc/notify.go) receives,
+		-- authenticates by sender pid and keeps draining after READY=1;
+		-- this only waits for the first READY=1. A child that ends first
+		-- makes ready() raise: the exit event reports that.
 		spawn_helper(top, P, function()
-			while not top.tearing do
-				local _, data = sock.recvfds(s, { max = 0 })
-				local text = data or ""
-				for line in text:gmatch("[^\n]+") do
-					local k, v = line:match("^([%w_]+)=(.*)$")
-					if k == "READY" and v == "1" then push(top, { t = "ready", P = P }) end
-					if k == "STATUS" then P.notify_status = v end
-				end
+			local ok, r = pcall(P.proc.ready, P.proc)
+			if ok then
+				M.keep_fdstore(P, r.fds, r.names)
+				push(top, { t = "ready", P = P })
 			end
 		end)
 	elseif rd.kind == "notify_fd" then
@@ -195,11 +220,6 @@ local function start(top, P)
 			fds[rd.fd] = w
 			mine[#mine + 1] = w
 			P.notify_r = r
-		elseif rd and rd.kind == "notify" then
-			local path = top.rundir .. "/.notify-" .. P.name
-			P.notify_sock = sock.socket("unix", "dgram")
-			sock.bind(P.notify_sock, path)
-			P.extra_env.NOTIFY_SOCKET = path
 		end
 		local argv = {}
 		for i, a in ipairs(sp.argv) do argv[i] = a end
@@ -213,6 +233,7 @@ local function start(top, P)
 			end
 		end
 		argv.fds = fds
+		argv.notify = rd and rd.kind == "notify" or nil
 		argv.env = envlist(top, P)
 		argv.cwd = sp.cwd and (sp.cwd:sub(1, 1) == "/" and sp.cwd or top.rundir .. "/" .. sp.cwd) or top.rundir
 		-- Its own session: a terminal's ^C reaches fdwire, which then tears
@@ -275,14 +296,14 @@ local function check_exit(top, P)
 	end
 	if e.exit ~= nil then
 		P.ok_exit = st.code == e.exit
-		if not P.ok_exit then failure(top, string.format("%s: expected exit %d, got %s", P.name, e.exit, status_string(st))) end
+		if not P.ok_exit then failure(top, string.format("%s: expected exit %d, got %s%s", P.name, e.exit, status_string(st), notify_note(P))) end
 	elseif e.signal ~= nil then
 		P.ok_exit = st.signal == e.signal
-		if not P.ok_exit then failure(top, string.format("%s: expected signal %s, got %s", P.name, e.signal, status_string(st))) end
+		if not P.ok_exit then failure(top, string.format("%s: expected signal %s, got %s%s", P.name, e.signal, status_string(st), notify_note(P))) end
 	else
 		P.ok_exit = st.code == 0
 		if not P.ok_exit and not top.tearing then
-			failure(top, string.format("%s: exited unexpectedly (%s)", P.name, status_string(st)))
+			failure(top, string.format("%s: exited unexpectedly (%s)%s", P.name, status_string(st), notify_note(P)))
 		end
 	end
 end
@@ -295,7 +316,7 @@ local function handle(top, ev)
 		if top.tearing and P.term_sent then P.stopped_by_teardown = true end
 		for _, t in ipairs(P.helpers) do pcall(t.cancel, t) end
 		if P.spec.ready and not P.ready and not top.tearing then
-			failure(top, string.format("%s: %s before it was ready (ready: %s)", P.name, status_string(P.status), report.ready_desc(P.spec.ready)))
+			failure(top, string.format("%s: %s before it was ready (ready: %s)%s", P.name, status_string(P.status), report.ready_desc(P.spec.ready), notify_note(P)))
 		end
 		check_exit(top, P)
 	elseif ev.t == "ready" then
@@ -355,10 +376,15 @@ end
 
 -- deadlines returns the nearest deadline and, when it has passed, the
 -- failure it means.
+local function d_note(P)
+	if P.spec.ready and P.spec.ready.kind == "notify" then return notify_note(P) end
+	return ""
+end
+
 local function deadlines(top)
 	local t, nearest, why = now(), nil, nil
 	local function consider(d, msg, reason)
-		if d <= t and not why then why = { msg, reason } end
+		if d <= t and not why then why = { type(msg) == "function" and msg() or msg, reason } end
 		if not nearest or d < nearest then nearest = d end
 	end
 	if top.def.timeout then
@@ -378,7 +404,9 @@ local function deadlines(top)
 			end
 			local rd = P.spec.ready
 			if rd and not P.ready then
-				consider(P.t_start + rd.timeout, string.format("%s: not ready within %gs (ready: %s)", P.name, rd.timeout, report.ready_desc(rd)), "failed")
+				consider(P.t_start + rd.timeout, function()
+					return string.format("%s: not ready within %gs (ready: %s)%s", P.name, rd.timeout, report.ready_desc(rd), d_note(P))
+				end, "failed")
 			end
 		end
 	end
@@ -465,6 +493,10 @@ local function teardown(top)
 		end
 	end
 	objects.sweep(top)
+	for _, P in pairs(top.procs) do
+		M.collect_fdstore(P)
+		P.notices = P.proc and P.spec.ready and P.spec.ready.kind == "notify" and P.proc:notices() or nil
+	end
 	-- Let the output readers drain what the processes wrote last.
 	local deadline = now() + 1
 	while now() < deadline do
@@ -490,6 +522,7 @@ function M.new(def, opts)
 		top.procs[name] = {
 			name = name, spec = def.procs[name], state = "pending", out = { stdout = {}, stderr = {} },
 			capture = {}, capture_ino = {}, helpers = {}, reader_tasks = {}, readers = 0, extra_env = {},
+			stored = { fds = {}, names = {} },
 		}
 	end
 	top.wake = fd.eventfd(0)

@@ -70,6 +70,8 @@ function M.run(top, opts)
 		local P = top.procs[name]
 		if P.state == "running" and not P.exited then
 			local fds = native.proc_fds(P.pid)
+			local before = #problems
+			if fds and not native.alive(P.pid) then fds = nil end
 			if fds then
 				checked = checked + 1
 				local by = {}
@@ -150,6 +152,12 @@ function M.run(top, opts)
 						end
 					end
 				end
+				-- A process that exited while it was being read (a zombie
+				-- has no fds) is skipped like one that had already exited.
+				if not native.alive(P.pid) then
+					for i = #problems, before + 1, -1 do problems[i] = nil end
+					checked = checked - 1
+				end
 			end
 		end
 	end
@@ -180,9 +188,9 @@ function M.run(top, opts)
 		top.procs[name].verify_listen = nil
 	end
 	if #problems == 0 then
-		return true, string.format("verify %s: %d running process(es) hold exactly their fd maps", top.def.name, checked), problems
+		return true, string.format("verify %s: %d running process(es) hold exactly their fd maps", top.def.name, checked), problems, checked
 	end
-	return false, string.format("verify %s: %d problem(s):\n  %s", top.def.name, #problems, table.concat(problems, "\n  ")), problems
+	return false, string.format("verify %s: %d problem(s):\n  %s", top.def.name, #problems, table.concat(problems, "\n  ")), problems, checked
 end
 
 return M

@@ -12,15 +12,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/internal/leakcheck"
+	"github.com/fdwire/fdwire/runtime/addr"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/ns"
 	"github.com/fdwire/fdwire/runtime/proc"
+	"github.com/fdwire/fdwire/runtime/sock"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
 // runIsolated spawns the test binary as helper with spec and returns its
 // report as a map.
 func runIsolated(t *testing.T, mode string, spec *ns.Spec, env ...string) (map[string]string, error) {
+	t.Helper()
+	return runIsolatedFds(t, mode, spec, nil, env...)
+}
+
+func runIsolatedFds(t *testing.T, mode string, spec *ns.Spec, extra map[int]*fdio.FD, env ...string) (map[string]string, error) {
 	t.Helper()
 	self, err := fdio.OpenFile(nsHelper(t), unix.O_PATH, 0)
 	if err != nil {
@@ -35,10 +42,14 @@ func runIsolated(t *testing.T, mode string, spec *ns.Spec, env ...string) (map[s
 		t.Fatal(err)
 	}
 	defer r.Close()
+	fds := map[int]*fdio.FD{1: w}
+	for k, v := range extra {
+		fds[k] = v
+	}
 	p, err := proc.Spawn(proc.Attr{
 		Argv:    []string{"helper", mode},
 		Env:     env,
-		Fds:     map[int]*fdio.FD{1: w},
+		Fds:     fds,
 		Stdio:   [3]proc.Stdio{proc.StdioClose, proc.StdioInherit, proc.StdioInherit},
 		Isolate: spec,
 	})
@@ -101,18 +112,31 @@ func TestSealedChild(t *testing.T) {
 	sa, _ := unix.Getsockname(l)
 	port := sa.(*unix.SockaddrInet4).Port
 	leakcheck.Check(t)
-	m, err := runIsolated(t, "sealed", &ns.Spec{
+	al, h, err := sock.BindAnon(sock.AnonOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer al.Close()
+	defer h.Close()
+	c, cli, err := sock.NewConnector(h, addr.Addr{}, sock.ConnectorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer cli.Close()
+	m, err := runIsolatedFds(t, "sealed", &ns.Spec{
 		New:        []string{"user", "mount", "net", "pid", "ipc", "uts"},
 		Root:       []ns.Entry{{Bind: d, At: "/data", RO: true}},
 		NoNewPrivs: true,
-	}, "FDWIRE_NS_TCP="+strconv.Itoa(port))
+	}, map[int]*fdio.FD{3: cli}, "FDWIRE_NS_TCP="+strconv.Itoa(port), "FDWIRE_NS_CONNECTOR=3")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
 		"uid":       strconv.Itoa(os.Getuid()),
 		"pid":       "1",
-		"fds":       "1,2", // stdout (the report) and stderr, nothing else
+		"fds":       "1,2,3", // stdout (the report), stderr and the connector, nothing else
+		"conn":      "ok",
 		"root":      "data",
 		"proc":      "ENOENT",
 		"data":      "hello from the handle ok",
@@ -128,6 +152,16 @@ func TestSealedChild(t *testing.T) {
 		if m[k] != v {
 			t.Errorf("%s: got %q, want %q", k, m[k], v)
 		}
+	}
+	// The connection the sealed child got through its connector.
+	a, err := sock.TryAccept(al)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	buf := make([]byte, 2)
+	if n, _ := sys.Read(a.Raw(), buf); n != 2 || string(buf) != "hi" {
+		t.Errorf("through the connector: %q", buf[:n])
 	}
 }
 

@@ -47,7 +47,7 @@ func (rt *Runtime) checkFd(L *lua.LState, fn string, n int, name string) *fdio.F
 func (rt *Runtime) checkOpenFd(L *lua.LState, fn string, n int, name string) *fdio.FD {
 	f := rt.checkFd(L, fn, n, name)
 	if f.Closed() {
-		rt.argError(L, fn, n, name, "the handle is closed (EBADF)")
+		rt.closedError(L, fn, n, name)
 	}
 	return f
 }
@@ -86,12 +86,28 @@ func (rt *Runtime) checkString(L *lua.LState, fn string, n int, name string) str
 	return string(v)
 }
 
-func (rt *Runtime) checkInt(L *lua.LState, fn string, n int, name string) int {
-	v, ok := L.Get(n).(lua.LNumber)
-	if !ok || float64(v) != float64(int(v)) {
-		rt.argError(L, fn, n, name, "expected an integer, got %s", typeName(L.Get(n)))
+// checkPath is checkString for strings the kernel reads as C strings
+// (paths, names): a NUL byte would cut them short, so it is refused.
+func (rt *Runtime) checkPath(L *lua.LState, fn string, n int, name string) string {
+	s := rt.checkString(L, fn, n, name)
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		rt.argError(L, fn, n, name, "contains a NUL byte at offset %d (the kernel would read only %q)", i, s[:i])
 	}
-	return int(v)
+	return s
+}
+
+func (rt *Runtime) checkInt(L *lua.LState, fn string, n int, name string) int {
+	return int(rt.Args(L, fn).Int(n, name, RangeExact))
+}
+
+// checkBool requires a boolean at argument n: f:cloexec() with no value
+// or with 0 is refused instead of read as false.
+func (rt *Runtime) checkBool(L *lua.LState, fn string, n int, name string) bool {
+	v, ok := L.Get(n).(lua.LBool)
+	if !ok {
+		rt.argError(L, fn, n, name, "expected true or false, got %s", typeName(L.Get(n)))
+	}
+	return bool(v)
 }
 
 func (rt *Runtime) openFd(L *lua.LState) {
@@ -164,7 +180,7 @@ func parseOpenFlags(s string) (int, error) {
 }
 
 func (rt *Runtime) fdOpen(L *lua.LState) int {
-	path := rt.checkString(L, "fd.open", 1, "path")
+	path := rt.checkPath(L, "fd.open", 1, "path")
 	flags := unix.O_RDONLY
 	if v, ok := L.Get(2).(lua.LString); ok {
 		fl, err := parseOpenFlags(string(v))
@@ -175,10 +191,8 @@ func (rt *Runtime) fdOpen(L *lua.LState) int {
 	} else if L.Get(2) != lua.LNil {
 		return rt.argError(L, "fd.open", 2, "flags", "expected a string, got %s", typeName(L.Get(2)))
 	}
-	mode := uint32(0o666)
-	if v, ok := L.Get(3).(lua.LNumber); ok {
-		mode = uint32(v)
-	}
+	// Checked like fs.mkdir's: a mode is 0 to 0o7777, never wrapped.
+	mode := uint32(rt.Args(L, "fd.open").OptInt(3, "mode", RangeMode, 0o666))
 	f, err := fdio.OpenFile(path, flags, mode)
 	if err != nil {
 		return rt.raise(L, err)
@@ -199,8 +213,11 @@ func (rt *Runtime) fdDup(L *lua.LState) int {
 
 func (rt *Runtime) fdMemfd(L *lua.LState) int {
 	name := "fdwire"
-	if v, ok := L.Get(1).(lua.LString); ok {
-		name = string(v)
+	if L.Get(1) != lua.LNil {
+		name = rt.checkPath(L, "fd.memfd", 1, "name")
+		if len(name) > 249 {
+			return rt.argError(L, "fd.memfd", 1, "name", "is %d bytes; memfd_create takes at most 249", len(name))
+		}
 	}
 	f, err := fdio.Memfd(name)
 	if err != nil {
@@ -211,10 +228,7 @@ func (rt *Runtime) fdMemfd(L *lua.LState) int {
 }
 
 func (rt *Runtime) fdEventfd(L *lua.LState) int {
-	init := 0
-	if v, ok := L.Get(1).(lua.LNumber); ok {
-		init = int(v)
-	}
+	init := rt.Args(L, "fd.eventfd").OptInt(1, "init", Range{0, 1<<32 - 1, "an eventfd counter", "an unsigned int"}, 0)
 	f, err := fdio.Eventfd(uint(init))
 	if err != nil {
 		return rt.raise(L, err)
@@ -224,17 +238,10 @@ func (rt *Runtime) fdEventfd(L *lua.LState) int {
 }
 
 func (rt *Runtime) fdFrom(L *lua.LState) int {
-	v, ok := L.Get(1).(lua.LNumber)
-	if !ok {
-		if _, isfd := L.Get(1).(*lua.LUserData); isfd {
-			return rt.argError(L, "fd.from", 1, "n", "expected a descriptor number, got %s (it already is a handle)", typeName(L.Get(1)))
-		}
-		return rt.argError(L, "fd.from", 1, "n", "expected a descriptor number, got %s", typeName(L.Get(1)))
+	if _, isfd := L.Get(1).(*lua.LUserData); isfd {
+		return rt.argError(L, "fd.from", 1, "n", "expected a descriptor number, got %s (it already is a handle)", typeName(L.Get(1)))
 	}
-	n := int(v)
-	if n < 0 || float64(n) != float64(v) {
-		return rt.argError(L, "fd.from", 1, "n", "expected a non-negative integer")
-	}
+	n := int(rt.Args(L, "fd.from").Int(1, "n", RangeFd()))
 	if _, err := sys.GetFdFlags(n); err != nil {
 		return rt.raise(L, sys.Wrap("fd.from", sys.FdAddr(n), errors.Unwrap(err)))
 	}
@@ -321,17 +328,11 @@ func (rt *Runtime) fdSplice(L *lua.LState) int {
 	const fn = "fd.splice"
 	from := rt.checkOpenFd(L, fn, 1, "from")
 	to := rt.checkOpenFd(L, fn, 2, "to")
-	n := 65536
-	if v := L.Get(3); v != lua.LNil {
-		num, ok := v.(lua.LNumber)
-		if !ok || num <= 0 || float64(num) != float64(int(num)) {
-			return rt.argError(L, fn, 3, "n", "expected a positive integer, got %s", typeName(v))
-		}
-		n = int(num)
-	}
-	opts := rt.optTable(L, fn, 4, "opts")
+	a := rt.Args(L, fn)
+	n := int(a.OptInt(3, "n", Range{1, 1 << 30, "a byte count", ""}, 65536))
+	opts := a.Opts(4, "opts", "timeout")
 	wait := fdio.SpliceWait{F: from, Events: unix.POLLIN}
-	return rt.parkWhere(L, "splice", func() (*fdio.FD, int16) { return wait.F, wait.Events }, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	return rt.parkWhere(L, "splice", func() (*fdio.FD, int16) { return wait.F, wait.Events }, opts.Timeout(), func() ([]lua.LValue, error) {
 		moved, w, err := fdio.TrySplice(from, to, n)
 		if err != nil {
 			if w.F != nil {
@@ -404,15 +405,15 @@ func (rt *Runtime) fdNum(L *lua.LState) int {
 
 func (rt *Runtime) fdRead(L *lua.LState) int {
 	f := rt.checkOpenFd(L, "Fd:read", 1, "self")
-	size := 65536
-	if v, ok := L.Get(2).(lua.LNumber); ok {
-		if v <= 0 {
-			return rt.argError(L, "Fd:read", 2, "n", "must be positive")
-		}
-		size = int(v)
+	a := rt.Args(L, "Fd:read")
+	if _, ok := L.Get(2).(*lua.LTable); ok {
+		return a.Error(2, "n", "expected a byte count, got table (options go third: f:read(n, {timeout = s}), or f:read(nil, {...}))")
 	}
-	opts := rt.optTable(L, "Fd:read", 3, "opts")
-	return rt.park(L, "read", f, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	// Bounded (MaxRecvSize) so that a typo such as 2^40 is an error and
+	// not an allocation that kills the process.
+	size := int(a.OptInt(2, "n", RangeSize, 65536))
+	opts := a.Opts(3, "opts", "timeout")
+	return rt.park(L, "read", f, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
 		// A buffer only for the read itself (the result is copied into a
 		// Lua string anyway): a read parked on a quiet pipe holds no
 		// memory, and a relay does not clear 64 KiB per call.
@@ -455,9 +456,13 @@ func (rt *Runtime) fdWrite(L *lua.LState) int {
 	// 64 KiB pipe relay's CPU).
 	str := rt.checkString(L, "Fd:write", 2, "data")
 	data := unsafe.Slice(unsafe.StringData(str), len(str))
-	opts := rt.optTable(L, "Fd:write", 3, "opts")
+	opts := rt.Args(L, "Fd:write").Opts(3, "opts", "timeout")
 	off := 0
-	return rt.park(L, "write", f, unix.POLLOUT, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	wait := func() (*fdio.FD, int16) { return f, unix.POLLOUT }
+	// Whatever ends a write early (an error, the timeout, a cancel)
+	// carries written: the bytes that did go out.
+	written := func(e *lua.LTable) { e.RawSetString("written", lua.LNumber(off)) }
+	return rt.parkCall(L, "write", wait, opts.Timeout(), func() ([]lua.LValue, error) {
 		for off < len(data) {
 			n, err := fdio.TryWrite(f, data[off:])
 			if err != nil {
@@ -466,12 +471,12 @@ func (rt *Runtime) fdWrite(L *lua.LState) int {
 			off += n
 		}
 		return []lua.LValue{lua.LNumber(off)}, nil
-	})
+	}, written)
 }
 
 func (rt *Runtime) fdCloexec(L *lua.LState) int {
 	f := rt.checkOpenFd(L, "Fd:cloexec", 1, "self")
-	if err := f.SetCloexec(L.ToBool(2)); err != nil {
+	if err := f.SetCloexec(rt.checkBool(L, "Fd:cloexec", 2, "on")); err != nil {
 		return rt.raise(L, err)
 	}
 	return 0
@@ -479,7 +484,7 @@ func (rt *Runtime) fdCloexec(L *lua.LState) int {
 
 func (rt *Runtime) fdNonblock(L *lua.LState) int {
 	f := rt.checkOpenFd(L, "Fd:nonblock", 1, "self")
-	if err := f.SetNonblock(L.ToBool(2)); err != nil {
+	if err := f.SetNonblock(rt.checkBool(L, "Fd:nonblock", 2, "on")); err != nil {
 		return rt.raise(L, err)
 	}
 	return 0

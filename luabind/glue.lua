@@ -108,10 +108,8 @@ end
 local push_deadline, pop_deadline = task._push_deadline, task._pop_deadline
 task._push_deadline, task._pop_deadline = nil, nil
 function task.timeout(seconds, fn, ...)
-	if type(seconds) ~= "number" or seconds < 0 then
-		raw_error("task.timeout: bad argument #1 (seconds): expected a non-negative number", 2)
-	end
-	push_deadline(seconds)
+	push_deadline(seconds, fn) -- checks both: a structured argument error
+
 	local function done(ok, ...)
 		pop_deadline()
 		if not ok then raw_error((...), 0) end
@@ -120,5 +118,8 @@ function task.timeout(seconds, fn, ...)
 	return done(pcall(fn, ...))
 end
 
--- The first function every task runs.
-return function(f, ...) return f(...) end
+-- The first function every task runs; arm keeps the tracebacks of the
+-- VM's own errors in it (see task._arm).
+local arm = task._arm
+task._arm = nil
+return function(f, ...) arm() return f(...) end

@@ -156,12 +156,12 @@ func statusValues(L *lua.LState, p *proc.Proc, s *proc.Status) []lua.LValue {
 
 func (rt *Runtime) procWait(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:wait")
-	opts := rt.optTable(L, "Proc:wait", 2, "opts")
+	timeout := rt.Args(L, "Proc:wait").Opts(2, "opts", "timeout").Timeout()
 	if s := p.Status(); s != nil {
 		rt.reaped(p)
 		return rt.pushOK(L, statusValues(L, p, s))
 	}
-	return rt.park(L, "wait", p.Pidfd, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	return rt.park(L, "wait", p.Pidfd, unix.POLLIN, timeout, func() ([]lua.LValue, error) {
 		s, err := p.TryWait()
 		if err != nil {
 			if s := p.Status(); s != nil { // another task reaped it
@@ -178,8 +178,7 @@ func (rt *Runtime) procWait(L *lua.LState) int {
 // newline on notify_fd, or fails when the child exits first.
 func (rt *Runtime) procReady(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:ready")
-	opts := rt.optTable(L, "Proc:ready", 2, "opts")
-	timeout := optTimeout(L, opts)
+	timeout := rt.Args(L, "Proc:ready").Opts(2, "opts", "timeout").Timeout()
 	try := func() ([]lua.LValue, error) {
 		st, err := p.TryReady()
 		if err != nil {
@@ -224,11 +223,12 @@ func (rt *Runtime) procKill(L *lua.LState) int {
 	switch v := L.Get(2).(type) {
 	case *lua.LNilType:
 	case lua.LNumber:
-		sig = unix.Signal(v)
+		// 0 sends nothing and only asks whether the process is there.
+		sig = unix.Signal(rt.Args(L, "Proc:kill").Int(2, "sig", Range{0, RangeSignal.Max, "a signal number", "0 only asks whether the process exists"}))
 	case lua.LString:
 		s, err := proc.SignalByName(string(v))
 		if err != nil {
-			return rt.raise(L, err)
+			return rt.argError(L, "Proc:kill", 2, "sig", "%s", errMsg(err))
 		}
 		sig = s
 	default:
@@ -250,22 +250,20 @@ func (rt *Runtime) procToString(L *lua.LState) int {
 	return 1
 }
 
-// getfdMode reads {mode="dup"|"reopen"}; "dup" is the default.
+// getfdMode reads {mode="dup"|"reopen"}; "dup" (pidfd_getfd, which
+// shares the open file description) is the default, "reopen" opens
+// /proc/PID/fd/N (a new one).
 func (rt *Runtime) getfdMode(L *lua.LState, fn string, n int) proc.GetFdMode {
-	opts := rt.optTable(L, fn, n, "opts")
-	if opts == nil {
-		return proc.GetFdDup
-	}
-	switch v := opts.RawGetString("mode"); v {
-	case lua.LNil, lua.LString("dup"):
-		return proc.GetFdDup
-	case lua.LString("reopen"):
+	opts := rt.Args(L, fn).Opts(n, "opts", "mode")
+	if opts.Enum("mode", "dup", "dup", "reopen") == "reopen" {
 		return proc.GetFdReopen
-	default:
-		rt.argError(L, fn, n, "opts", "mode must be \"dup\" (pidfd_getfd, shares the open file description) or \"reopen\" (open /proc/PID/fd/N, a new one), got %s", lua.LVAsString(v))
 	}
 	return proc.GetFdDup
 }
+
+// rangeTargetFd is a descriptor number in another process: an int, which
+// pidfd_getfd takes as it is (that process's limits are its own).
+var rangeTargetFd = Range{0, 1<<31 - 1, "a descriptor number", "an int"}
 
 // procGetfd: proc.getfd(pid_or_proc, n, {mode=}).
 func (rt *Runtime) procGetfd(L *lua.LState) int {
@@ -274,10 +272,7 @@ func (rt *Runtime) procGetfd(L *lua.LState) int {
 	var pidfd *fdio.FD
 	switch v := L.Get(1).(type) {
 	case lua.LNumber:
-		pid = int(v)
-		if pid <= 0 {
-			return rt.argError(L, fn, 1, "pid", "expected a positive pid, got %d", pid)
-		}
+		pid = int(rt.Args(L, fn).Int(1, "pid", RangePid))
 	case *lua.LUserData:
 		p, ok := v.Value.(*proc.Proc)
 		if !ok {
@@ -287,14 +282,14 @@ func (rt *Runtime) procGetfd(L *lua.LState) int {
 	default:
 		return rt.argError(L, fn, 1, "pid", "expected a pid or a Proc, got %s", typeName(v))
 	}
-	n := rt.checkInt(L, fn, 2, "n")
+	n := int(rt.Args(L, fn).Int(2, "n", rangeTargetFd))
 	return rt.getfd(L, pid, pidfd, n, rt.getfdMode(L, fn, 3))
 }
 
 // procGetfdMethod: Proc:getfd(n, {mode=}).
 func (rt *Runtime) procGetfdMethod(L *lua.LState) int {
 	p := rt.checkProc(L, "Proc:getfd")
-	n := rt.checkInt(L, "Proc:getfd", 2, "n")
+	n := int(rt.Args(L, "Proc:getfd").Int(2, "n", rangeTargetFd))
 	return rt.getfd(L, p.Pid, p.Pidfd, n, rt.getfdMode(L, "Proc:getfd", 3))
 }
 

@@ -1,7 +1,9 @@
 package luabind
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"os/user"
 	"sort"
 	"strconv"
@@ -27,12 +29,50 @@ var procSpawnKeys = map[string]bool{
 	"listen_names": true, "notify": true, "notify_fd": true, "detach": true, "cgroup": true,
 }
 
+// spawnKeyNames lists procSpawnKeys, for "did you mean".
+func spawnKeyNames() []string {
+	out := make([]string, 0, len(procSpawnKeys))
+	for k := range procSpawnKeys {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.Attr {
 	spec, ok := L.Get(1).(*lua.LTable)
 	if !ok {
 		rt.argError(L, fn, 1, "spec", "expected a table {argv..., fds=, env=, cwd=}, got %s", typeName(L.Get(1)))
 	}
 	bad := func(format string, args ...any) { rt.argError(L, fn, 1, "spec", format, args...) }
+	// intField reads spec.key (or a part of it, named by what) as an
+	// integer in r: never wrapped, rounded or clamped.
+	intField := func(what string, v lua.LValue, r Range) int64 {
+		n, why := IntValue(v, r)
+		if why != "" {
+			bad("%s: %s", what, why)
+		}
+		return n
+	}
+	boolField := func(key string) bool {
+		switch v := spec.RawGetString(key).(type) {
+		case *lua.LNilType:
+			return false
+		case lua.LBool:
+			return bool(v)
+		default:
+			bad("%s: expected true or false, got %s", key, typeName(v))
+		}
+		return false
+	}
+	// cstr refuses a NUL byte, which would cut the string short in the
+	// kernel (execve, chdir) without a word.
+	cstr := func(what, s string) string {
+		if i := strings.IndexByte(s, 0); i >= 0 {
+			bad("%s contains a NUL byte at offset %d (the kernel would read only %q)", what, i, s[:i])
+		}
+		return s
+	}
 	var a proc.Attr
 	n := spec.Len()
 	for i := 1; i <= n; i++ {
@@ -40,16 +80,26 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		if !ok {
 			bad("argv[%d] is a %s, not a string", i, typeName(spec.RawGetInt(i)))
 		}
-		a.Argv = append(a.Argv, string(s))
+		a.Argv = append(a.Argv, cstr(fmt.Sprintf("argv[%d]", i), string(s)))
 	}
 	if len(a.Argv) == 0 {
 		bad("argv is empty: give the program as spec[1]")
 	}
+	if a.Argv[0] == "" {
+		bad("argv[1] (the program) is an empty string")
+	}
 	spec.ForEach(func(k, _ lua.LValue) {
-		if s, ok := k.(lua.LString); ok && !procSpawnKeys[string(s)] {
-			bad("unknown option %q", string(s))
-		} else if num, ok := k.(lua.LNumber); ok && (int(num) < 1 || int(num) > n || float64(num) != float64(int(num))) {
-			bad("argv has a hole or a non-integer index %s", lua.LVAsString(k))
+		switch k := k.(type) {
+		case lua.LString:
+			if !procSpawnKeys[string(k)] {
+				bad("unknown option %q%s", string(k), DidYouMean(string(k), spawnKeyNames()))
+			}
+		case lua.LNumber:
+			if f := float64(k); f < 1 || f > float64(n) || f != math.Trunc(f) {
+				bad("argv has a hole or a non-integer index %s", numText(k))
+			}
+		default:
+			bad("key %s is a %s, not an option name", lua.LVAsString(k), typeName(k))
 		}
 	})
 	get := func(k string) lua.LValue { return spec.RawGetString(k) }
@@ -77,12 +127,10 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 			bad("fds is a %s, not a table {[n]=handle}", typeName(v))
 		}
 		a.Fds = map[int]*fdio.FD{}
+		fdr := RangeFd()
 		m.ForEach(func(k, v lua.LValue) {
-			kn, ok := k.(lua.LNumber)
-			if !ok || float64(kn) != float64(int(kn)) || kn < 0 {
-				bad("fds key %s is not a descriptor number", lua.LVAsString(k))
-			}
-			a.Fds[int(kn)] = handle(v, fmt.Sprintf("fds[%d]", int(kn)))
+			kn := int(intField("fds key "+lua.LVAsString(k), k, fdr))
+			a.Fds[kn] = handle(v, fmt.Sprintf("fds[%d]", kn))
 		})
 	}
 	for i, name := range []string{"stdin", "stdout", "stderr"} {
@@ -120,6 +168,9 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 			bad("env: %v", err)
 		}
 		a.Env = env
+		if a.Env == nil {
+			a.Env = []string{}
+		}
 	}
 	if v := get("env_add"); v != lua.LNil {
 		env, err := envList(v)
@@ -133,23 +184,27 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		if !ok {
 			bad("cwd is a %s, not a string", typeName(v))
 		}
-		a.Dir = string(s)
+		if s == "" {
+			bad("cwd is an empty string")
+		}
+		a.Dir = cstr("cwd", string(s))
 	}
 	rt.checkSpawnCred(L, fn, spec, &a)
-	a.Setsid = lua.LVAsBool(get("setsid"))
+	a.Setsid = boolField("setsid")
 	switch v := get("pgroup").(type) {
 	case *lua.LNilType:
 	case lua.LBool:
 		a.Setpgid = bool(v)
 	case lua.LNumber:
-		a.Setpgid, a.Pgid = true, int(v)
+		// 0 is a new group whose id is the child's pid.
+		a.Setpgid, a.Pgid = true, int(intField("pgroup", v, Range{0, RangePid.Max, "a process group id", "0 makes a new group"}))
 	default:
 		bad("pgroup is a %s: give true (a new group) or a group id", typeName(v))
 	}
 	switch v := get("pdeathsig").(type) {
 	case *lua.LNilType:
 	case lua.LNumber:
-		a.Pdeathsig = unix.Signal(v)
+		a.Pdeathsig = unix.Signal(intField("pdeathsig", v, RangeSignal))
 	case lua.LString:
 		sig, err := proc.SignalByName(string(v))
 		if err != nil {
@@ -162,11 +217,12 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 	switch v := get("umask").(type) {
 	case *lua.LNilType:
 	case lua.LNumber:
-		m := int(v)
+		// umask(2) keeps only the permission bits: more is a mistake.
+		m := int(intField("umask", v, Range{0, 0o777, "a umask", "permission bits only, at most 0o777 = 511"}))
 		a.Umask = &m
 	case lua.LString:
 		m, err := strconv.ParseUint(string(v), 8, 32)
-		if err != nil || m > 0o7777 {
+		if err != nil || m > 0o777 {
 			bad("umask %q is not an octal mode like \"022\"", string(v))
 		}
 		mi := int(m)
@@ -210,21 +266,23 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 			bad("listen_names is a %s, not a list of strings", typeName(v))
 		}
 		for i := 1; i <= t.Len(); i++ {
-			a.ListenNames = append(a.ListenNames, lua.LVAsString(t.RawGetInt(i)))
+			nm, ok := t.RawGetInt(i).(lua.LString)
+			if !ok {
+				bad("listen_names[%d] is a %s, not a string", i, typeName(t.RawGetInt(i)))
+			}
+			a.ListenNames = append(a.ListenNames, string(nm))
 		}
 	}
-	a.Notify = lua.LVAsBool(get("notify"))
+	a.Notify = boolField("notify")
 	if v := get("notify_fd"); v != lua.LNil {
-		num, ok := v.(lua.LNumber)
-		if !ok || int(num) < 3 || float64(num) != float64(int(num)) {
-			bad("notify_fd must be a descriptor number of 3 or more, got %s", lua.LVAsString(v))
-		}
-		a.NotifyFd = int(num)
+		r := RangeFd()
+		r.Min, r.What = 3, "a descriptor number of 3 or more (below the hard RLIMIT_NOFILE)"
+		a.NotifyFd = int(intField("notify_fd", v, r))
 	}
 	if forExec && (a.Notify || a.NotifyFd > 0) {
 		bad("notify and notify_fd need a parent that waits; exec has none")
 	}
-	a.Detach = lua.LVAsBool(get("detach"))
+	a.Detach = boolField("detach")
 	if forExec && a.Detach {
 		bad("detach has no meaning for exec")
 	}
@@ -255,18 +313,28 @@ func (rt *Runtime) checkSpawnCred(L *lua.LState, fn string, spec *lua.LTable, a 
 	}
 	c := &proc.Cred{Uid: uint32(unix.Getuid()), Gid: uint32(unix.Getgid())}
 	gidFromUser := ""
+	id := func(what string, v lua.LValue) uint32 {
+		n, why := IntValue(v, RangeID)
+		if why != "" {
+			bad("%s: %s", what, why)
+		}
+		return uint32(n)
+	}
 	switch v := uv.(type) {
 	case *lua.LNilType:
 	case lua.LNumber:
-		c.Uid = uint32(v)
-		gidFromUser = strconv.Itoa(int(v))
+		c.Uid = id("uid", v)
+		gidFromUser = strconv.FormatUint(uint64(c.Uid), 10)
 	case lua.LString:
 		u, err := user.Lookup(string(v))
 		if err != nil {
 			bad("uid: no user %q", string(v))
 		}
-		id, _ := strconv.Atoi(u.Uid)
-		c.Uid = uint32(id)
+		n, err := strconv.ParseUint(u.Uid, 10, 32)
+		if err != nil || n > uint64(RangeID.Max) {
+			bad("uid: user %q has uid %s, which is not a valid id", string(v), u.Uid)
+		}
+		c.Uid = uint32(n)
 		gidFromUser = u.Uid
 	default:
 		bad("uid is a %s, not a number or user name", typeName(v))
@@ -282,14 +350,17 @@ func (rt *Runtime) checkSpawnCred(L *lua.LState, fn string, spec *lua.LTable, a 
 			}
 		}
 	case lua.LNumber:
-		c.Gid = uint32(v)
+		c.Gid = id("gid", v)
 	case lua.LString:
 		g, err := user.LookupGroup(string(v))
 		if err != nil {
 			bad("gid: no group %q", string(v))
 		}
-		id, _ := strconv.Atoi(g.Gid)
-		c.Gid = uint32(id)
+		n, err := strconv.ParseUint(g.Gid, 10, 32)
+		if err != nil || n > uint64(RangeID.Max) {
+			bad("gid: group %q has gid %s, which is not a valid id", string(v), g.Gid)
+		}
+		c.Gid = uint32(n)
 	default:
 		bad("gid is a %s, not a number or group name", typeName(v))
 	}
@@ -299,12 +370,11 @@ func (rt *Runtime) checkSpawnCred(L *lua.LState, fn string, spec *lua.LTable, a 
 			bad("groups is a %s, not a list of group ids", typeName(grv))
 		}
 		c.Groups = []uint32{}
+		if t.Len() > 65536 {
+			bad("groups has %d entries; the kernel takes at most 65536 (NGROUPS_MAX)", t.Len())
+		}
 		for i := 1; i <= t.Len(); i++ {
-			num, ok := t.RawGetInt(i).(lua.LNumber)
-			if !ok {
-				bad("groups[%d] is not a number", i)
-			}
-			c.Groups = append(c.Groups, uint32(num))
+			c.Groups = append(c.Groups, id(fmt.Sprintf("groups[%d]", i), t.RawGetInt(i)))
 		}
 	}
 	a.Cred = c
@@ -315,10 +385,14 @@ func spawnRlimitValue(v lua.LValue, res int) (uint64, uint64, error) {
 	one := func(v lua.LValue) (uint64, error) {
 		switch x := v.(type) {
 		case lua.LNumber:
-			if x < 0 {
-				return 0, fmt.Errorf("negative limit")
+			if math.IsInf(float64(x), 1) {
+				return unix.RLIM_INFINITY, nil
 			}
-			return uint64(x), nil
+			n, why := IntValue(x, Range{0, 1 << 53, "a limit", "or \"unlimited\""})
+			if why != "" {
+				return 0, errors.New(why)
+			}
+			return uint64(n), nil
 		case lua.LString:
 			if x == "unlimited" || x == "infinity" {
 				return unix.RLIM_INFINITY, nil
@@ -367,18 +441,42 @@ func envList(v lua.LValue) ([]string, error) {
 	env := []string{}
 	var err error
 	t.ForEach(func(k, val lua.LValue) {
+		if err != nil {
+			return
+		}
+		// Values are strings or numbers (PORT = 8080); a table or a
+		// boolean would become "" and is refused.
+		sv, ok := val.(lua.LString)
+		if n, isNum := val.(lua.LNumber); isNum {
+			sv, ok = lua.LString(n.String()), true
+		}
+		if !ok {
+			err = fmt.Errorf("the value of %s is a %s, not a string", lua.LVAsString(k), typeName(val))
+			return
+		}
+		var kv string
 		switch k := k.(type) {
 		case lua.LNumber:
-			s := lua.LVAsString(val)
-			if !strings.Contains(s, "=") {
-				err = fmt.Errorf("entry %q has no '='", s)
+			kv = string(sv)
+			if i := strings.IndexByte(kv, '='); i <= 0 {
+				err = fmt.Errorf("entry %q is not KEY=value", kv)
+				return
 			}
-			env = append(env, s)
 		case lua.LString:
-			env = append(env, string(k)+"="+lua.LVAsString(val))
+			if k == "" || strings.Contains(string(k), "=") {
+				err = fmt.Errorf("key %q: a variable name is not empty and has no '='", string(k))
+				return
+			}
+			kv = string(k) + "=" + string(sv)
 		default:
-			err = fmt.Errorf("key %s is not a string", lua.LVAsString(k))
+			err = fmt.Errorf("key %s is a %s, not a string", lua.LVAsString(k), typeName(k))
+			return
 		}
+		if i := strings.IndexByte(kv, 0); i >= 0 {
+			err = fmt.Errorf("entry %q contains a NUL byte (the kernel would cut it short)", kv[:i])
+			return
+		}
+		env = append(env, kv)
 	})
 	sort.Strings(env)
 	return env, err

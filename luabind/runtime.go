@@ -335,6 +335,15 @@ func (rt *Runtime) Failures() int { return rt.failures }
 // ErrorReport is the message and, when known, the Lua traceback.
 func (rt *Runtime) ErrorReport(v lua.LValue) string {
 	s := ErrorText(v)
+	if t, ok := v.(*lua.LTable); ok && t.RawGetString("op") == lua.LNil {
+		// A table of the script's own with a __tostring says best what it is.
+		if mt, ok := t.Metatable.(*lua.LTable); ok && mt.RawGetString("__tostring") != lua.LNil {
+			if err := rt.L.CallByParam(lua.P{Fn: rt.L.GetGlobal("tostring"), NRet: 1, Protect: true}, v); err == nil {
+				s = lua.LVAsString(rt.L.Get(-1))
+				rt.L.Pop(1)
+			}
+		}
+	}
 	tb := ""
 	if t, ok := v.(*lua.LTable); ok {
 		tb = lua.LVAsString(t.RawGetString("traceback"))

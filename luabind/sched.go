@@ -32,9 +32,11 @@ type Task struct {
 	// abort ends the task's current wait with an error (cancel, Ctrl-C).
 	abort func(errv lua.LValue)
 	// deadlines is the stack of task.timeout deadlines around the code
-	// that runs now; every wait ends at the nearest one.
-	deadlines []time.Time
-	cancelled lua.LValue
+	// that runs now; every wait ends at the nearest one. deadlineLen holds
+	// each one's length, for the error that says which one fired.
+	deadlines   []time.Time
+	deadlineLen []time.Duration
+	cancelled   lua.LValue
 	// cancelRequested marks a task someone cancelled: its ECANCELED end
 	// is expected, not a failure to report.
 	cancelRequested bool
@@ -192,18 +194,23 @@ func (s *scheduler) turn(block bool) error {
 	return s.loop.RunOnce(wait)
 }
 
-// deadline combines an operation's own timeout with the task's.
-func (t *Task) deadline(timeout time.Duration) time.Time {
-	var d time.Time
+// deadline combines an operation's own timeout with the task's. byTask is
+// the length of the task.timeout whose deadline is the nearer one (0 when
+// the operation's own timeout, or nothing, ends the wait), so a timeout
+// error says which one fired.
+func (t *Task) deadline(timeout time.Duration) (d time.Time, byTask time.Duration) {
 	if timeout > 0 {
 		d = time.Now().Add(timeout)
 	}
-	for _, td := range t.deadlines {
+	for i, td := range t.deadlines {
+		if td.IsZero() {
+			continue // a task.timeout longer than the clock holds: forever
+		}
 		if d.IsZero() || td.Before(d) {
-			d = td
+			d, byTask = td, t.deadlineLen[i]
 		}
 	}
-	return d
+	return d, byTask
 }
 
 // park suspends the running task until fd has events, then calls try;
@@ -217,12 +224,44 @@ func (rt *Runtime) park(L *lua.LState, op string, fd *fdio.FD, events int16, tim
 // (a splice waits for its input or for its output): where, asked after
 // each EAGAIN, names the descriptor and events to wait for.
 func (rt *Runtime) parkWhere(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error)) int {
+	return rt.parkCall(L, op, where, timeout, try, nil)
+}
+
+// parkCall is parkWhere with progress: when set, it adds what the call
+// already did (Fd:write's bytes written) to whatever error ends it,
+// including a timeout or a cancel, so a partial result is never lost.
+func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error), progress func(errv *lua.LTable)) int {
 	t := rt.sched.current
+	fail := func(ev lua.LValue) lua.LValue {
+		if progress != nil {
+			if et, ok := ev.(*lua.LTable); ok {
+				c := L.NewTable()
+				et.ForEach(func(k, v lua.LValue) { c.RawSet(k, v) })
+				c.Metatable = et.Metatable
+				progress(c)
+				return c
+			}
+		}
+		return ev
+	}
+	raiseV := func(ev lua.LValue) int { L.Error(fail(ev), 0); return 0 }
+	tryNow := func() (int, bool) {
+		res, err := try()
+		if err == nil {
+			return rt.pushOK(L, res), true
+		}
+		if !fdio.IsAgain(err) {
+			ev := rt.errorValue(L, err)
+			rt.attachTraceback(L, ev)
+			return raiseV(ev), true
+		}
+		return 0, false
+	}
 	// Most calls finish at once (data queued, room to write), and telling
 	// whether this call could yield walks the Go stack: try first.
 	tried := false
 	if t != nil && L != rt.L && t.cancelled == nil {
-		if n, done := rt.tryNow(L, try); done {
+		if n, done := tryNow(); done {
 			return n
 		}
 		tried = true
@@ -235,29 +274,35 @@ func (rt *Runtime) parkWhere(L *lua.LState, op string, where func() (*fdio.FD, i
 			return err
 		})
 		if err != nil {
-			return rt.raise(L, err)
+			ev := rt.errorValue(L, err)
+			rt.attachTraceback(L, ev)
+			return raiseV(ev)
 		}
 		return rt.pushOK(L, res)
 	}
 	raisePendingCancel(L, t)
 	if !tried {
-		if n, done := rt.tryNow(L, try); done {
+		if n, done := tryNow(); done {
 			return n
 		}
 	}
-	deadline := t.deadline(timeout)
+	if timeout == NoWait {
+		fd, _ := where()
+		return raiseV(rt.timeoutValue(L, op, fd, NoWait, 0))
+	}
+	deadline, byTask := t.deadline(timeout)
 	var w *loop.Watch
 	var arm func()
 	arm = func() {
 		fd, events := where()
 		n, err := fd.Num()
 		if err != nil {
-			rt.wake(t, nil, rt.errorValue(L, err))
+			rt.wake(t, nil, fail(rt.errorValue(L, err)))
 			return
 		}
 		w = rt.sched.loop.WatchFD(n, events, deadline, func(rev int16, timedOut bool) {
 			if timedOut {
-				rt.wake(t, nil, rt.timeoutValue(L, op, timeout, t))
+				rt.wake(t, nil, fail(rt.timeoutValue(L, op, fd, timeout, byTask)))
 				return
 			}
 			res, err := try()
@@ -266,14 +311,14 @@ func (rt *Runtime) parkWhere(L *lua.LState, op string, where func() (*fdio.FD, i
 				return
 			}
 			if err != nil {
-				rt.wake(t, nil, rt.errorValue(L, err))
+				rt.wake(t, nil, fail(rt.errorValue(L, err)))
 				return
 			}
 			rt.wake(t, res, nil)
 		})
 	}
 	arm()
-	t.abort = func(ev lua.LValue) { w.Cancel(); rt.wake(t, nil, ev) }
+	t.abort = func(ev lua.LValue) { w.Cancel(); rt.wake(t, nil, fail(ev)) }
 	return L.Yield(rt.parkMark)
 }
 
@@ -289,7 +334,10 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and cannot run inside a for-in iterator, a metamethod or a callback that Lua calls from Go (sort, gsub); move the wait out of it"))
 	}
 	raisePendingCancel(L, t)
-	deadline := t.deadline(timeout)
+	deadline, byTask := t.deadline(timeout)
+	if timeout == NoWait {
+		deadline = time.Now() // the wake-up below wins if it is already due
+	}
 	var timer *loop.Watch
 	fired := false
 	cancel := register(func(res []lua.LValue) {
@@ -311,7 +359,7 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 			if cancel != nil {
 				cancel()
 			}
-			rt.wake(t, nil, rt.timeoutValue(L, op, timeout, t))
+			rt.wake(t, nil, rt.timeoutValue(L, op, nil, timeout, byTask))
 		})
 	}
 	t.abort = func(ev lua.LValue) {
@@ -330,12 +378,16 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 	return L.Yield(rt.parkMark)
 }
 
-func (rt *Runtime) timeoutValue(L *lua.LState, op string, timeout time.Duration, t *Task) lua.LValue {
-	d := timeout
-	if d <= 0 && len(t.deadlines) > 0 {
-		return rt.errorValue(L, &sys.Error{Op: op, Err: unix.ETIMEDOUT, Hint: "the enclosing task.timeout expired"})
+// timeoutValue is the error of a wait that ran out of time: its own
+// timeout ("read <fd 7 pipe>: ETIMEDOUT: no data within 1s"), or, when
+// byTask is set, the enclosing task.timeout's.
+func (rt *Runtime) timeoutValue(L *lua.LState, op string, fd *fdio.FD, timeout time.Duration, byTask time.Duration) lua.LValue {
+	addr := fdio.Describe(fd)
+	if byTask > 0 {
+		return rt.errorValue(L, &sys.Error{Op: op, Addr: addr, Err: unix.ETIMEDOUT, Plain: true,
+			Hint: "the enclosing task.timeout of " + byTask.String() + " expired while waiting here"})
 	}
-	return rt.errorValue(L, fdio.TimeoutError(op, d))
+	return rt.errorValue(L, fdio.TimeoutAt(op, addr, timeout))
 }
 
 // wake queues t to resume with (true, res...) or (false, errv).
@@ -372,15 +424,18 @@ func (rt *Runtime) cancelTask(t *Task, errv lua.LValue) {
 	t.cancelled = errv
 }
 
-// optTimeout reads opts.timeout (seconds) from a table argument.
+// optTimeout reads opts.timeout (seconds) from a table whose keys the
+// caller has checked; a bad value is an argument error of the function
+// that is running (see check.go for what each value means).
 func optTimeout(L *lua.LState, opts *lua.LTable) time.Duration {
 	if opts == nil {
-		return 0
+		return WaitForever
 	}
-	if v, ok := opts.RawGetString("timeout").(lua.LNumber); ok && v > 0 {
-		return time.Duration(float64(v) * float64(time.Second))
+	d, why := TimeoutValue(opts.RawGetString("timeout"))
+	if why != "" {
+		L.ArgError(1, "opts.timeout: "+why)
 	}
-	return 0
+	return d
 }
 
 // parkAny is park over several descriptors: the task wakes when any of
@@ -394,7 +449,11 @@ func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, time
 	if n, done := rt.tryNow(L, try); done {
 		return n
 	}
-	deadline := t.deadline(timeout)
+	if timeout == NoWait {
+		L.Error(rt.timeoutValue(L, op, nil, NoWait, 0), 0)
+		return 0
+	}
+	deadline, byTask := t.deadline(timeout)
 	var watches []*loop.Watch
 	var timer *loop.Watch
 	done := false
@@ -441,7 +500,7 @@ func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, time
 	}
 	arm()
 	if !deadline.IsZero() {
-		timer = rt.sched.loop.Timer(deadline, func() { finish(nil, rt.timeoutValue(L, op, timeout, t)) })
+		timer = rt.sched.loop.Timer(deadline, func() { finish(nil, rt.timeoutValue(L, op, nil, timeout, byTask)) })
 	}
 	t.abort = func(ev lua.LValue) { finish(nil, ev) }
 	return L.Yield(rt.parkMark)

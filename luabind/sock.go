@@ -1,7 +1,11 @@
 package luabind
 
 import (
-	"time"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -9,6 +13,7 @@ import (
 	"github.com/fdwire/fdwire/runtime/addr"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/sock"
+	"github.com/fdwire/fdwire/runtime/sys"
 )
 
 func (rt *Runtime) openSock(L *lua.LState) {
@@ -46,7 +51,7 @@ func (rt *Runtime) checkAddr(L *lua.LState, fn string, n int) addr.Addr {
 		if f, ok := v.Value.(*fdio.FD); ok {
 			num, err := f.Num()
 			if err != nil {
-				rt.argError(L, fn, n, "addr", "the address handle is closed (EBADF)")
+				rt.argErrno(L, unix.EBADF, fn, n, "addr", "the address handle is closed")
 			}
 			return addr.Addr{Kind: addr.FD, Num: num}
 		}
@@ -108,10 +113,7 @@ func (rt *Runtime) sockBind(L *lua.LState) int {
 
 func (rt *Runtime) sockListen(L *lua.LState) int {
 	s := rt.checkOpenFd(L, "sock.listen", 1, "s")
-	backlog := 0
-	if v, ok := L.Get(2).(lua.LNumber); ok {
-		backlog = int(v)
-	}
+	backlog := int(rt.Args(L, "sock.listen").OptInt(2, "backlog", backlogRange(), 0))
 	if err := sock.Listen(s, backlog); err != nil {
 		return rt.raise(L, err)
 	}
@@ -120,8 +122,8 @@ func (rt *Runtime) sockListen(L *lua.LState) int {
 
 func (rt *Runtime) sockAccept(L *lua.LState) int {
 	l := rt.checkOpenFd(L, "sock.accept", 1, "s")
-	opts := rt.optTable(L, "sock.accept", 2, "opts")
-	return rt.park(L, "accept", l, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	opts := rt.Args(L, "sock.accept").Opts(2, "opts", "timeout")
+	return rt.park(L, "accept", l, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
 		c, err := sock.TryAccept(l)
 		if err != nil {
 			return nil, err
@@ -156,8 +158,9 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 	var (
 		a    addr.Addr
 		typ  int
-		opts *lua.LTable
+		opts Opts
 	)
+	args := rt.Args(L, fn)
 	if s, ok := L.Get(1).(lua.LString); ok && L.Get(2) != lua.LNil {
 		if _, isTbl := L.Get(2).(*lua.LTable); !isTbl {
 			t, err := sock.ParseType(string(s))
@@ -166,14 +169,14 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 			}
 			typ = t
 			a = rt.checkAddr(L, fn, 2)
-			opts = rt.optTable(L, fn, 3, "opts")
+			opts = args.Opts(3, "opts", "timeout")
 		}
 	}
 	addrArg := 2
 	if typ == 0 {
 		addrArg = 1
 		a = rt.checkAddr(L, fn, 1)
-		opts = rt.optTable(L, fn, 2, "opts")
+		opts = args.Opts(2, "opts", "timeout")
 	}
 	if h := rt.addrHandle(L, addrArg); h != nil {
 		// An address handle: its own type when known (sockanon.go).
@@ -182,7 +185,7 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 			return rt.raise(L, err)
 		}
 		s.Tag("anon")
-		return rt.finishConnect(L, s, pending, a, opts)
+		return rt.finishConnect(L, s, pending, a, opts.Timeout())
 	}
 	if typ == 0 {
 		typ = a.DefaultType()
@@ -191,7 +194,7 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 	if err != nil {
 		return rt.raise(L, err)
 	}
-	return rt.finishConnect(L, s, pending, a, opts)
+	return rt.finishConnect(L, s, pending, a, opts.Timeout())
 }
 
 // addrHandle is the Fd at argument n when it is used as an address.
@@ -206,21 +209,9 @@ func (rt *Runtime) addrHandle(L *lua.LState, n int) *fdio.FD {
 
 func (rt *Runtime) sockListenOn(L *lua.LState) int {
 	a := rt.checkAddr(L, "sock.listen_on", 1)
-	opts := rt.optTable(L, "sock.listen_on", 2, "opts")
-	typ := a.DefaultType()
-	backlog := 0
-	if opts != nil {
-		if v := opts.RawGetString("type"); v != lua.LNil {
-			t, err := sock.ParseType(lua.LVAsString(v))
-			if err != nil {
-				return rt.raise(L, err)
-			}
-			typ = t
-		}
-		if v, ok := opts.RawGetString("backlog").(lua.LNumber); ok {
-			backlog = int(v)
-		}
-	}
+	opts := rt.Args(L, "sock.listen_on").Opts(2, "opts", "type", "backlog")
+	typ := rt.optType(opts, a.DefaultType())
+	backlog := int(opts.Int("backlog", backlogRange(), 0))
 	s, err := sock.ListenOn(a, typ, backlog)
 	if err != nil {
 		return rt.raise(L, err)
@@ -232,8 +223,8 @@ func (rt *Runtime) sockListenOn(L *lua.LState) int {
 func (rt *Runtime) sockShutdown(L *lua.LState) int {
 	s := rt.checkOpenFd(L, "sock.shutdown", 1, "s")
 	how := "write"
-	if v, ok := L.Get(2).(lua.LString); ok {
-		how = string(v)
+	if L.Get(2) != lua.LNil {
+		how = rt.checkString(L, "sock.shutdown", 2, "how")
 	}
 	h, ok := sock.ShutdownHow[how]
 	if !ok {
@@ -274,21 +265,41 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 		fds = append(fds, f)
 	}
 	var data []byte
-	opts := (*lua.LTable)(nil)
+	args := rt.Args(L, fn)
+	var opts Opts
 	switch v := L.Get(3).(type) {
 	case lua.LString:
 		data = []byte(v)
-		opts = rt.optTable(L, fn, 4, "opts")
+		opts = args.Opts(4, "opts", "timeout")
 	case *lua.LTable:
-		opts = v
+		opts = args.Opts(3, "opts", "timeout")
 	case *lua.LNilType:
-		opts = rt.optTable(L, fn, 4, "opts")
+		opts = args.Opts(4, "opts", "timeout")
 	default:
 		return rt.argError(L, fn, 3, "data", "expected a string, got %s", typeName(v))
 	}
+	// Refused before anything is sent: only AF_UNIX carries SCM_RIGHTS,
+	// and TCP or UDP would take the data and drop the descriptors.
+	if len(fds) > 0 {
+		if err := sock.CanCarryFds(s); err != nil {
+			return rt.argErrno(L, sys.ErrnoOf(err), fn, 1, "s", "%s", errMsg(err))
+		}
+	}
 	sent := false
 	off := 0
-	return rt.park(L, "sendfds", s, unix.POLLOUT, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	where := func() (*fdio.FD, int16) { return s, unix.POLLOUT }
+	// Once the descriptors have gone (with the first byte), an error on
+	// the rest of a long stream payload still says so: delivered = n,
+	// written = bytes, and the op stays sendfds.
+	progress := func(e *lua.LTable) {
+		if sent {
+			e.RawSetString("op", lua.LString("sendfds"))
+			e.RawSetString("delivered", lua.LNumber(len(fds)))
+			e.RawSetString("written", lua.LNumber(off))
+			e.RawSetString("msg", lua.LString(lua.LVAsString(e.RawGetString("msg"))+fmt.Sprintf(" (after the %d descriptors and %d of %d bytes were delivered)", len(fds), off, len(data))))
+		}
+	}
+	return rt.parkCall(L, "sendfds", where, opts.Timeout(), func() ([]lua.LValue, error) {
 		if !sent {
 			w, err := sock.TrySendFds(s, fds, data)
 			if err != nil {
@@ -310,33 +321,20 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 			off += w
 		}
 		return []lua.LValue{lua.LNumber(len(data))}, nil
-	})
+	}, progress)
 }
 
 func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 	const fn = "sock.recvfds"
 	s := rt.checkOpenFd(L, fn, 1, "s")
-	opts := rt.optTable(L, fn, 2, "opts")
+	opts := rt.Args(L, fn).Opts(2, "opts", "max", "size", "timeout")
 	o := sock.RecvOptions{}
-	if opts != nil {
-		if v, ok := opts.RawGetString("max").(lua.LNumber); ok {
-			if v < 0 || v > sock.MaxFdsPerMessage {
-				return rt.argError(L, fn, 2, "opts", "max must be from 0 to %d (SCM_MAX_FD)", sock.MaxFdsPerMessage)
-			}
-			o.MaxFds = int(v)
-			if v == 0 {
-				o.MaxFds = -1
-			}
-		}
-		if v, ok := opts.RawGetString("size").(lua.LNumber); ok && v > 0 {
-			o.MaxData = int(v)
-		}
+	if opts.Has("max") {
+		o.MaxFds = int(opts.Int("max", Range{0, sock.MaxFdsPerMessage, "a descriptor count", "SCM_MAX_FD"}, 0))
+		o.NoFds = o.MaxFds == 0
 	}
-	if o.MaxFds < 0 {
-		o.MaxFds = 0
-		o.NoFds = true
-	}
-	return rt.park(L, "recvfds", s, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	o.MaxData = int(opts.Int("size", RangeSize, 0))
+	return rt.park(L, "recvfds", s, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
 		m, err := sock.TryRecvFds(s, o)
 		if err != nil {
 			return nil, err
@@ -408,4 +406,15 @@ func (rt *Runtime) sockParse(L *lua.LState) int {
 	return 1
 }
 
-var _ = time.Second
+// backlogRange is 0 (SOMAXCONN) up to net.core.somaxconn: the kernel
+// silently lowers a larger backlog to it, so a larger one is refused.
+func backlogRange() Range {
+	r := Range{0, math.MaxInt32, "a listen backlog", "0 for the system's maximum"}
+	if b, err := os.ReadFile("/proc/sys/net/core/somaxconn"); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 {
+			r.Max = n
+			r.Note = "0 for the system's maximum; above net.core.somaxconn the kernel would silently use that instead"
+		}
+	}
+	return r
+}

@@ -4,6 +4,9 @@ package luabind
 // bind_anon, publish, bind_at, connect_at, sendto, recvfrom, setopt, getopt.
 
 import (
+	"math"
+	"time"
+
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
 
@@ -30,43 +33,22 @@ func (rt *Runtime) anonFunctions() map[string]lua.LGFunction {
 var anonBlocking = []string{"connect_at", "sendto", "recvfrom"}
 
 // optType reads opts.type, or def.
-func (rt *Runtime) optType(L *lua.LState, fn string, n int, opts *lua.LTable, def int) int {
-	if opts == nil {
+func (rt *Runtime) optType(opts Opts, def int) int {
+	if !opts.Has("type") {
 		return def
 	}
-	v := opts.RawGetString("type")
-	if v == lua.LNil {
-		return def
-	}
-	t, err := sock.ParseType(lua.LVAsString(v))
-	if _, isStr := v.(lua.LString); !isStr || err != nil {
-		rt.argError(L, fn, n, "opts", "type must be \"stream\", \"dgram\" or \"seqpacket\", got %s", lua.LVAsString(v))
-	}
+	t, _ := sock.ParseType(opts.Enum("type", "", "stream", "dgram", "seqpacket"))
 	return t
 }
 
 // sock.bind_anon{type=, backlog=, publishable=, dir=} -> listener, address
 func (rt *Runtime) sockBindAnon(L *lua.LState) int {
 	const fn = "sock.bind_anon"
-	opts := rt.optTable(L, fn, 1, "opts")
-	o := sock.AnonOptions{Type: rt.optType(L, fn, 1, opts, unix.SOCK_STREAM)}
-	if opts != nil {
-		switch v := opts.RawGetString("backlog").(type) {
-		case *lua.LNilType:
-		case lua.LNumber:
-			o.Backlog = int(v)
-		default:
-			return rt.argError(L, fn, 1, "opts", "backlog must be a number, got %s", typeName(v))
-		}
-		o.Publishable = lua.LVAsBool(opts.RawGetString("publishable"))
-		switch v := opts.RawGetString("dir").(type) {
-		case *lua.LNilType:
-		case lua.LString:
-			o.Dir = string(v)
-		default:
-			return rt.argError(L, fn, 1, "opts", "dir must be a directory path, got %s", typeName(v))
-		}
-	}
+	opts := rt.Args(L, fn).Opts(1, "opts", "type", "backlog", "publishable", "dir")
+	o := sock.AnonOptions{Type: rt.optType(opts, unix.SOCK_STREAM)}
+	o.Backlog = int(opts.Int("backlog", backlogRange(), 0))
+	o.Publishable = opts.Bool("publishable", false)
+	o.Dir = opts.String("dir", "")
 	l, h, err := sock.BindAnon(o)
 	if err != nil {
 		return rt.raise(L, err)
@@ -80,15 +62,12 @@ func (rt *Runtime) sockBindAnon(L *lua.LState) int {
 func (rt *Runtime) sockPublish(L *lua.LState) int {
 	const fn = "sock.publish"
 	h := rt.checkOpenFd(L, fn, 1, "address")
-	path := rt.checkString(L, fn, 2, "path")
-	opts := rt.optTable(L, fn, 3, "opts")
+	path := rt.checkPath(L, fn, 2, "path")
+	opts := rt.Args(L, fn).Opts(3, "opts", "keep")
 	if !sock.IsAnonAddress(h) {
 		return rt.argError(L, fn, 1, "address", "%s is not an address handle from sock.bind_anon in this process", sock.Describe(h))
 	}
-	o := sock.PublishOptions{}
-	if opts != nil {
-		o.Keep = lua.LVAsBool(opts.RawGetString("keep"))
-	}
+	o := sock.PublishOptions{Keep: opts.Bool("keep", false)}
 	if err := sock.Publish(h, path, o); err != nil {
 		return rt.raise(L, err)
 	}
@@ -122,24 +101,25 @@ func (rt *Runtime) sockConnectAt(L *lua.LState) int {
 		}
 	}
 	d := rt.checkOpenFd(L, fn, 1, "dirfd")
-	name := rt.checkString(L, fn, 2, "name")
-	opts := rt.optTable(L, fn, 3, "opts")
-	typ := rt.optType(L, fn, 3, opts, unix.SOCK_STREAM)
+	name := rt.checkPath(L, fn, 2, "name")
+	opts := rt.Args(L, fn).Opts(3, "opts", "type", "timeout")
+	typ := rt.optType(opts, unix.SOCK_STREAM)
+	timeout := opts.Timeout()
 	s, pending, err := sock.DialAt(typ, d, name)
 	if err != nil {
 		return rt.raise(L, err)
 	}
-	return rt.finishConnect(L, s, pending, addr.Addr{Kind: addr.Unix, Path: name}, opts)
+	return rt.finishConnect(L, s, pending, addr.Addr{Kind: addr.Unix, Path: name}, timeout)
 }
 
 // finishConnect returns s at once or parks until a pending connect ends.
-func (rt *Runtime) finishConnect(L *lua.LState, s *fdio.FD, pending bool, a addr.Addr, opts *lua.LTable) int {
+func (rt *Runtime) finishConnect(L *lua.LState, s *fdio.FD, pending bool, a addr.Addr, timeout time.Duration) int {
 	ud := rt.newFd(L, s)
 	if !pending {
 		return rt.pushOK(L, []lua.LValue{ud})
 	}
 	started := false
-	return rt.park(L, "connect", s, unix.POLLOUT, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	return rt.park(L, "connect", s, unix.POLLOUT, timeout, func() ([]lua.LValue, error) {
 		if !started {
 			started = true
 			return nil, fdio.ErrAgain
@@ -157,8 +137,8 @@ func (rt *Runtime) sockSendto(L *lua.LState) int {
 	s := rt.checkOpenFd(L, fn, 1, "s")
 	a := rt.checkAddr(L, fn, 2)
 	data := rt.checkString(L, fn, 3, "data")
-	opts := rt.optTable(L, fn, 4, "opts")
-	return rt.park(L, "sendto", s, unix.POLLOUT, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	opts := rt.Args(L, fn).Opts(4, "opts", "timeout")
+	return rt.park(L, "sendto", s, unix.POLLOUT, opts.Timeout(), func() ([]lua.LValue, error) {
 		w, err := sock.TrySendTo(s, a, []byte(data))
 		if err != nil {
 			return nil, err
@@ -171,21 +151,9 @@ func (rt *Runtime) sockSendto(L *lua.LState) int {
 func (rt *Runtime) sockRecvfrom(L *lua.LState) int {
 	const fn = "sock.recvfrom"
 	s := rt.checkOpenFd(L, fn, 1, "s")
-	opts := rt.optTable(L, fn, 2, "opts")
-	size := 0
-	if opts != nil {
-		switch v := opts.RawGetString("size").(type) {
-		case *lua.LNilType:
-		case lua.LNumber:
-			if v <= 0 {
-				return rt.argError(L, fn, 2, "opts", "size must be positive")
-			}
-			size = int(v)
-		default:
-			return rt.argError(L, fn, 2, "opts", "size must be a number, got %s", typeName(v))
-		}
-	}
-	return rt.park(L, "recvfrom", s, unix.POLLIN, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	opts := rt.Args(L, fn).Opts(2, "opts", "size", "timeout")
+	size := int(opts.Int("size", RangeSize, 0))
+	return rt.park(L, "recvfrom", s, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
 		data, from, trunc, err := sock.TryRecvFrom(s, size)
 		if err != nil {
 			return nil, err
@@ -222,7 +190,7 @@ func (rt *Runtime) sockSetopt(L *lua.LState) int {
 			v = 1
 		}
 	case lua.LNumber:
-		v = int(x)
+		v = int(rt.Args(L, fn).Int(3, "value", Range{math.MinInt32, math.MaxInt32, "an option value", "an int"}))
 	default:
 		return rt.argError(L, fn, 3, "value", "expected a boolean or a number, got %s", typeName(x))
 	}

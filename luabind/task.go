@@ -11,6 +11,7 @@ import (
 )
 
 func (rt *Runtime) openTask(L *lua.LState) {
+	rt.openErrors(L) // errors.go: the stdlib's structured errors
 	rt.taskMeta, _ = rt.methods(L, "Task", map[string]lua.LGFunction{
 		"wait":   rt.taskWaitMethod,
 		"cancel": rt.taskCancel,
@@ -34,18 +35,37 @@ func (rt *Runtime) openTask(L *lua.LState) {
 		"wait":    rt.taskWait,
 		"current": rt.taskCurrent,
 		"yield":   rt.taskYield,
+		// task.timeout(seconds, fn, ...) is glue.lua around these two.
 		"_push_deadline": func(L *lua.LState) int {
+			a := rt.Args(L, "task.timeout")
+			d, forever := a.Duration(1, "seconds")
+			if _, ok := L.Get(2).(*lua.LFunction); !ok {
+				a.Error(2, "fn", "expected a function, got %s", typeName(L.Get(2)))
+			}
 			t := rt.sched.current
 			if t == nil {
 				return rt.raise(L, sys.Errorf("task.timeout", "", unix.EPERM, "only inside a task"))
 			}
-			secs := float64(L.CheckNumber(1))
-			t.deadlines = append(t.deadlines, time.Now().Add(time.Duration(secs*float64(time.Second))))
+			var at time.Time // zero: longer than the clock holds, so no deadline
+			if !forever {
+				at = time.Now().Add(d)
+			}
+			t.deadlines = append(t.deadlines, at)
+			t.deadlineLen = append(t.deadlineLen, d)
+			return 0
+		},
+		// _arm runs first in every task (glue.lua): from then on an error
+		// raised by the VM itself (indexing nil, calling a number) records
+		// the traceback of where it happened, which gopher-lua drops in
+		// coroutines, so the report of an uncaught error shows it.
+		"_arm": func(L *lua.LState) int {
+			L.Panic = rt.tracePanic
 			return 0
 		},
 		"_pop_deadline": func(L *lua.LState) int {
 			if t := rt.sched.current; t != nil && len(t.deadlines) > 0 {
 				t.deadlines = t.deadlines[:len(t.deadlines)-1]
+				t.deadlineLen = t.deadlineLen[:len(t.deadlineLen)-1]
 			}
 			return 0
 		},
@@ -95,11 +115,9 @@ func (rt *Runtime) taskCurrent(L *lua.LState) int {
 }
 
 func (rt *Runtime) taskSleep(L *lua.LState) int {
-	secs, ok := L.Get(1).(lua.LNumber)
-	if !ok || secs < 0 {
-		return rt.argError(L, "task.sleep", 1, "seconds", "expected a non-negative number, got %s", typeName(L.Get(1)))
-	}
-	d := time.Duration(float64(secs) * float64(time.Second))
+	// A sleep longer than the clock holds is a sleep until the far end of
+	// it (about 292 years): it never returns early.
+	d, _ := rt.Args(L, "task.sleep").Duration(1, "seconds")
 	if rt.sched.current != nil && !canYield() {
 		// Inside an iterator or metamethod the task cannot park: sleep in
 		// place (other tasks wait meanwhile).
@@ -107,14 +125,14 @@ func (rt *Runtime) taskSleep(L *lua.LState) int {
 		return rt.pushOK(L, nil)
 	}
 	deadline := time.Now().Add(d)
-	return rt.parkOn(L, "sleep", 0, func(wake func([]lua.LValue)) func() {
+	return rt.parkOn(L, "sleep", WaitForever, func(wake func([]lua.LValue)) func() {
 		w := rt.sched.loop.Timer(deadline, func() { wake(nil) })
 		return w.Cancel
 	})
 }
 
 func (rt *Runtime) taskYield(L *lua.LState) int {
-	return rt.parkOn(L, "yield", 0, func(wake func([]lua.LValue)) func() {
+	return rt.parkOn(L, "yield", WaitForever, func(wake func([]lua.LValue)) func() {
 		rt.sched.loop.Post(func() { wake(nil) })
 		return nil
 	})
@@ -128,7 +146,7 @@ func (rt *Runtime) joinValues(t *Task) ([]lua.LValue, lua.LValue) {
 	return t.results, nil
 }
 
-func (rt *Runtime) taskWaitOn(L *lua.LState, fn string, tasks []*Task, opts *lua.LTable) int {
+func (rt *Runtime) taskWaitOn(L *lua.LState, fn string, tasks []*Task, opts Opts) int {
 	for _, t := range tasks {
 		t.awaited = true
 		if t == rt.sched.current {
@@ -171,7 +189,7 @@ func (rt *Runtime) taskWaitOn(L *lua.LState, fn string, tasks []*Task, opts *lua
 	}
 	cur := rt.sched.current
 	var failure lua.LValue
-	n := rt.parkOn(L, "wait", optTimeout(L, opts), func(wake func([]lua.LValue)) func() {
+	n := rt.parkOn(L, "wait", opts.Timeout(), func(wake func([]lua.LValue)) func() {
 		cancelled := false
 		for _, t := range tasks {
 			if t.done {
@@ -213,12 +231,12 @@ func (rt *Runtime) taskWait(L *lua.LState) int {
 	if len(tasks) == 0 {
 		return rt.argError(L, "task.wait", 1, "task", "expected at least one Task")
 	}
-	return rt.taskWaitOn(L, "task.wait", tasks, opts)
+	return rt.taskWaitOn(L, "task.wait", tasks, rt.Args(L, "task.wait").OptsOf(opts, L.GetTop(), "opts", "timeout"))
 }
 
 func (rt *Runtime) taskWaitMethod(L *lua.LState) int {
 	t := rt.checkTask(L, "Task:wait", 1)
-	return rt.taskWaitOn(L, "Task:wait", []*Task{t}, rt.optTable(L, "Task:wait", 2, "opts"))
+	return rt.taskWaitOn(L, "Task:wait", []*Task{t}, rt.Args(L, "Task:wait").Opts(2, "opts", "timeout"))
 }
 
 func (rt *Runtime) taskCancel(L *lua.LState) int {
@@ -242,4 +260,37 @@ func (rt *Runtime) taskDone(L *lua.LState) int {
 	t := rt.checkTask(L, "Task:done", 1)
 	L.Push(lua.LBool(t.done))
 	return 1
+}
+
+// tracePanic is a task thread's Panic function (see _arm): it keeps the
+// traceback of an error nobody recorded one for, then raises it as
+// gopher-lua's own coroutine panic does.
+func (rt *Runtime) tracePanic(L *lua.LState) {
+	v := L.Get(-1)
+	if rt.lastErr != nil && rt.lastErr.RawGetString("value") != v {
+		if t, ok := v.(*lua.LTable); !ok || t.RawGetString("traceback") == lua.LNil {
+			rt.lastErr.RawSetString("value", v)
+			rt.lastErr.RawSetString("traceback", lua.LString(goTraceback(L)))
+		}
+	}
+	panic(&lua.ApiError{Type: lua.ApiErrorRun, Object: v})
+}
+
+// goTraceback is debug.traceback of L at the raising frame. It is a Go
+// function, so calling it here runs no Lua while the VM is raising.
+func goTraceback(L *lua.LState) string {
+	tb, ok := L.GetGlobal("debug").(*lua.LTable)
+	if !ok {
+		return ""
+	}
+	fn, ok := tb.RawGetString("traceback").(*lua.LFunction)
+	if !ok || !fn.IsG {
+		return ""
+	}
+	top := L.GetTop()
+	defer L.SetTop(top)
+	if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, lua.LString(""), lua.LNumber(1)); err != nil {
+		return ""
+	}
+	return lua.LVAsString(L.Get(-1))
 }

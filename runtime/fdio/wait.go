@@ -32,7 +32,9 @@ func Block(f *FD, events int16, timeout time.Duration, op string, try func() err
 }
 
 // BlockWhere is Block for operations whose wait depends on why they
-// would block: where, asked after each EAGAIN, names what to poll.
+// would block: where, asked after each EAGAIN, names what to poll. A
+// negative timeout does not wait at all: a call that would block fails
+// with ETIMEDOUT at once.
 func BlockWhere(where func() (*FD, int16), timeout time.Duration, op string, try func() error) error {
 	var deadline time.Time
 	if timeout > 0 {
@@ -48,11 +50,14 @@ func BlockWhere(where func() (*FD, int16), timeout time.Duration, op string, try
 		if err != nil {
 			return err
 		}
+		if timeout < 0 {
+			return TimeoutAt(op, Describe(f), -1)
+		}
 		ms := -1
 		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left <= 0 {
-				return TimeoutError(op, timeout)
+				return TimeoutAt(op, Describe(f), timeout)
 			}
 			ms = int(left/time.Millisecond) + 1
 		}
@@ -63,6 +68,42 @@ func BlockWhere(where func() (*FD, int16), timeout time.Duration, op string, try
 }
 
 // TimeoutError is the error of every wait that ran out of time.
-func TimeoutError(op string, d time.Duration) error {
-	return &sys.Error{Op: op, Err: unix.ETIMEDOUT, Hint: "no result within " + d.String()}
+func TimeoutError(op string, d time.Duration) error { return TimeoutAt(op, "", d) }
+
+// TimeoutAt is TimeoutError naming the object waited on ("<fd 7 pipe>"):
+// "read <fd 7 pipe>: ETIMEDOUT: no data within 1s". A negative d is a
+// timeout of 0, which does not wait.
+func TimeoutAt(op, addr string, d time.Duration) error {
+	what := timeoutWords[op]
+	if what == "" {
+		what = "no result"
+	}
+	when := "within " + d.String()
+	if d < 0 {
+		when = "ready now, and timeout = 0 does not wait"
+	}
+	return &sys.Error{Op: op, Addr: addr, Err: unix.ETIMEDOUT, Hint: what + " " + when, Plain: true}
+}
+
+// timeoutWords say what did not happen in time, per operation.
+var timeoutWords = map[string]string{
+	"read": "no data", "recvfds": "no message", "recvfrom": "no message",
+	"write": "no room to write", "sendfds": "no room to send", "sendto": "no room to send",
+	"accept": "no connection", "connect": "not connected", "splice": "nothing to move",
+	"wait": "not ended", "ready": "not ready", "sleep": "not woken", "yield": "not resumed",
+}
+
+// Describe names a handle for an error: "<fd 7 pipe>", or "fd 7" when
+// the kernel cannot say more.
+func Describe(f *FD) string {
+	if f == nil {
+		return ""
+	}
+	if in, err := f.Info(); err == nil {
+		return in.String()
+	}
+	if n := f.Raw(); n >= 0 {
+		return sys.FdAddr(n)
+	}
+	return "<fd closed>"
 }

@@ -8,6 +8,7 @@ package loop
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
 	"time"
 
@@ -140,7 +141,10 @@ func (l *Loop) RunOnce(block bool) error {
 		if d <= 0 {
 			timeout = 0
 		} else {
-			timeout = int((d + time.Millisecond - 1) / time.Millisecond)
+			// poll takes an int of milliseconds (24.8 days at most); a
+			// later deadline polls that long and looks again, rather than
+			// wrapping to a short or negative wait.
+			timeout = int(min((d+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
 		}
 	}
 	if _, err := sys.Poll(l.pfds, timeout); err != nil {

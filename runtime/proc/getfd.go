@@ -55,7 +55,7 @@ func GetFd(pid int, pidfd *fdio.FD, n int, mode GetFdMode) (*fdio.FD, error) {
 		v, err := sys.PidfdOpen(pid, 0)
 		if err != nil {
 			if errors.Is(err, unix.ESRCH) {
-				return nil, sys.WithHint(err, "no such process")
+				return nil, noProcess(pid, n)
 			}
 			return nil, err
 		}
@@ -78,8 +78,19 @@ func GetFd(pid int, pidfd *fdio.FD, n int, mode GetFdMode) (*fdio.FD, error) {
 	return nil, err
 }
 
+// noProcess is the error for a pid with no process behind it.
+func noProcess(pid, n int) error {
+	return &sys.Error{Op: "getfd", Addr: fmt.Sprintf("pid %d fd %d", pid, n), Err: unix.ESRCH,
+		Hint: fmt.Sprintf("there is no process %d (in this pid namespace)", pid), Plain: true}
+}
+
 func reopen(pid, n int, addr string) (*fdio.FD, error) {
 	base := "/proc/" + strconv.Itoa(pid)
+	// A missing /proc/PID is a missing process (ESRCH), not a missing
+	// descriptor (EBADF).
+	if _, err := os.Stat(base); err != nil && errors.Is(err, unix.ENOENT) {
+		return nil, noProcess(pid, n)
+	}
 	info, err := os.ReadFile(base + "/fdinfo/" + strconv.Itoa(n))
 	if err != nil {
 		var en unix.Errno

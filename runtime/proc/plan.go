@@ -1,9 +1,9 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 
@@ -62,6 +62,33 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		pl.env = os.Environ()
 	}
 	pl.env = mergeEnv(pl.env, a.EnvAdd)
+	for _, kv := range pl.env {
+		if strings.IndexByte(kv, 0) >= 0 {
+			return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": "env"},
+				Hint: fmt.Sprintf("env entry %q contains a NUL byte", strings.Split(kv, "\x00")[0])}
+		}
+	}
+	for i, s := range a.Argv {
+		if strings.IndexByte(s, 0) >= 0 {
+			return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": fmt.Sprintf("argv[%d]", i)},
+				Hint: fmt.Sprintf("argv[%d] contains a NUL byte", i)}
+		}
+	}
+	// In an isolated child cwd names a directory of its new root, which
+	// does not exist yet: only the child's error report can name it then.
+	if a.Dir != "" && a.Isolate == nil {
+		if err := checkDir(op, a.Argv[0], a.Dir); err != nil {
+			return nil, err
+		}
+	}
+	if a.Pdeathsig < 0 || a.Pdeathsig > 64 {
+		return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": "pdeathsig"},
+			Hint: fmt.Sprintf("pdeathsig %d is not a signal (1 to 64)", int(a.Pdeathsig))}
+	}
+	if a.Setpgid && a.Pgid < 0 {
+		return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": "pgroup"},
+			Hint: fmt.Sprintf("pgroup %d is not a process group id", a.Pgid)}
+	}
 	if a.Isolate != nil && a.Isolate.Exe != nil {
 		pl.path = a.Argv[0] // the program is the exe handle
 	} else if pl.path, err = lookPath(op, a.Argv[0], pl.env); err != nil {
@@ -267,29 +294,149 @@ func dropEnv(env []string, keys ...string) []string {
 	return out
 }
 
+// DefaultPath is searched for a child whose environment has no PATH (the
+// default systemd gives services). An empty PATH entry is not ".".
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// lookPath finds the program as os/exec does, in the PATH the child will
+// have (DefaultPath when it has none): never in the current directory
+// unless the name says so ("./evil"), an empty or relative PATH entry is
+// not searched (os/exec's ErrDot), and a candidate must pass
+// access(X_OK), not just have an x bit.
 func lookPath(op, name string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
+		if err := executable(name); err != nil {
+			return "", programError(op, name, err, "")
+		}
 		return name, nil
 	}
 	pathEnv, found := "", false
 	for _, kv := range env {
-		if strings.HasPrefix(kv, "PATH=") {
-			pathEnv, found = kv[5:], true
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv, found = v, true
 		}
 	}
 	if !found {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
+		pathEnv = DefaultPath
 	}
+	var denied error
+	relative := ""
 	for _, dir := range strings.Split(pathEnv, ":") {
 		if dir == "" {
-			dir = "."
+			continue
 		}
 		p := dir + "/" + name
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if !strings.HasPrefix(dir, "/") {
+			if relative == "" && executable(p) == nil {
+				relative = p
+			}
+			continue
+		}
+		err := executable(p)
+		if err == nil {
 			return p, nil
 		}
+		if denied == nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+			denied = err
+		}
 	}
-	return "", sys.Errorf(op, name, unix.ENOENT, "%q not found in PATH", name)
+	where := "PATH=" + pathEnv
+	if !found {
+		where = "PATH (the child's environment has none, so the default " + DefaultPath + ")"
+	}
+	switch {
+	case relative != "":
+		return "", &sys.Error{Op: op, Addr: name, Err: unix.ENOENT, Facts: map[string]any{"field": "argv[0]"},
+			Hint: fmt.Sprintf("the program %q was found only as %s, through a relative PATH entry; like os/exec, fdwire does not run programs relative to the current directory that way (write %q to mean it)", name, relative, "./"+name)}
+	case denied != nil:
+		return "", programError(op, name, denied, where)
+	}
+	return "", &sys.Error{Op: op, Addr: name, Err: unix.ENOENT, Facts: map[string]any{"field": "argv[0]"},
+		Hint: fmt.Sprintf("the program %q was not found in %s", name, where)}
+}
+
+// executable is what execve will check: a file (not a directory) that
+// access(X_OK) allows.
+func executable(p string) error {
+	var st unix.Stat_t
+	if err := sys.Stat(p, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return sys.Errorf("access", p, unix.EACCES, "is a directory")
+	}
+	return sys.Access(p, unix.X_OK)
+}
+
+// programError names argv[0] in an error about the program file.
+func programError(op, name string, err error, where string) error {
+	e := &sys.Error{Op: op, Addr: name, Err: sys.ErrnoOf(err), Facts: map[string]any{"field": "argv[0]"}}
+	if e.Errno() == 0 {
+		e.Err = err
+	}
+	e.Hint = fmt.Sprintf("the program (argv[0]) %v", err)
+	if where != "" {
+		e.Hint += "; searched " + where
+	}
+	return e
+}
+
+// checkDir is the pre-fork check of cwd: it exists, is a directory and
+// can be entered. (A child with another uid may still be refused; the
+// error after the fork names cwd then too.)
+func checkDir(op, prog, dir string) error {
+	var st unix.Stat_t
+	err := sys.Stat(dir, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		err = sys.Errorf("stat", dir, unix.ENOTDIR, "not a directory")
+	}
+	if err == nil {
+		err = sys.Access(dir, unix.X_OK)
+	}
+	if err != nil {
+		return fieldError(op, prog, "cwd", err, fmt.Sprintf("cwd %q", dir))
+	}
+	return nil
+}
+
+// fieldError is err as an error of op naming the spec field that caused
+// it: "spawn true: ENOENT: cwd \"/nonexistent\": no such file or directory".
+func fieldError(op, prog, field string, err error, what string) error {
+	en := sys.ErrnoOf(err)
+	text := err.Error()
+	var se *sys.Error
+	if errors.As(err, &se) {
+		text = se.Msg()
+	}
+	return &sys.Error{Op: op, Addr: prog, Err: en, Plain: true, Hint: what + ": " + text,
+		Facts: map[string]any{"field": field}}
+}
+
+// explainStartError names the field behind a failed fork+exec, whose
+// errno alone does not say which step failed: the working directory, the
+// identity, or the program.
+func explainStartError(op string, a Attr, path string, err error) error {
+	en := sys.ErrnoOf(err)
+	prog := a.Argv[0]
+	switch en {
+	case unix.ENOENT, unix.ENOTDIR, unix.EACCES, unix.ELOOP, unix.ENAMETOOLONG:
+		if a.Dir != "" {
+			if cerr := checkDir(op, prog, a.Dir); cerr != nil {
+				return cerr
+			}
+			if en == unix.EACCES && a.Cred != nil {
+				return fieldError(op, prog, "cwd", err, fmt.Sprintf("cwd %q (as uid %d)", a.Dir, a.Cred.Uid))
+			}
+		}
+		return programError(op, prog, err, "")
+	case unix.EPERM, unix.EINVAL:
+		if a.Cred != nil {
+			return fieldError(op, prog, "uid", err, fmt.Sprintf("changing to uid %d gid %d groups %v (needs CAP_SETUID and CAP_SETGID)", a.Cred.Uid, a.Cred.Gid, a.Cred.Groups))
+		}
+	case unix.E2BIG:
+		return fieldError(op, prog, "env", err, "argv and env together are larger than the kernel takes")
+	case unix.ENOEXEC, unix.ETXTBSY, unix.EISDIR, unix.ELIBBAD:
+		return programError(op, prog, err, "")
+	}
+	return sys.Wrap(op, prog, err)
 }

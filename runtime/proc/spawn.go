@@ -216,7 +216,7 @@ func Spawn(a Attr) (*Proc, error) {
 		if errR != nil {
 			errR.Close()
 		}
-		return nil, sys.Wrap("spawn", a.Argv[0], err)
+		return nil, explainStartError("spawn", a, path, err)
 	}
 	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil}
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]

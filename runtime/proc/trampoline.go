@@ -221,18 +221,20 @@ func trampolineMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "fdwire trampoline:", err)
 		return 127
 	}
-	fail := func(err error) int {
+	// The report names the spec field whose step failed: "errno field text".
+	failAt := func(field string, err error) int {
 		if t.errFd >= 0 {
 			var en unix.Errno
 			if se, ok := err.(*sys.Error); ok {
 				en = se.Errno()
 			}
-			fmt.Fprintf(os.NewFile(uintptr(t.errFd), "trampoline-err"), "%d %s", int(en), err)
+			fmt.Fprintf(os.NewFile(uintptr(t.errFd), "trampoline-err"), "%d %s %s", int(en), field, err)
 		} else {
 			fmt.Fprintln(os.Stderr, "fdwire:", err)
 		}
 		return 127
 	}
+	fail := func(err error) int { return failAt("fds", err) }
 	if t.errFd >= 0 {
 		if err := sys.SetFdFlags(t.errFd, unix.FD_CLOEXEC); err != nil {
 			return 127
@@ -248,7 +250,7 @@ func trampolineMain(args []string) int {
 	}
 	if t.ns != nil {
 		if err := t.ns.Apply(); err != nil {
-			return fail(err)
+			return failAt("isolate", err)
 		}
 	}
 	if t.umask >= 0 {
@@ -256,7 +258,7 @@ func trampolineMain(args []string) int {
 	}
 	for _, r := range t.rlimits {
 		if err := sys.Setrlimit(r.Resource, r.Cur, r.Max); err != nil {
-			return fail(err)
+			return failAt("rlimits", err)
 		}
 	}
 	if c := t.cred; c != nil {
@@ -265,19 +267,19 @@ func trampolineMain(args []string) int {
 			g[i] = int(x)
 		}
 		if err := sys.Setgroups(g); err != nil {
-			return fail(err)
+			return failAt("groups", err)
 		}
 		if err := sys.Setgid(int(c.Gid)); err != nil {
-			return fail(err)
+			return failAt("gid", err)
 		}
 		if err := sys.Setuid(int(c.Uid)); err != nil {
-			return fail(err)
+			return failAt("uid", err)
 		}
 	}
 	if t.pdeathsig != 0 {
 		// Set after the uid change, which clears it.
 		if err := sys.Prctl(unix.PR_SET_PDEATHSIG, uintptr(t.pdeathsig), "PR_SET_PDEATHSIG"); err != nil {
-			return fail(err)
+			return failAt("pdeathsig", err)
 		}
 		if os.Getppid() != t.ppid {
 			return 128 + t.pdeathsig // the parent died before prctl
@@ -294,11 +296,11 @@ func trampolineMain(args []string) int {
 	}
 	if t.ns != nil {
 		if err := t.ns.Finish(); err != nil {
-			return fail(err)
+			return failAt("isolate", err)
 		}
-		return fail(t.ns.Exec(path, argv, os.Environ()))
+		return failAt("argv[0]", t.ns.Exec(path, argv, os.Environ()))
 	}
-	return fail(sys.Exec(path, argv, os.Environ()))
+	return failAt("argv[0]", sys.Exec(path, argv, os.Environ()))
 }
 
 // applyMoves places each source at its target, exactly, whatever the
@@ -375,11 +377,13 @@ func readTrampolineError(r *fdio.FD, op, addr string) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	code, msg, _ := strings.Cut(string(buf), " ")
+	code, rest, _ := strings.Cut(string(buf), " ")
+	field, msg, _ := strings.Cut(rest, " ")
 	en, _ := strconv.Atoi(code)
-	msg = "in the child before exec: " + msg
+	msg = "in the child before exec, " + field + ": " + msg
+	facts := map[string]any{"field": field}
 	if en == 0 {
-		return &sys.Error{Op: op, Addr: addr, Err: io.ErrUnexpectedEOF, Hint: msg}
+		return &sys.Error{Op: op, Addr: addr, Err: io.ErrUnexpectedEOF, Hint: msg, Facts: facts}
 	}
-	return &sys.Error{Op: op, Addr: addr, Err: unix.Errno(en), Hint: msg}
+	return &sys.Error{Op: op, Addr: addr, Err: unix.Errno(en), Hint: msg, Facts: facts, Plain: true}
 }

@@ -17,7 +17,47 @@ const MaxFdsPerMessage = 253
 
 // TypeOf returns SO_TYPE of s, asking the kernel once per handle.
 func TypeOf(s *fdio.FD) (int, error) {
-	return s.CachedSockType(func() (int, error) { return SocketType(s) })
+	k, err := kindOf(s)
+	return k & 0xffff, err
+}
+
+// kindOf is SO_DOMAIN<<16 | SO_TYPE, asked once per handle (neither can
+// change) and cached in the handle.
+func kindOf(s *fdio.FD) (int, error) {
+	return s.CachedSockType(func() (int, error) {
+		t, err := SocketType(s)
+		if err != nil {
+			return 0, err
+		}
+		n, err := s.Num()
+		if err != nil {
+			return 0, err
+		}
+		d, err := sys.GetsockoptInt(n, unix.SOL_SOCKET, unix.SO_DOMAIN, "SO_DOMAIN")
+		if err != nil {
+			return 0, err
+		}
+		return d<<16 | t, nil
+	})
+}
+
+// CanCarryFds fails unless s is an AF_UNIX socket: only those carry
+// SCM_RIGHTS. On TCP or UDP the kernel sends the data and drops the
+// descriptors without a word, so sendfds refuses before the syscall.
+func CanCarryFds(s *fdio.FD) error {
+	k, err := kindOf(s)
+	if err != nil {
+		return err
+	}
+	if dom := k >> 16; dom != unix.AF_UNIX {
+		name := map[int]string{unix.AF_INET: "an AF_INET", unix.AF_INET6: "an AF_INET6", unix.AF_NETLINK: "an AF_NETLINK"}[dom]
+		if name == "" {
+			name = fmt.Sprintf("a domain %d", dom)
+		}
+		return sys.Errorf("sendfds", fdio.Describe(s), unix.EOPNOTSUPP,
+			"%s socket cannot carry descriptors: only AF_UNIX sockets pass SCM_RIGHTS, and this one would send the data and drop the descriptors", name)
+	}
+	return nil
 }
 
 // TrySendFds sends fds with data in one sendmsg, or returns EAGAIN when the
@@ -45,6 +85,11 @@ func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
 	typ, err := TypeOf(s)
 	if err != nil {
 		return 0, err
+	}
+	if len(fds) > 0 {
+		if err := CanCarryFds(s); err != nil {
+			return 0, err
+		}
 	}
 	if len(data) == 0 && typ == unix.SOCK_STREAM && len(fds) > 0 {
 		data = []byte{0}
@@ -94,9 +139,12 @@ type RecvOptions struct {
 // (MSG_CMSG_CLOEXEC), or returns EAGAIN when nothing is queued.
 //
 // The control buffer holds exactly MaxFds descriptors. If the sender sent
-// more, the kernel sets MSG_CTRUNC and closes the ones that did not fit;
-// they are lost for good, so TryRecvFds closes the ones that did arrive
-// and fails loudly rather than hand over half a message.
+// more, or this process's descriptor table is full (EMFILE, ENFILE), the
+// kernel sets MSG_CTRUNC and closes the ones that did not fit; they are
+// lost for good, so TryRecvFds closes the ones that did arrive and fails
+// loudly rather than hand over half a message. The message's data bytes
+// were consumed with it: the error keeps them (Facts "data"), with
+// "arrived", the count of descriptors that arrived and were closed.
 func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	n, err := s.Num()
 	if err != nil {
@@ -142,12 +190,7 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		return nil, sys.Wrap("recvfds", sys.FdAddr(n), err)
 	}
 	if flags&unix.MSG_CTRUNC != 0 || len(m.Fds) > o.MaxFds {
-		// Those beyond MaxFds arrived only in the reserved room; the
-		// count reported is what a buffer of MaxFds would have taken.
-		got := min(len(m.Fds), o.MaxFds)
-		m.closeAll()
-		return nil, &sys.Error{Op: "recvfds", Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
-			Hint: fmt.Sprintf("the sender sent more descriptors than the %d this receive had room for; the kernel closed the ones that did not fit, so the message's descriptors are lost (%d arrived and were closed); receive with a larger max", o.MaxFds, got)}
+		return nil, truncated(n, m, o)
 	}
 	if r == 0 && len(m.Fds) == 0 && m.Creds == nil {
 		switch typ {
@@ -166,6 +209,50 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		}
 	}
 	return m, nil
+}
+
+// truncated builds the error of a receive whose descriptors did not all
+// fit, and closes the ones that did.
+func truncated(n int, m *Message, o RecvOptions) error {
+	// Those beyond MaxFds arrived only in the reserved room; the count
+	// reported is what a buffer of MaxFds would have taken.
+	got := min(len(m.Fds), o.MaxFds)
+	e := &sys.Error{Op: "recvfds", Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
+		Facts: map[string]any{"data": m.Data, "arrived": got, "truncated": m.Truncated}}
+	// With room left in the buffer the kernel stopped for another reason:
+	// the descriptor table is full. A probe dup, while the arrived ones
+	// are still held, tells EMFILE (this process's RLIMIT_NOFILE) from
+	// ENFILE (the system's file-max).
+	full := unix.Errno(0)
+	if got < o.MaxFds && !o.NoFds {
+		if d, err := sys.DupCloexec(n); err != nil {
+			full = sys.ErrnoOf(err)
+		} else {
+			sys.Close(d)
+		}
+	}
+	m.closeAll()
+	switch full {
+	case unix.EMFILE, unix.ENFILE:
+		lim := "the system-wide file-max"
+		if full == unix.EMFILE {
+			lim = "this process's RLIMIT_NOFILE"
+			if cur, _, err := sys.Getrlimit(unix.RLIMIT_NOFILE); err == nil {
+				lim += fmt.Sprintf(" (%d)", cur)
+			}
+		}
+		e.Label, e.Err = "", full
+		e.Hint = fmt.Sprintf("the descriptor table is full (%s): the kernel dropped the received descriptors that did not fit; %d arrived and were closed, and the message's %d data bytes are in the error's data field", lim, got, len(m.Data))
+	case 0:
+		if o.NoFds {
+			e.Hint = fmt.Sprintf("the message carried descriptors and this receive had no room for any (max = 0): the kernel closed them; its %d data bytes are in the error's data field", len(m.Data))
+		} else {
+			e.Hint = fmt.Sprintf("the sender sent more descriptors than the %d this receive had room for; the kernel closed the ones that did not fit, so the message's descriptors are lost (%d arrived and were closed); its %d data bytes are in the error's data field; receive with a larger max", o.MaxFds, got, len(m.Data))
+		}
+	default:
+		e.Hint = fmt.Sprintf("the kernel delivered %d of the message's descriptors and dropped the rest (a security module may have refused them); the %d that arrived were closed; the message's %d data bytes are in the error's data field", got, got, len(m.Data))
+	}
+	return e
 }
 
 // scratch is one receive's buffers, pooled across calls.

@@ -23,6 +23,30 @@ type Error struct {
 	// their own (for example "MSG_CTRUNC").
 	Label string
 	Hint  string
+	// Plain makes Hint the whole message, without the kernel's text for
+	// the errno ("no data within 1s" rather than "connection timed out").
+	Plain bool
+	// Facts are what the failed call still did or received (written,
+	// delivered, data), so nothing is lost in silence: ints, strings or
+	// byte slices, keyed by the field name they get in a Lua error.
+	Facts map[string]any
+}
+
+// Fact returns a copy of err's *Error with fact key set to v (or wraps a
+// plain error).
+func Fact(err error, key string, v any) error {
+	var se *Error
+	c := Error{Op: "?", Err: err}
+	if errors.As(err, &se) {
+		c = *se
+	}
+	m := make(map[string]any, len(c.Facts)+1)
+	for k, x := range c.Facts {
+		m[k] = x
+	}
+	m[key] = v
+	c.Facts = m
+	return &c
 }
 
 func (e *Error) Error() string {
@@ -63,6 +87,9 @@ func (e *Error) Name() string {
 // Msg is the kernel's text for the errno followed by the hint, if any.
 func (e *Error) Msg() string {
 	var s string
+	if e.Plain && e.Hint != "" {
+		return e.Hint
+	}
 	if e.Errno() != 0 {
 		s = e.Errno().Error()
 	} else if e.Err != nil {

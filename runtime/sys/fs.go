@@ -41,3 +41,9 @@ func Chmod(path string, mode uint32) error {
 func Unlink(path string) error {
 	return Wrap("unlink", path, unix.Unlink(path))
 }
+
+// Access checks path for mode (unix.X_OK, ...) with the effective ids, as
+// execve will (faccessat with AT_EACCESS).
+func Access(path string, mode uint32) error {
+	return Wrap("access", path, retry(func() error { return unix.Faccessat(unix.AT_FDCWD, path, mode, unix.AT_EACCESS) }))
+}

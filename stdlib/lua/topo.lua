@@ -114,7 +114,12 @@ function Topology:verify(opts) return verify.run(self, opts) end
 function M.graph(s) return graph.dot(spec.define(s)) end
 
 -- topo.summary(result) -> the printed per-process summary.
-function M.summary(r) return report.summary(r) end
+function M.summary(r)
+	if type(r) ~= "table" or type(r.procs) ~= "table" then
+		util.argerror("topo.summary", 1, "result", "expected the result of a topology's :wait(), got " .. type(r))
+	end
+	return report.summary(r)
+end
 
 -- Loading topology files. A file is a Lua chunk that returns its spec,
 -- or ends with `return topo.run_main(spec)` so that `fdwire FILE` runs

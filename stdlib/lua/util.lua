@@ -1,11 +1,17 @@
 -- fdwire.util: small helpers shared by the stdlib modules.
 local M = {}
 
--- M.errorf raises a structured error shaped like the primitives' errors.
-function M.errorf(op, name, msg)
-	local errno = ({ EINVAL = 22, ENOENT = 2, EPERM = 1, EEXIST = 17, EADDRINUSE = 98, ETIMEDOUT = 110 })[name] or 0
-	error(setmetatable({ op = op, name = name, errno = errno, msg = msg },
-		{ __tostring = function(e) return e.op .. ": " .. e.name .. ": " .. e.msg end }), 0)
+-- M.errorf raises a structured error, the same value the primitives
+-- raise (fdwire.errors sets errno from the name and the shared metatable).
+local errors = require("fdwire.errors")
+function M.errorf(op, name, msg, fields)
+	error(errors.new(op, name, msg, fields), 0)
+end
+
+-- M.argerror raises "fn: bad argument #n (name): msg" as EINVAL, like a
+-- binding's argument error.
+function M.argerror(fn, n, name, msg)
+	M.errorf(fn, "EINVAL", string.format("bad argument #%d (%s): %s", n, name, msg), { arg = n, argname = name })
 end
 
 return M

@@ -13,7 +13,9 @@ package luabind
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -403,4 +405,150 @@ func editDistance(a, b string) int {
 		}
 	}
 	return d[len(ra)][len(rb)]
+}
+
+// cliNumber is the grammar of a number on the command line: decimal with
+// an optional fraction and exponent. Hex, underscores, spaces and "nan"
+// are not numbers there.
+var cliNumber = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// ParseNumber reads a command-line number ("10", "1e3", "2.5").
+func ParseNumber(s string) (float64, string) {
+	if !cliNumber.MatchString(s) {
+		return 0, fmt.Sprintf("%q is not a number (digits, an optional fraction and exponent: 10, 2.5, 1e3)", s)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, fmt.Sprintf("%q is too large to be a number", s)
+	}
+	return f, ""
+}
+
+// ParseDuration reads command-line seconds: a number >= 0 or "inf";
+// forever is set for inf and anything longer than the clock holds.
+func ParseDuration(s string) (d time.Duration, forever bool, why string) {
+	if l := strings.ToLower(s); l == "inf" || l == "infinity" {
+		return MaxDuration, true, ""
+	}
+	f, why := ParseNumber(s)
+	if why != "" {
+		return 0, false, why
+	}
+	return DurationValue(lua.LNumber(f))
+}
+
+// rangeNames are the ranges fdwire.check.range and .integer know by name.
+func rangeByName(name string) (Range, bool) {
+	switch name {
+	case "uid", "gid", "id":
+		return RangeID, true
+	case "pid":
+		return RangePid, true
+	case "fd":
+		return RangeFd(), true
+	case "signal":
+		return RangeSignal, true
+	case "mode":
+		return RangeMode, true
+	case "count":
+		return RangeCount, true
+	case "size":
+		return RangeSize, true
+	case "port":
+		return Range{0, 65535, "a port", ""}, true
+	}
+	return Range{}, false
+}
+
+// openCheck preloads "fdwire.check", the same rules for the stdlib's
+// command-line tools (docs/guide.md, "What fdwire refuses and why"):
+//
+//	number(s) -> n | nil, why
+//	integer(s, kind_or_min, max) -> n | nil, why   (kind: "uid", "pid", "fd", ...)
+//	duration(s) -> seconds (math.huge: forever) | nil, why
+//	mode(s) -> octal mode | nil, why
+//	range(kind) -> min, max
+func (rt *Runtime) openCheck(L *lua.LState) {
+	mod := L.NewTable()
+	fail := func(L *lua.LState, why string) int {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(why))
+		return 2
+	}
+	str := func(L *lua.LState, fn string) string {
+		switch v := L.Get(1).(type) {
+		case lua.LString:
+			return string(v)
+		case lua.LNumber:
+			return v.String()
+		}
+		rt.argError(L, fn, 1, "s", "expected a string, got %s", typeName(L.Get(1)))
+		return ""
+	}
+	mod.RawSetString("number", L.NewFunction(func(L *lua.LState) int {
+		f, why := ParseNumber(str(L, "check.number"))
+		if why != "" {
+			return fail(L, why)
+		}
+		L.Push(lua.LNumber(f))
+		return 1
+	}))
+	mod.RawSetString("integer", L.NewFunction(func(L *lua.LState) int {
+		s := str(L, "check.integer")
+		var r Range
+		switch v := L.Get(2).(type) {
+		case lua.LString:
+			var ok bool
+			if r, ok = rangeByName(string(v)); !ok {
+				return rt.argError(L, "check.integer", 2, "kind", "unknown kind %q%s", string(v), DidYouMean(string(v), []string{"uid", "gid", "pid", "fd", "signal", "mode", "count", "size", "port"}))
+			}
+		case *lua.LNilType:
+			r = RangeExact
+		default:
+			a := rt.Args(L, "check.integer")
+			r = Range{a.Int(2, "min", RangeExact), a.Int(3, "max", RangeExact), "the value", ""}
+		}
+		f, why := ParseNumber(s)
+		if why != "" {
+			return fail(L, why)
+		}
+		n, why := IntValue(lua.LNumber(f), r)
+		if why != "" {
+			return fail(L, why)
+		}
+		L.Push(lua.LNumber(n))
+		return 1
+	}))
+	mod.RawSetString("duration", L.NewFunction(func(L *lua.LState) int {
+		d, forever, why := ParseDuration(str(L, "check.duration"))
+		switch {
+		case why != "":
+			return fail(L, why)
+		case forever:
+			L.Push(lua.LNumber(math.Inf(1)))
+		default:
+			L.Push(lua.LNumber(d.Seconds()))
+		}
+		return 1
+	}))
+	mod.RawSetString("mode", L.NewFunction(func(L *lua.LState) int {
+		s := str(L, "check.mode")
+		m, err := strconv.ParseUint(s, 8, 32)
+		if err != nil || m > 0o7777 || strings.HasPrefix(s, "+") {
+			return fail(L, fmt.Sprintf("%q is not an octal mode from 0 to 7777 (such as 0600)", s))
+		}
+		L.Push(lua.LNumber(m))
+		return 1
+	}))
+	mod.RawSetString("range", L.NewFunction(func(L *lua.LState) int {
+		k := rt.checkString(L, "check.range", 1, "kind")
+		r, ok := rangeByName(k)
+		if !ok {
+			return rt.argError(L, "check.range", 1, "kind", "unknown kind %q", k)
+		}
+		L.Push(lua.LNumber(r.Min))
+		L.Push(lua.LNumber(r.Max))
+		return 2
+	}))
+	L.PreloadModule("fdwire.check", func(L *lua.LState) int { L.Push(mod); return 1 })
 }

@@ -12,6 +12,7 @@ import (
 
 func (rt *Runtime) openTask(L *lua.LState) {
 	rt.openErrors(L) // errors.go: the stdlib's structured errors
+	rt.openCheck(L)  // check.go: the checker's rules for the CLI tools
 	rt.taskMeta, _ = rt.methods(L, "Task", map[string]lua.LGFunction{
 		"wait":   rt.taskWaitMethod,
 		"cancel": rt.taskCancel,

@@ -15,7 +15,8 @@ import (
 // spawning fdwire, and the support modules (fs, user, clock, fd.ready).
 
 func TestToolArgsParser(t *testing.T) {
-	mustRun(t, `
+	// Each bad command line is reported on stderr, with the way to help.
+	mustRunStderrLines(t, `
 		local args = require "fdwire.tools.args"
 		local spec = { name = "x", usage = "fdwire x", options = {
 			{ "f", "fd", arg = "FD", list = true, int = true },
@@ -35,15 +36,18 @@ func TestToolArgsParser(t *testing.T) {
 		assert(select(2, args.parse(spec, { "--nope" })) == 2, "unknown")
 		assert(select(2, args.parse(spec, { "--all=1" })) == 2, "flag with value")
 		assert(args.help(spec):find("%-t, %-%-timeout SECS"), "help")
-	`)
+	`, `fdwire x: --fd expects an integer, got "x"`, `try 'fdwire x --help'`,
+		`fdwire x: unknown option --nope`, `try 'fdwire x --help'`,
+		`fdwire x: --all takes no value`, `try 'fdwire x --help'`)
 }
 
 func TestToolMainInProcess(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", dir)
 	// send's main against a receiver task in the same runtime; then the
-	// exit statuses for a missing receiver and a bad command line.
-	mustRun(t, `
+	// exit statuses for a missing receiver and a bad command line, each
+	// reported on stderr.
+	mustRunStderrLines(t, `
 		local common = require "fdwire.tools.common"
 		local send = require "fdwire.tools.send"
 		local recv = require "fdwire.tools.recv"
@@ -65,8 +69,11 @@ func TestToolMainInProcess(t *testing.T) {
 		assert(send.main{ "-t", "1", "inproc" } == 3)
 		assert(send.main{ "--bogus" } == 2)
 		assert(send.main{ "--help" } == 0)
-	`)
-	mustRun(t, `
+	`, "fdwire send: send: ENOENT: no receiver at "+filepath.Join(dir, "fdwire", "inproc")+" (--blocking waits for one)",
+		"fdwire send: unknown option --bogus", "try 'fdwire send --help'")
+	// Cancelling the in-process daemon ends its main with ECANCELED,
+	// which hold reports like any error that ends it.
+	mustRunStderrLines(t, `
 		local hold = require "fdwire.tools.hold"
 		local holder = require "fdwire.holder"
 		local name = "@fdwire-inproc-hold-" .. proc.self().pid
@@ -86,7 +93,7 @@ func TestToolMainInProcess(t *testing.T) {
 		ok, e = pcall(holder.store, name, "", fd.stdin)
 		assert(not ok and e.name == "EINVAL")
 		daemon:cancel()
-	`)
+	`, "fdwire hold: task: ECANCELED: operation canceled (cancelled)")
 }
 
 func TestToolHoldRulesParse(t *testing.T) {

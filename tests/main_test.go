@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fdwireBin = filepath.Join(dir, "fdwire")
+	statSources(repoRoot)
 	build := exec.Command("go", "build", "-o", fdwireBin, "./cmd/fdwire")
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -45,6 +47,25 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// statSources stats every file the binary is built from. The go command
+// caches this package's results by the files the test itself touches,
+// and the binary is built by a child "go build" it cannot see: without
+// this, a change to luabind or stdlib left "ok (cached)" from before.
+func statSources(root string) {
+	for _, top := range []string{"go.mod", "go.sum", "cmd", "luabind", "runtime", "stdlib", "internal", "scripts", "docs"} {
+		filepath.WalkDir(filepath.Join(root, top), func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				os.Stat(p)
+			}
+			return nil
+		})
+	}
+}
+
+// taskFailed is the runtime's report of a background task that failed
+// with nobody waiting for it (luabind's unawaitedFailure).
+var taskFailed = regexp.MustCompile(`(?m)^fdwire: task \d+ failed: `)
 
 // Run is the outcome of one fdwire invocation.
 type Run struct {
@@ -82,6 +103,10 @@ func fdwireCmd(t testing.TB, stdin string, adjust func(*exec.Cmd), args ...strin
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("fdwire %v did not finish within a minute; stderr:\n%s", args, errb.String())
+	}
+	// Whatever the test checks, a failed background task is a failure.
+	if taskFailed.MatchString(errb.String()) {
+		t.Errorf("fdwire %v: a background task failed (exit %d); stderr:\n%s", args, code, errb.String())
 	}
 	return Run{out.String(), errb.String(), code}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestScripts runs every example in scripts/: each is self-checking and
-// must exit 0, leaving no process behind.
+// must exit 0 with nothing on stderr, leaving no process behind.
 func TestScripts(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(repoRoot, "scripts", "*.lua"))
 	if err != nil || len(files) == 0 {
@@ -19,7 +19,7 @@ func TestScripts(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			leakcheck.Check(t)
 			r := fdwire(t, "", "scripts/"+filepath.Base(f))
-			if r.Code != 0 {
+			if r.Code != 0 || r.Stderr != "" {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
 			}
 		})

@@ -493,15 +493,25 @@ proc = {}
 ---number of a pidfd for the child, as systemd does. `listen` entries count
 ---as map entries: giving `fds[3]` too is an error.
 ---
----**Readiness.** `notify = true` gives the child `NOTIFY_SOCKET`, the address
----of a private datagram socket (an abstract unix name with 128 random bits);
----`p:ready()` waits for `READY=1`. Messages are accepted only from root,
----from this process's uid and from the child's uid (abstract names are
----visible in `/proc/net/unix`). `notify_fd = N` follows the s6 convention:
----the child gets the write end of a pipe at `N` and writes a newline when it
----is ready. Note that `systemd-notify --ready` also waits for a `BARRIER=1`
----reply that fdwire only gives while `p:ready()` is waiting; use
----`systemd-notify --no-block --ready` in children started this way.
+---**Readiness.** `notify = true` gives the child `NOTIFY_SOCKET`, the path of
+---a private datagram socket, `/tmp/fdwire-notify-RANDOM/notify` (short
+---whatever `$TMPDIR` is; the directory is 0711 and the socket 0777, so a child
+---that drops to any uid still reaches it; a path, unlike an abstract name,
+---also works from a network namespace of the child's own). fdwire drains it
+---from the spawn until the child is reaped, so a chatty child never blocks:
+---`READY=1`, `STATUS=`, `WATCHDOG=1`, `RELOADING=1`, `STOPPING=1` and every
+---other `KEY=VALUE` are recorded (`p:notices()`), `BARRIER=1` is answered by
+---closing the descriptor it carries (so `systemd-notify --ready`,
+---`sd_notify_barrier()` and libsystemd's default work), and `FDSTORE=1` keeps
+---the descriptors sent with it, named by `FDNAME=`, for `p:ready()` and
+---`p:fdstore()`. Because anyone may send to the socket, a message counts only
+---when the kernel-reported sender pid (SCM_CREDENTIALS) is the child, one of
+---its descendants, a member of the session it leads (`setsid`), or a process
+---in its cgroup when it has one of its own, as systemd's `NotifyAccess=all`
+---does within a unit; the sender's uid plays no part. Other messages are
+---dropped and counted (`p:notices().dropped`). `notify_fd = N` follows the s6
+---convention: the child gets the write end of a pipe at `N` and writes a
+---newline when it is ready.
 ---
 ---**Cgroup.** `cgroup = h`, where `h` is an open directory handle of a
 ---cgroup v2 group (`fd.open("/sys/fs/cgroup/x", "O_RDONLY|O_DIRECTORY")`),
@@ -651,6 +661,33 @@ function Proc:running() end
 ---@param opts? table
 ---@return table
 function Proc:ready(opts) end
+
+---`Proc:notices() -> table`
+---
+---What a child started with `notify = true` has said so far, read without
+---waiting: `{ready=, via=, status=, vars={}, messages=, dropped=, watchdog=,
+---reloading=, stopping=, stored=, log={}}`. `messages` counts accepted
+---messages and `dropped` refused ones (a sender that is not the child, its
+---session, cgroup or descendants; a message over 4096 bytes); `watchdog`
+---counts `WATCHDOG=1`; `reloading` and `stopping` are the last
+---`RELOADING=`/`STOPPING=` state (`READY=1` ends a reload); `stored` is how many
+---`FDSTORE=1` descriptors wait for `p:fdstore()`; `log` holds the last 64
+---messages as `"pid N: text"` (dropped ones as `"dropped pid N: reason"`).
+---Works after the child has exited. `nil` for a child started without
+---`notify` or `notify_fd`.
+---@return table
+function Proc:notices() end
+
+---`Proc:fdstore() -> fds, names`
+---
+---Hands over the descriptors the child sent with `FDSTORE=1` that `p:ready()`
+---has not already returned, as owned handles, with their `FDNAME=` (default
+---`"stored"`). Like systemd's store, they outlive the child: after it exits
+---they are kept (as handles of the runtime, closed when the script ends)
+---until this call takes them.
+---@return Fd[]
+---@return any names
+function Proc:fdstore() end
 
 ---`Proc:getfd(n, opts) -> Fd`
 ---
@@ -975,7 +1012,9 @@ function topo.run_main(spec, opts) end
 ---`topo.load(path)`
 ---
 ---Reads a topology file and returns its definition. The file returns its spec, or ends with
----`return topo.run_main(spec)`.
+---`return topo.run_main(spec)`. A missing file raises `ENOENT`; a syntax error says
+---`FILE:LINE:COLUMN: syntax error near 'x'` (or the last line, for a file that ends inside an unclosed
+---`{`, `(` or block). In a test file, a relative path is read next to the test file.
 ---@param path string
 function topo.load(path) end
 
@@ -1005,7 +1044,9 @@ local Topology = {}
 ---`"setup"`), `failures` and `notes` (lists of strings), `duration`, and `procs[name]` with `pid`,
 ---`state` (`"exited"`, `"stopped"` by the teardown, `"killed"`, `"not started"`, `"failed to start"`),
 ---`status` (`"exit 0"`, `"signal SIGTERM"`), `exit`, `signal`, `duration`, `ready_after`, `stdout`,
----`stderr`. `opts.timeout` bounds the wait (ETIMEDOUT). `assert(top:wait())` fails with the summary.
+---`stderr`, and for `ready = {notify = true}` processes `notify` (`status`, `messages`, `dropped`,
+---`watchdog`, `reloading`, `stopping`, `vars`: see Notify) and `fdstore_closed` (the `FDNAME`s of stored
+---descriptors the teardown closed). `opts.timeout` bounds the wait (ETIMEDOUT). `assert(top:wait())` fails with the summary.
 ---@param opts? table
 function Topology:wait(opts) end
 
@@ -1057,16 +1098,40 @@ function Topology:result() end
 ---`topo.graph` of this topology, with each node also showing its pid and state.
 function Topology:graph() end
 
+---`Topology:fdstore(name)`
+---
+---Returns `fds, names`: the descriptors the process sent with `FDSTORE=1` over `$NOTIFY_SOCKET` so far
+---(also after it exited) and their `FDNAME=`s (default `"stored"`). The caller owns them; those nobody
+---takes are closed by the teardown, and the summary says so.
+---@param name string
+function Topology:fdstore(name) end
+
 ---`Topology:verify(opts)`
 ---
----Checks the live system against the spec, from the outside, and returns `ok, problems` (a list of
----strings). For every running process it reads `/proc/PID/fd`: each mapped fd must be open on the very
----object fdwire made (same device and inode; for pipe ends also the access mode from fdinfo), the ends of a
----socket pair held by two processes must be the two ends of one connection (sock_diag `UNIX_DIAG_PEER`;
----where the kernel lacks unix_diag, `/proc/net/unix` at least confirms the state), handed-over listeners
----must be listening, and no process may hold an fd on any object of this run or of fdwire itself that the
----spec did not give it. With `{strict = true}` any fd beyond the map is a problem (a program that opens
----files or accepts connections then fails it). Processes that have exited are skipped.
+---Checks the live system against the spec, from the outside, and returns `ok, message, problems`:
+---`message` is one line when all is well and otherwise lists each problem on a line of its own, so
+---`assert(top:verify())` fails with the whole list; `problems` is that list (empty when ok), and a fourth
+---value counts the processes checked. For every running process it reads `/proc/PID/fd`:
+---
+---- each mapped fd must be open on the very object fdwire made: the same device and inode (pipes and
+---  sockets have inodes of their own), for pipe ends also the access mode from fdinfo; and every process
+---  handed the same end must hold the same *open file description* of it, checked with kcmp(2)
+---  `KCMP_FILE` (an end re-opened through `/proc/PID/fd/N` is the same inode but a new description);
+---- the ends of a socket pair held by two processes must be the two ends of one connection (sock_diag
+---  `UNIX_DIAG_PEER`; where the kernel lacks unix_diag, `/proc/net/unix` at least confirms the state),
+---  and handed-over listeners must be listening;
+---- no process may hold an fd the spec did not give it that is on an object of this run (device and
+---  inode) or is the same open file description as one fdwire itself holds (kcmp). Descriptors on
+---  anonymous inodes (eventfd, epoll, signalfd, timerfd: the kernel gives all of them one inode) are
+---  never compared by inode, only by kcmp, so a child's own eventfd is not mistaken for fdwire's.
+---
+---With `{strict = true}` any fd beyond the map is a problem (a program that opens files or accepts
+---connections then fails it), with one rule for runtimes: a process holding exactly one
+---`anon_inode:[eventpoll]` and one `anon_inode:[eventfd]` beyond its map is not flagged for that pair,
+---which is what the Go runtime's poller (every fdwire child), libuv and glib open for themselves. A lone
+---eventfd, a second epoll, or anything else is flagged. Processes that have exited (also while they
+---were being read) are skipped. kcmp needs ptrace access to the children (same uid, or root); where the
+---kernel refuses it the description checks are skipped and the inode checks remain.
 ---@param opts? table
 function Topology:verify(opts) end
 
@@ -1128,7 +1193,9 @@ function T:cleanup(fn) end
 
 ---`T:up(spec, opts)`
 ---
----`topo.up` for a test (with `-v`, output is echoed); the topology is torn down when the test ends.
+---`topo.up` for a test (with `-v`, output is echoed); the topology is torn down when the test ends, and a
+---failed expectation fails the test. `opts.expect_failure = true` or a Lua pattern: the test expects
+---this topology to fail (with a failure line matching the pattern) and fails if it does not.
 ---@param spec table
 ---@param opts? table
 function T:up(spec, opts) end

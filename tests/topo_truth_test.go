@@ -188,3 +188,46 @@ for c in cases:
 		t.Errorf("JSON topologies of the first test: %v", tops)
 	}
 }
+
+// TestTopoCredentials: uid=, gid= and groups= per process run it as that
+// identity (also under fdwire test, whose per-file $TMPDIR the process
+// must enter), and values the kernel types cannot hold, unknown users and
+// malformed lists are spec errors naming their place.
+func TestTopoCredentials(t *testing.T) {
+	leakcheck.Check(t)
+	file := writeFile(t, t.TempDir(), "u_test.lua", `
+test("as nobody", function(t)
+	local top = t:up({ procs = {
+		a = { sh = "id -u; id -g; id -G", uid = 65534, gid = 65534, groups = { 5, 65534 }, expect = { exit = 0 } },
+		b = { sh = "id -u", uid = "nobody", expect = { exit = 0, stdout = "^65534\n$" } },
+	} })
+	local ok, r = top:wait()
+	t:ok(ok, tostring(r))
+	t:eq(r.procs.a.stdout, "65534\n65534\n65534 5\n")
+end)
+`)
+	r := fdwire(t, "", "test", file)
+	if r.Code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	r = fdwire(t, "", "-e", `
+		for _, c in ipairs({
+			{ "uid = -1", "procs.a.uid: expected a uid from 0 to 4294967294, got -1" },
+			{ "uid = 4294967295", "procs.a.uid: expected a uid from 0 to 4294967294, got 4294967295" },
+			{ "gid = 65534.5", "procs.a.gid: expected a gid from 0 to 4294967294, got 65534.5" },
+			{ "uid = 'no-such-user-x'", 'procs.a.uid: no user "no-such-user-x"' },
+			{ "gid = {}", "procs.a.gid: expected a gid (a number or a name), got table" },
+			{ "groups = 5", "procs.a.groups: expected a list of gids" },
+			{ "groups = { 1, 'wheel' }", "procs.a.groups[2]: expected a gid (a number), got string" },
+			{ "groups = { [1] = 1, [3] = 3 }", "procs.a.groups: expected a list" },
+			{ "uidd = 1", 'procs.a.uidd: unknown field (did you mean "uid"?)' },
+		}) do
+			local ok, e = pcall(topo.define, loadstring("return { procs = { a = { sh = 'x', " .. c[1] .. " } } }")())
+			assert(not ok and tostring(e):find(c[2], 1, true), c[1] .. " -> " .. tostring(e))
+		end
+		print("ok")
+	`)
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "ok" {
+		t.Fatalf("%+v", r)
+	}
+}

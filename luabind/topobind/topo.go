@@ -86,6 +86,7 @@ func (rt host) openTopo(L *lua.LState) {
 			"signals":          rt.topoSignals,
 			"alive":            rt.topoAlive,
 			"kcmp":             rt.topoKcmp,
+			"go_program":       rt.topoGoProgram,
 		} {
 			m.RawSetString(k, L.NewFunction(f))
 		}

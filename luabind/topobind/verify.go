@@ -20,3 +20,16 @@ func (rt host) topoKcmp(L *lua.LState) int {
 	L.Push(lua.LBool(same))
 	return 1
 }
+
+// topoGoProgram(pid) -> whether pid runs a Go program (nil, message when
+// its executable cannot be read).
+func (rt host) topoGoProgram(L *lua.LState) int {
+	ok, err := diag.GoProgram(L.CheckInt(1))
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(lua.LBool(ok))
+	return 1
+}

@@ -1,7 +1,9 @@
 package diag
 
 import (
+	"debug/elf"
 	"os"
+	"strconv"
 
 	"github.com/fdwire/fdwire/runtime/sys"
 )
@@ -19,4 +21,17 @@ func SameFile(pid1, fd1, pid2, fd2 int) (bool, error) {
 // SameAsOwn is SameFile against a descriptor of this process.
 func SameAsOwn(pid, fd, own int) (bool, error) {
 	return sys.KcmpFile(pid, fd, os.Getpid(), own)
+}
+
+// GoProgram reports whether pid runs a Go program: its executable has the
+// .go.buildinfo section every Go linker since 1.13 writes. verify's
+// strict mode uses it to know which descriptors the process's own
+// runtime opened (see stdlib/lua/topo/verify.lua).
+func GoProgram(pid int) (bool, error) {
+	f, err := elf.Open("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return false, sys.Wrap("elf", "pid "+strconv.Itoa(pid), unwrapErrno(err))
+	}
+	defer f.Close()
+	return f.Section(".go.buildinfo") != nil, nil
 }

@@ -179,6 +179,12 @@ local function run_test(file, tc, opts, env, state)
 		local okc, cerr = pcall(t.cleanups[i])
 		if not okc then failures[#failures + 1] = "cleanup: " .. tostring(cerr) end
 	end
+	if state.interrupted then
+		-- Say how each topology was torn down, failed or not.
+		for _, top in ipairs(tops) do
+			if top.outcome and top.outcome.ok then failures[#failures + 1] = tostring(top.outcome) end
+		end
+	end
 	if #failures == 0 then
 		for _, f in ipairs(check_topologies(tops)) do failures[#failures + 1] = f end
 	else
@@ -332,6 +338,9 @@ local function run_parent(files, opts)
 	local junit, jsonl = {}, {}
 	local function one(file, idx)
 		local tmp, guard = native.mkdtemp("fdwire-testfile")
+		-- 0711: a topology process running as another uid can reach its
+		-- run directory inside (enter, not list).
+		fs.chmod(tmp, tonumber("711", 8))
 		local r, w = fd.pipe()
 		local argv = { exe, "test", "--one", "--timeout", tostring(opts.timeout), "--results", tmp, file }
 		if opts.verbose then table.insert(argv, 3, "-v") end

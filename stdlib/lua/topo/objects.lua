@@ -56,6 +56,14 @@ function M.setup(top)
 		top.rundir = def.dir
 	else
 		top.rundir, top.guards.dir = native.mkdtemp("fdwire-topo")
+		-- A process running as another uid must be able to enter it (its
+		-- cwd, relative socket paths): then it is 0711, enter but not list.
+		for _, P in pairs(top.procs) do
+			if P.spec.uid ~= nil or P.spec.gid ~= nil then
+				fs.chmod(top.rundir, tonumber("711", 8))
+				break
+			end
+		end
 	end
 	local cg, guard = native.cgroup_new("fdwire-topo")
 	if cg then

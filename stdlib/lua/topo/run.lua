@@ -234,6 +234,7 @@ local function start(top, P)
 		end
 		argv.fds = fds
 		argv.notify = rd and rd.kind == "notify" or nil
+		argv.uid, argv.gid, argv.groups = sp.uid, sp.gid, sp.groups
 		argv.env = envlist(top, P)
 		argv.cwd = sp.cwd and (sp.cwd:sub(1, 1) == "/" and sp.cwd or top.rundir .. "/" .. sp.cwd) or top.rundir
 		-- Its own session: a terminal's ^C reaches fdwire, which then tears

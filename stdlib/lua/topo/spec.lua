@@ -62,7 +62,7 @@ end
 
 local TOP_FIELDS = set("name", "sockets", "pipes", "procs", "timeout", "grace", "dir")
 local SOCK_FIELDS = set("path", "abstract", "anon", "pair", "type", "backlog")
-local PROC_FIELDS = set("argv", "sh", "env", "cwd", "fds", "listen", "ready", "depends_on", "expect", "timeout", "stdin")
+local PROC_FIELDS = set("argv", "sh", "env", "cwd", "fds", "listen", "ready", "depends_on", "expect", "timeout", "stdin", "uid", "gid", "groups")
 local READY_FIELDS = set("notify", "notify_fd", "connect", "output", "stdout", "stderr", "timeout")
 local EXPECT_FIELDS = set("exit", "signal", "stdout", "stderr")
 local TYPES = set("stream", "dgram", "seqpacket")
@@ -217,6 +217,57 @@ local function check_ready(def, p, place, v)
 	return r
 end
 
+-- An id the kernel's uid_t/gid_t holds exactly; (uid_t)-1 means "no
+-- change" to setresuid, so it is refused too.
+local MAX_ID = 4294967294
+
+local function check_id(place, v, what, names)
+	if type(v) == "number" then
+		if v ~= math.floor(v) or v < 0 or v > MAX_ID then
+			fail(place, "expected a %s from 0 to %d, got %s", what, MAX_ID, tostring(v))
+		end
+		return v
+	end
+	fail(place, "expected a %s (a number%s), got %s", what, names and " or a name" or "", type(v))
+end
+
+-- check_cred reads uid=, gid= and groups= as proc.spawn does: a uid is a
+-- number or a user name (resolved now, so a typo fails the spec), a gid a
+-- number or a group name, groups a list of gids. proc.spawn applies them
+-- (setgroups, setgid, setuid in the child before exec).
+local function check_cred(p, place, v)
+	if v.uid ~= nil then
+		if type(v.uid) == "string" then
+			local ok, u = pcall(user.lookup, v.uid)
+			if not ok then fail(place .. ".uid", "no user %q", v.uid) end
+			p.uid = v.uid
+			p.uid_num = u.uid
+		else
+			p.uid = check_id(place .. ".uid", v.uid, "uid", true)
+		end
+	end
+	if v.gid ~= nil then
+		if type(v.gid) == "string" then
+			if v.gid == "" then fail(place .. ".gid", "expected a group name, got an empty string") end
+			p.gid = v.gid
+		else
+			p.gid = check_id(place .. ".gid", v.gid, "gid", true)
+		end
+	end
+	if v.groups ~= nil then
+		if type(v.groups) ~= "table" then fail(place .. ".groups", "expected a list of gids {n, ...}, got %s", type(v.groups)) end
+		local n = 0
+		for k in pairs(v.groups) do
+			n = n + 1
+			if type(k) ~= "number" or k ~= math.floor(k) or k < 1 then fail(place .. ".groups", "expected a list {gid, ...}; key %s is not a list index", tostring(k)) end
+		end
+		if n ~= #v.groups then fail(place .. ".groups", "expected a list {gid, ...} without holes") end
+		if n > 65536 then fail(place .. ".groups", "%d groups: the kernel takes at most 65536 (NGROUPS_MAX)", n) end
+		p.groups = {}
+		for i, g in ipairs(v.groups) do p.groups[i] = check_id(place .. ".groups[" .. i .. "]", g, "gid") end
+	end
+end
+
 local function check_proc(def, name, v)
 	local place = "procs." .. tostring(name)
 	check_name(place, name)
@@ -272,6 +323,7 @@ local function check_proc(def, name, v)
 			p.listen[i] = sname
 		end
 	end
+	check_cred(p, place, v)
 	p.ready = check_ready(def, p, place .. ".ready", v.ready)
 	if v.depends_on ~= nil then
 		local d = v.depends_on

@@ -11,8 +11,8 @@
 --     on an object of this run (device and inode) or one that is the same
 --     open file description as a descriptor fdwire itself holds (kcmp;
 --     never by inode, which every eventfd, epoll and signalfd shares);
---     with {strict = true} any fd at all beyond the map, except the
---     poller pair a Go runtime opens for itself (see POLLER below).
+--     with {strict = true} any fd at all beyond the map, except those a
+--     Go program's runtime opens for itself (see go_own below).
 local native = require("fdwire.topo.native")
 local util = require("fdwire.util")
 
@@ -20,11 +20,23 @@ local M = {}
 
 local function key(d) return tostring(d.dev) .. ":" .. tostring(d.ino) end
 
--- A Go program (every fdwire child), libuv or glib opens one epoll and one
--- eventfd for its poller. With strict, a process holding exactly one of
--- each beyond its map is not flagged for them; any other extra fd, or a
--- lone eventfd (as a Python os.eventfd makes), is.
-local POLLER = { ["anon_inode:[eventpoll]"] = true, ["anon_inode:[eventfd]"] = true }
+-- go_own says whether f is a descriptor a Go program's runtime opens for
+-- itself, which strict does not flag in a process whose executable is a
+-- Go program (it has a .go.buildinfo section; every fdwire child is one):
+-- its poller's anon_inode:[eventpoll] and anon_inode:[eventfd] (and the
+-- eventfd of fdwire's own event loop, when the child is fdwire), and the
+-- cgroup CPU-limit files Go 1.25+ keeps open, read-only, to follow
+-- GOMAXPROCS changes (cpu.max, or cpu.cfs_quota_us and cpu.cfs_period_us
+-- on cgroup v1). In any other process these are flagged like the rest: a
+-- Python child's os.eventfd, for one.
+local function go_own(f)
+	if f.link == "anon_inode:[eventpoll]" or f.link == "anon_inode:[eventfd]" then return true end
+	if f.access == "r" and f.link:match("^/sys/fs/cgroup/") then
+		local base = f.link:match("[^/]+$")
+		return base == "cpu.max" or base == "cpu.cfs_quota_us" or base == "cpu.cfs_period_us"
+	end
+	return false
+end
 
 -- run(top, opts) -> ok, message, problems: ok is true when nothing is
 -- wrong; message says so or lists each problem on a line of its own (so
@@ -99,7 +111,7 @@ function M.run(top, opts)
 								bad("%s: is another open file description of %s than %s holds (kcmp): opened anew, not passed on", where, ref.text, first.where)
 							end
 						end
-						if ref.kind == "pipe" and f.access ~= ref.part then
+						if ref.kind == "pipe" and f.access ~= ref.part and not (d and key(f) ~= key(d)) then
 							bad("%s: open for %q, expected %q", where, f.access, ref.part)
 						end
 						if ref.kind == "socket" and ref.part ~= "addr" then socks_wanted[#socks_wanted + 1] = f.ino end
@@ -143,11 +155,9 @@ function M.run(top, opts)
 					end
 				end
 				if #extra > 0 then
-					local count = {}
-					for _, f in ipairs(extra) do count[f.link] = (count[f.link] or 0) + 1 end
-					local poller = count["anon_inode:[eventpoll]"] == 1 and count["anon_inode:[eventfd]"] == 1
+					local is_go = native.go_program(P.pid)
 					for _, f in ipairs(extra) do
-						if not (poller and POLLER[f.link]) then
+						if not (is_go and go_own(f)) then
 							bad("procs.%s holds fd %d (%s) that the spec did not give it", name, f.num, f.link)
 						end
 					end

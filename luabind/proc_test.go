@@ -309,19 +309,42 @@ func TestProcErrorAfterSpawnLeavesNothing(t *testing.T) {
 }
 
 func TestProcExecReplacesTheProcess(t *testing.T) {
-	out := mustRun(t, readallLua+`
+	// The exec'd shell prints, then becomes sleep; the descriptors are read
+	// from outside (/proc/PID/fd of sleep), since anything the program did
+	// to list its own would open one more, at the lowest free number (0,
+	// with stdin closed). LC_ALL=C keeps sleep from opening locale files.
+	out := mustRun(t, `
 		local code = [=[
 			local m = fd.memfd("m"); m:write("from-memfd")
 			local r, w = fd.pipe()
 			local keep = fd.memfd("not-mapped")
-			proc.exec{"sh", "-c", 'cat /proc/self/fd/7 <&7; echo; ls /proc/$$/fd | tr "\n" " "; echo "$X"',
-				fds = {[7] = m, [9] = w, [1] = fd.from(1)}, stdin = "close", env_add = {X = "x"}, umask = "077"}
+			proc.exec{"sh", "-c", 'cat /proc/self/fd/7 <&7; echo; echo "$X"; exec sleep 60',
+				fds = {[7] = m, [9] = w, [1] = fd.from(1)}, stdin = "close", env_add = {X = "x", LC_ALL = "C"}, umask = "077"}
 		]=]
+		local native = require "fdwire.topo.native"
 		local p = proc.spawn{"/proc/self/exe", env_add = {FDWIRE_TEST_HELPER = "lua", HELPER_LUA = code}, stdout = "pipe"}
-		local out = readall(p:stdout())
-		local code = p:wait()
-		print(out)
-		assert(code == 0, code)
+		local got = ""
+		while not got:find("\nx\n") do
+			local s = p:stdout():read(4096, {timeout = 20})
+			assert(s, "EOF before the program printed: " .. got)
+			got = got .. s
+		end
+		local function comm()
+			local f = io.open("/proc/" .. p:pid() .. "/comm")
+			local c = f and f:read("*l"); if f then f:close() end
+			return c
+		end
+		for _ = 1, 4000 do
+			if comm() == "sleep" then break end
+			task.sleep(0.005)
+		end
+		assert(comm() == "sleep", "the shell did not exec sleep")
+		local nums = {}
+		for _, e in ipairs(native.proc_fds(p:pid())) do nums[#nums + 1] = e.num; if e.num == 0 then print("fd 0 is " .. e.link) end end
+		table.sort(nums)
+		p:kill("KILL")
+		p:wait()
+		print(got:match("^(.-)\n") .. "\n" .. table.concat(nums, " ") .. " " .. got:match("\n(x)\n"))
 	`)
 	lines := strings.Split(out, "\n")
 	if len(lines) < 2 || lines[0] != "from-memfd" || lines[1] != "1 2 7 9 x" {

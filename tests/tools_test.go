@@ -70,8 +70,37 @@ func (p *toolProc) wait(t *testing.T) int {
 // process is killed and reaped at cleanup if still running.
 func toolStart(t *testing.T, env []string, adjust func(*exec.Cmd), args ...string) *toolProc {
 	t.Helper()
+	return progStart(t, env, adjust, fdwireBin, args...)
+}
+
+// setprivNobody is the command line prefix that runs a program as uid and
+// gid 65534 with no supplementary groups.
+var setprivNobody = []string{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"}
+
+// nobodyStart starts fdwire ARGS as uid 65534 through setpriv.
+func nobodyStart(t *testing.T, env []string, args ...string) *toolProc {
+	t.Helper()
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is missing; .ci/run installs it")
+	}
+	asNobody(t) // opens the binary's directory
+	return progStart(t, env, func(c *exec.Cmd) { c.Dir = "/" }, setprivNobody[0],
+		append(append(append([]string{}, setprivNobody[1:]...), fdwireBin), args...)...)
+}
+
+// nobodyRun runs fdwire ARGS as uid 65534 through setpriv to the end.
+func nobodyRun(t *testing.T, env []string, args ...string) Run {
+	t.Helper()
+	p := nobodyStart(t, env, args...)
+	code := p.wait(t)
+	return Run{Stdout: p.Stdout(), Stderr: p.Stderr(), Code: code}
+}
+
+// progStart starts PROG ARGS in the background (see toolStart).
+func progStart(t *testing.T, env []string, adjust func(*exec.Cmd), prog string, args ...string) *toolProc {
+	t.Helper()
 	p := &toolProc{done: make(chan struct{})}
-	p.cmd = exec.Command(fdwireBin, args...)
+	p.cmd = exec.Command(prog, args...)
 	p.cmd.Dir = repoRoot
 	p.cmd.Env = append(append(os.Environ(), "FDWIRE="+fdwireBin), env...)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}

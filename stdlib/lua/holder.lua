@@ -2,11 +2,14 @@
 -- the spirit of s6-fdholder.
 --
 -- Wire protocol, over a unix seqpacket socket (one request, one answer):
---   request  "store\0ID\0SECS" + 1 fd   (SECS "" = no expiry)
+--   request  "store\0ID\0SECS[\0replace]" + 1 fd   (SECS "" = no expiry)
 --            "retrieve\0ID" | "delete\0ID" | "list" | "dump"
---   answer   "ok[\0...]" (+ 1 fd for retrieve), or "err\0ERRNAME\0message"
+--   answer   "ok" (+ 1 fd for retrieve), or "err\0ERRNAME\0message"
+--   list     answers "ids\0ID\0ID..." messages (each under 4 KiB), then "ok\0COUNT"
 --   dump     answers "entry\0ID\0SECS" + 1 fd per descriptor, then "ok\0COUNT"
--- Identifiers are 1 to 255 bytes without NUL.
+-- Identifiers are 1 to 255 bytes without NUL. Before sending anything the
+-- client checks who serves the socket (SO_PEERCRED): this uid or root, or
+-- a uid in opts.allow_server_uid.
 local common = require "fdwire.tools.common"
 
 local M = {}
@@ -15,7 +18,8 @@ local M = {}
 M.MAX_ID = 255
 
 -- statuses a tool returns for the holder's errors
-local STATUS = { ENOENT = common.UNKNOWN, EKEYEXPIRED = common.EXPIRED, EACCES = common.REFUSED }
+local STATUS = { ENOENT = common.UNKNOWN, EKEYEXPIRED = common.EXPIRED, EACCES = common.REFUSED,
+	EPERM = common.REFUSED }
 
 -- M._check_id raises unless id is a valid identifier (internal: the
 -- documented surface is what luabind/helpers reads, keys without "_").
@@ -49,17 +53,37 @@ local function connect(addr, opts)
 		end
 		error(e, 0)
 	end
+	common.check_server(c, t, opts and opts.allow_server_uid)
 	return c, t
+end
+
+-- recv1 reads one answer message; one cut short (MSG_TRUNC/MSG_CTRUNC)
+-- is an error, never a shorter answer.
+local function recv1(op, c, t, max)
+	local ok, fds, data, extra = pcall(sock.recvfds, c, { max = max or 1 })
+	if not ok then
+		if type(fds) == "table" and fds.name == "ECONNRESET" then
+			common.fail("holder." .. op, "ECONNRESET", "the holder at " .. t.display ..
+				" hung up without answering (it refuses clients no rule allows anything, and clients" ..
+				" beyond --max-conn or --max-conn-per-uid)", common.REFUSED)
+		end
+		error(fds, 0)
+	end
+	if not data then
+		for _, h in ipairs(fds) do h:close() end
+		common.fail("holder." .. op, "EPROTO", "the holder at " .. t.display .. " closed the connection")
+	end
+	if extra and extra.truncated then
+		for _, h in ipairs(fds) do h:close() end
+		common.fail("holder." .. op, "EMSGSIZE", "an answer from the holder at " .. t.display .. " was cut short")
+	end
+	return fds, data
 end
 
 -- answer reads one reply; an "err" reply raises with the holder's errno
 -- name and message.
 local function answer(op, c, t)
-	local fds, data = sock.recvfds(c, { max = 1 })
-	if not data then
-		for _, h in ipairs(fds) do h:close() end
-		common.fail("holder." .. op, "EPROTO", "the holder at " .. t.display .. " closed the connection")
-	end
+	local fds, data = recv1(op, c, t)
 	local f = split(data)
 	if f[1] == "err" then
 		for _, h in ipairs(fds) do h:close() end
@@ -76,7 +100,16 @@ local function request(op, addr, opts, fields, fds, more)
 	return common.within(secs, function()
 		local c, t = connect(addr, opts)
 		local res = { pcall(function()
-			sock.sendfds(c, fds or {}, table.concat(fields, "\0"))
+			local sent, e = pcall(sock.sendfds, c, fds or {}, table.concat(fields, "\0"))
+			if not sent then
+				-- A holder that refuses us answers and hangs up at once, maybe
+				-- before the request arrives: its answer is still readable.
+				if type(e) == "table" and (e.name == "EPIPE" or e.name == "ECONNRESET") then
+					local okA, eA = pcall(answer, op, c, t)
+					if not okA and type(eA) == "table" and eA.name ~= "EPROTO" then error(eA, 0) end
+				end
+				error(e, 0)
+			end
 			if more then return more(c, t) end
 			return answer(op, c, t)
 		end) }
@@ -86,12 +119,15 @@ local function request(op, addr, opts, fields, fds, more)
 	end)
 end
 
--- M.store(addr, id, handle, {expire=SECS, timeout=, abstract=})
+-- M.store(addr, id, handle, {expire=SECS, replace=, timeout=, abstract=});
+-- an id already held is EBUSY unless replace is set.
 function M.store(addr, id, h, opts)
 	M._check_id("store", id)
 	opts = opts or {}
-	local exp = opts.expire and tostring(opts.expire) or ""
-	request("store", addr, opts, { "store", id, exp }, { h })
+	local exp = opts.expire and string.format("%.17g", opts.expire) or ""
+	local fields = { "store", id, exp }
+	if opts.replace then fields[4] = "replace" end
+	request("store", addr, opts, fields, { h })
 end
 
 -- M.retrieve(addr, id, opts) -> a handle on the held descriptor (a copy:
@@ -113,11 +149,30 @@ function M.delete(addr, id, opts)
 end
 
 -- M.list(addr, opts) -> the identifiers this client may see, sorted.
+-- The answer is as many "ids" messages as it takes and a final count,
+-- checked: a list is whole or an error.
 function M.list(addr, opts)
-	local f = request("list", addr, opts, { "list" })
-	local ids = {}
-	for i = 2, #f do if f[i] ~= "" then ids[#ids + 1] = f[i] end end
-	return ids
+	return request("list", addr, opts, { "list" }, nil, function(c, t)
+		local ids = {}
+		while true do
+			local fds, data = recv1("list", c, t, 0)
+			for _, h in ipairs(fds) do h:close() end
+			local f = split(data)
+			if f[1] == "ids" then
+				for i = 2, #f do ids[#ids + 1] = f[i] end
+			elseif f[1] == "ok" then
+				if tonumber(f[2]) ~= #ids then
+					common.fail("holder.list", "EPROTO", string.format(
+						"the holder at %s announced %s identifiers and sent %d", t.display, tostring(f[2]), #ids))
+				end
+				return ids
+			elseif f[1] == "err" then
+				common.fail("holder.list " .. t.display, f[2] or "EPROTO", f[3] or "", STATUS[f[2]])
+			else
+				common.fail("holder.list", "EPROTO", "unexpected answer " .. string.format("%q", data:sub(1, 40)))
+			end
+		end
+	end)
 end
 
 -- M.dump(addr, opts) -> { {id=, fd=, expire=SECS or nil}, ... }: the
@@ -126,17 +181,24 @@ function M.dump(addr, opts)
 	local res = request("dump", addr, opts, { "dump" }, nil, function(c, t)
 		local out = {}
 		while true do
-			local fds, data = sock.recvfds(c, { max = 1 })
-			if not data then
+			local okr, fds, data = pcall(recv1, "dump", c, t)
+			if not okr then
 				for _, e in ipairs(out) do e.fd:close() end
-				common.fail("holder.dump", "EPROTO", "the holder at " .. t.display .. " closed the connection")
+				error(fds, 0)
 			end
 			local f = split(data)
 			if f[1] == "entry" and #fds == 1 then
 				out[#out + 1] = { id = f[2], fd = fds[1], expire = tonumber(f[3]) }
 			else
 				for _, h in ipairs(fds) do h:close() end
-				if f[1] == "ok" then return out end
+				if f[1] == "ok" then
+					if tonumber(f[2]) ~= #out then
+						for _, e in ipairs(out) do e.fd:close() end
+						common.fail("holder.dump", "EPROTO", string.format(
+							"the holder at %s announced %s entries and sent %d", t.display, tostring(f[2]), #out))
+					end
+					return out
+				end
 				for _, e in ipairs(out) do e.fd:close() end
 				if f[1] == "err" then
 					common.fail("holder.dump " .. t.display, f[2] or "EPROTO", f[3] or "", STATUS[f[2]])
@@ -153,7 +215,8 @@ end
 function M.restore(addr, entries, opts)
 	opts = opts or {}
 	for _, e in ipairs(entries) do
-		M.store(addr, e.id, e.fd, { expire = e.expire, timeout = opts.timeout, abstract = opts.abstract })
+		M.store(addr, e.id, e.fd, { expire = e.expire, timeout = opts.timeout, abstract = opts.abstract,
+			replace = opts.replace, allow_server_uid = opts.allow_server_uid })
 	end
 	return #entries
 end

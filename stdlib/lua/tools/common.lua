@@ -10,6 +10,7 @@ M.NO_PEER = 3     -- no receiver / handler / holder within the timeout
 M.REFUSED = 4     -- the peer refused us (uid not allowed, access denied)
 M.UNKNOWN = 5     -- hold: unknown identifier
 M.EXPIRED = 6     -- hold: expired identifier
+M.UNTRUSTED = 7   -- the server is another uid (a squatter?): nothing was sent
 M.TIMEOUT = 124   -- recv: no sender within the timeout
 M.CANNOT_RUN = 125 -- failed before COMMAND could run
 M.NOT_EXEC = 126  -- COMMAND found but not executable
@@ -147,6 +148,43 @@ function M.connect(t, typ, wait)
 			delay = math.min(delay * 2, 0.5)
 		end
 	end
+end
+
+-- M.drop becomes user (name or uid) when running as root and returns who
+-- it became; without root, naming another user is an EPERM error.
+function M.drop(tool, name)
+	local me = proc.self().uid
+	if me ~= 0 then
+		local u = user.lookup(name)
+		if u.uid ~= me then
+			M.fail(tool, "EPERM", "--user " .. name .. " needs root; running as uid " .. me)
+		end
+		return nil
+	end
+	return user.drop(name)
+end
+
+-- M.check_server checks who serves connection c before anything is sent
+-- on it: SO_PEERCRED on a connected unix socket names the process that
+-- made the listening socket. Its uid must be ours, root's, or one of
+-- allow (numbers); anything else (for example another user who bound an
+-- abstract name first) closes c and fails with status UNTRUSTED.
+function M.check_server(c, t, allow)
+	local ok, p = pcall(sock.peer, c)
+	if not ok then
+		c:close()
+		error(p, 0)
+	end
+	if p.pidfd then p.pidfd:close() end
+	local me = proc.self().uid
+	if p.uid == me or p.uid == 0 then return p end
+	for _, u in ipairs(allow or {}) do
+		if u == p.uid then return p end
+	end
+	c:close()
+	M.fail("connect " .. t.display, "EPERM", string.format(
+		"served by uid %d (pid %d), not by uid %d or root: nothing sent (trust it with --allow-server-uid %d)",
+		p.uid, p.pid, me, p.uid), M.UNTRUSTED)
 end
 
 -- M.status_of maps an error to an exit status (default: ERROR).

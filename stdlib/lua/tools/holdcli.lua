@@ -9,38 +9,53 @@ local M = {}
 
 local function common_opts(extra)
 	local t = {
-		{ "a", "abstract", help = "a bare NAME is the abstract socket @NAME" },
-		{ "w", "wait", help = "wait for the holder to appear instead of failing at once" },
-		{ "t", "timeout", arg = "SECS", number = true, min = 0, default = 10, help = "give up after SECS" },
+		{ long = "abstract", short = "a", help = "a bare NAME is the abstract socket @NAME" },
+		{ long = "wait", short = "w", help = "wait for the holder to appear instead of failing at once" },
+		{ long = "timeout", short = "t", arg = "SECS", type = "duration", default = 10, help = "give up after SECS" },
+		{ long = "allow-server-uid", short = "U", arg = "UID", type = "int", min = 0, max = 4294967294,
+			list = true, comma = true,
+			help = "also trust a holder run by UID (default: only this uid and root); repeatable" },
 	}
 	for _, o in ipairs(extra or {}) do table.insert(t, 1, o) end
 	return t
 end
 
-local EXITS = {
-	{ 0, "done" },
-	{ 1, "error" },
-	{ 2, "bad command line" },
-	{ 3, "no holder at SOCKSPEC (or none within the timeout)" },
-	{ 4, "access denied by the holder's rules" },
-	{ 5, "unknown identifier" },
-	{ 6, "expired identifier" },
+-- exits builds a client's exit table from the rows it can return.
+local ROWS = {
+	[0] = { 0, "done" },
+	[1] = { 1, "error (EBUSY: the identifier is held already, ENOSPC: the holder is full, ...)" },
+	[2] = { 2, "bad command line" },
+	[3] = { 3, "no holder at SOCKSPEC (or none within the timeout)" },
+	[4] = { 4, "refused by the holder: its rules deny this uid that (EACCES, EPERM), or too many clients" },
+	[5] = { 5, "unknown identifier" },
+	[6] = { 6, "expired identifier" },
+	[7] = { 7, "the socket is served by another uid (not trusted): nothing was sent" },
 }
+local function exits(codes, first)
+	local t = { first }
+	for _, c in ipairs(codes) do t[#t + 1] = ROWS[c] end
+	t[#t + 1] = args.EXIT_SIGINT
+	t[#t + 1] = args.EXIT_SIGTERM
+	return t
+end
 
 local function opts_of(o)
-	return { abstract = o.abstract, wait = o.wait, timeout = o.timeout }
+	return { abstract = o.abstract, wait = o.wait, timeout = o.timeout, allow_server_uid = o.allow_server_uid }
 end
 
 M.store_spec = {
 	name = "hold-store",
-	usage = "fdwire hold-store [-f FD] [--expire SECS] [--abstract] [--wait] [--timeout SECS] SOCKSPEC ID",
-	about = "Stores descriptor FD of this process in the holder at SOCKSPEC under ID.",
+	usage = "fdwire hold-store [-f FD] [--expire SECS] [--replace] [--abstract] [--wait] [--timeout SECS]\n" ..
+		"                         [--allow-server-uid UID]... SOCKSPEC ID",
+	about = "Stores descriptor FD of this process in the holder at SOCKSPEC under ID. An ID already\n" ..
+		"held is refused (EBUSY) unless --replace.",
 	options = common_opts {
-		{ "f", "fd", arg = "FD", int = true, min = 0, default = 0, help = "the descriptor to store" },
-		{ "e", "expire", arg = "SECS", number = true, help = "the holder closes it after SECS" },
+		{ long = "fd", short = "f", arg = "FD", type = "int", min = 0, default = 0, help = "the descriptor to store" },
+		{ long = "expire", short = "e", arg = "SECS", type = "duration", help = "the holder closes it after SECS" },
+		{ long = "replace", short = "R", help = "replace what is held under ID (the old descriptor is closed)" },
 	},
-	positional = { 2, 2, names = "SOCKSPEC and ID" },
-	exits = EXITS,
+	positional = { min = 2, max = 2, names = "SOCKSPEC and ID" },
+	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0]),
 }
 
 function M.store(argv)
@@ -52,25 +67,30 @@ function M.store(argv)
 		if not ok then common.fail("hold-store", "EBADF", "descriptor " .. o.fd .. " is not open") end
 		local op = opts_of(o)
 		op.expire = o.expire
+		op.replace = o.replace
 		holder.store(pos[1], pos[2], h, op)
 	end)
 end
 
 M.retrieve_spec = {
 	name = "hold-retrieve",
-	usage = "fdwire hold-retrieve [-f N] [--delete] [--abstract] [--wait] [--timeout SECS] SOCKSPEC ID -- COMMAND [ARGS...]",
-	about = "Retrieves the descriptor held under ID and runs COMMAND with it at N.",
+	usage = "fdwire hold-retrieve [-f N] [--delete] [--abstract] [--wait] [--timeout SECS]\n" ..
+		"                            [--allow-server-uid UID]... SOCKSPEC ID [--] COMMAND [ARGS...]",
+	about = "Retrieves the descriptor held under ID and runs COMMAND with it at N (by exec: COMMAND's\n" ..
+		"status is the tool's).",
 	options = common_opts {
-		{ "f", "fd", arg = "N", int = true, min = 0, default = 0, help = "where COMMAND gets the descriptor" },
-		{ "d", "delete", help = "also delete it from the holder" },
+		{ long = "fd", short = "f", arg = "N", type = "int", min = 0, default = 0, help = "where COMMAND gets the descriptor" },
+		{ long = "delete", short = "d", help = "also delete it from the holder" },
 	},
-	positional = { 2, 2, names = "SOCKSPEC and ID" },
+	positional = { min = 2, max = 2, names = "SOCKSPEC and ID" },
 	terminators = { "--", "--run" },
 	command = "required",
-	exits = {
-		{ "N", "COMMAND's exit status" }, EXITS[2], EXITS[3], EXITS[4], EXITS[5], EXITS[6], EXITS[7],
-		{ 126, "COMMAND could not be run" }, { 127, "COMMAND was not found" },
-	},
+	exits = (function()
+		local t = exits({ 1, 2, 3, 4, 5, 6, 7 }, { "N", "COMMAND's exit status (128+SIGNAL when a signal ended it)" })
+		table.insert(t, #t - 1, { 126, "COMMAND could not be run" })
+		table.insert(t, #t - 1, { 127, "COMMAND was not found" })
+		return t
+	end)(),
 }
 
 function M.retrieve(argv)
@@ -90,28 +110,30 @@ end
 
 M.list_spec = {
 	name = "hold-list",
-	usage = "fdwire hold-list [--abstract] [--wait] [--timeout SECS] SOCKSPEC",
-	about = "Prints the identifiers held at SOCKSPEC that this uid may list, one a line.",
+	usage = "fdwire hold-list [--abstract] [--wait] [--timeout SECS] [--allow-server-uid UID]... SOCKSPEC",
+	about = "Prints the identifiers held at SOCKSPEC that this uid may list, one a line. The list\n" ..
+		"is whole or the tool fails: it is printed only once all of it arrived.",
 	options = common_opts(),
-	positional = { 1, 1, names = "SOCKSPEC" },
-	exits = EXITS,
+	positional = { min = 1, max = 1, names = "SOCKSPEC" },
+	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0]),
 }
 
 function M.list(argv)
 	local o, pos = args.parse(M.list_spec, argv)
 	if not o then return pos end
 	return common.guard("hold-list", function()
-		for _, id in ipairs(holder.list(pos[1], opts_of(o))) do print(id) end
+		local ids = holder.list(pos[1], opts_of(o))
+		if #ids > 0 then io.write(table.concat(ids, "\n"), "\n") end
 	end)
 end
 
 M.delete_spec = {
 	name = "hold-delete",
-	usage = "fdwire hold-delete [--abstract] [--wait] [--timeout SECS] SOCKSPEC ID",
+	usage = "fdwire hold-delete [--abstract] [--wait] [--timeout SECS] [--allow-server-uid UID]... SOCKSPEC ID",
 	about = "Makes the holder at SOCKSPEC close the descriptor held under ID.",
 	options = common_opts(),
-	positional = { 2, 2, names = "SOCKSPEC and ID" },
-	exits = EXITS,
+	positional = { min = 2, max = 2, names = "SOCKSPEC and ID" },
+	exits = exits({ 1, 2, 3, 4, 5, 6, 7 }, ROWS[0]),
 }
 
 function M.delete(argv)
@@ -124,19 +146,25 @@ end
 
 M.transfer_spec = {
 	name = "hold-transfer",
-	usage = "fdwire hold-transfer [--abstract] [--wait] [--timeout SECS] FROM TO",
+	usage = "fdwire hold-transfer [--replace] [--abstract] [--wait] [--timeout SECS] [--allow-server-uid UID]...\n" ..
+		"                            FROM TO",
 	about = "Copies the whole state of the holder at FROM (every descriptor this uid may dump,\n" ..
-		"with its remaining expiry) into the holder at TO, and prints how many moved.",
-	options = common_opts(),
-	positional = { 2, 2, names = "FROM and TO" },
-	exits = EXITS,
+		"with its remaining expiry) into the holder at TO, and prints how many moved. An\n" ..
+		"identifier TO holds already stops the transfer (EBUSY) unless --replace.",
+	options = common_opts {
+		{ long = "replace", short = "R", help = "replace identifiers TO holds already" },
+	},
+	positional = { min = 2, max = 2, names = "FROM and TO" },
+	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0]),
 }
 
 function M.transfer(argv)
 	local o, pos = args.parse(M.transfer_spec, argv)
 	if not o then return pos end
 	return common.guard("hold-transfer", function()
-		print(holder.transfer(pos[1], pos[2], opts_of(o)))
+		local op = opts_of(o)
+		op.replace = o.replace
+		print(holder.transfer(pos[1], pos[2], op))
 	end)
 end
 

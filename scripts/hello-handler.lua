@@ -3,9 +3,11 @@
 -- listening socket itself with --pass listener), greets the connection
 -- and closes it.
 --
---   fdwire scripts/hello-handler.lua SOCKSPEC [COUNT]
+--   fdwire scripts/hello-handler.lua [--dgram] SOCKSPEC [COUNT]
 --     serves on SOCKSPEC (@NAME or a path) and exits after COUNT greetings
---     (default: serves until killed)
+--     (default: serves until killed). Both of portlisten's forms: its own
+--     stream protocol, or with --dgram seed 002's datagrams (the byte "x"
+--     and the descriptor, to a SOCK_DGRAM socket bound at a path)
 --   fdwire scripts/hello-handler.lua
 --     checks itself: runs portlisten's protocol against its own handler
 --     and asserts the greeting arrives
@@ -66,11 +68,39 @@ local function serve(l, count)
 	return done
 end
 
-if arg[1] then
-	local addr = arg[1]
+-- serve_dgram receives seed 002's datagrams on the bound socket d.
+local function serve_dgram(d, count)
+	local done = 0
+	while not (count and done == count) do
+		local fds, data = sock.recvfds(d, { max = 1 })
+		for _, h in ipairs(fds) do
+			if data == "x" then
+				greet(h)
+				done = done + 1
+			else
+				h:close()
+			end
+		end
+	end
+	return done
+end
+
+local dgram = arg[1] == "--dgram"
+local first = dgram and 2 or 1
+if arg[first] then
+	local addr = arg[first]
+	local count = tonumber(arg[first + 1])
+	if dgram then
+		local d = sock.socket("unix", "dgram")
+		sock.bind(d, addr)
+		if addr:sub(1, 1) ~= "@" then fs.unlink_on_close(d, addr) end
+		serve_dgram(d, count)
+		d:close()
+		return
+	end
 	local l = sock.listen_on(addr)
 	if addr:sub(1, 1) ~= "@" then fs.unlink_on_close(l, addr) end
-	serve(l, tonumber(arg[2]))
+	serve(l, count)
 	l:close()
 	return
 end
@@ -89,4 +119,16 @@ assert(server:wait() == 1)
 a:close()
 pc:close()
 l:close()
+-- And seed 002's form: one datagram "x" carrying the connection.
+local d = sock.socket("unix", "dgram")
+sock.bind(d, name .. "-dgram")
+local dserver = task.spawn(serve_dgram, d, 1)
+local a2, b2 = sock.pair("stream")
+local out = sock.socket("unix", "dgram")
+sock.connect(out, name .. "-dgram")
+sock.sendfds(out, { b2 }, "x")
+b2:close()
+assert(a2:read(4096, { timeout = 10 }) == GREETING, "no greeting over a datagram")
+assert(dserver:wait() == 1)
+a2:close(); out:close(); d:close()
 print("hello-handler: greeting received")

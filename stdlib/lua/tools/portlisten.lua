@@ -2,10 +2,12 @@
 -- right after the bind, and hand the listening socket once, or each
 -- accepted connection, to a handler listening on a unix socket.
 --
--- Wire protocol to the handler (stream): one message per descriptor,
--- "fdwire-portlisten/1 listener ADDR" or "fdwire-portlisten/1 connection
--- PEER", carrying the descriptor. A connection counts as delivered once
--- it is in the handler's socket queue.
+-- Wire protocol to the handler (stream, the default): one message per
+-- descriptor, "fdwire-portlisten/1 listener ADDR" or "fdwire-portlisten/1
+-- connection PEER", carrying the descriptor. With --dgram, seed 002's
+-- portlisten.c format: one datagram per descriptor, the byte "x" and the
+-- descriptor, to a SOCK_DGRAM socket bound at the handler's path. A
+-- descriptor counts as delivered once it is in the handler's socket queue.
 local args = require "fdwire.tools.args"
 local common = require "fdwire.tools.common"
 
@@ -13,67 +15,124 @@ local M = {}
 
 M.spec = {
 	name = "portlisten",
-	usage = "fdwire portlisten [--pass listener|connections] [--user USER] [--retry SECS] [--max-held N]\n" ..
-		"                         [--abstract] ADDR HANDLER",
+	usage = "fdwire portlisten [--pass listener|connections] [--dgram] [--user USER] [--retry SECS]\n" ..
+		"                         [--max-held N] [--abstract] [--allow-server-uid UID]... [--count N]\n" ..
+		"                         ADDR HANDLER",
 	about = "Binds ADDR (tcp:HOST:PORT, tcp6:[HOST]:PORT, or a unix address), then, when running as\n" ..
 		"root, drops to USER at once (supplementary groups, gid, uid; no way back). It then passes\n" ..
 		"the listening socket, or each accepted connection, to the handler listening on the unix\n" ..
 		"socket HANDLER (a SOCKSPEC: @NAME, a path, or a bare NAME in USER's runtime directory).\n" ..
 		"HANDLER must be reachable by USER: an abstract @NAME, or a socket file USER may write.\n" ..
-		"While the handler is absent, connections are held and delivery retried with backoff\n" ..
-		"(10 ms doubling to 1 s); a connection not delivered within --retry seconds, or beyond\n" ..
-		"--max-held, is closed with its reason logged: none is lost silently.",
+		"Before passing anything it checks who serves HANDLER: USER, root, or --allow-server-uid\n" ..
+		"(SO_PEERCRED; with --dgram the socket file's owner). While the handler is absent,\n" ..
+		"connections are held and delivery retried with backoff (10 ms doubling to 1 s); a\n" ..
+		"connection not delivered within --retry seconds, or beyond --max-held, is closed with its\n" ..
+		"reason logged: none is lost silently. A handler of the wrong socket type (EPROTOTYPE)\n" ..
+		"is a configuration error, reported at once.",
 	options = {
-		{ "p", "pass", arg = "WHAT", values = { "listener", "connections" }, default = "connections", help = "listener (once, then exit) or connections" },
-		{ "u", "user", arg = "USER", default = "nobody", help = "who to become after the bind, when root" },
-		{ "r", "retry", arg = "SECS", number = true, min = 0, default = 30,
+		{ long = "pass", short = "p", arg = "WHAT", values = { "listener", "connections" }, default = "connections",
+			help = "listener (once, then exit) or connections" },
+		{ long = "dgram", short = "D", help = "seed 002's wire format: one datagram \"x\" + the descriptor to a\n" ..
+			"SOCK_DGRAM socket at the path HANDLER" },
+		{ long = "user", short = "u", arg = "USER", help = "who to become after the bind, when root (default nobody)" },
+		{ long = "retry", short = "r", arg = "SECS", type = "duration", default = 30,
 			help = "how long to keep trying to deliver one descriptor" },
-		{ "m", "max-held", arg = "N", int = true, min = 1, default = 128,
+		{ long = "max-held", short = "m", arg = "N", type = "int", min = 1, max = 65536, default = 128,
 			help = "connections held at most while the handler is absent" },
-		{ "a", "abstract", help = "a bare HANDLER NAME is the abstract socket @NAME" },
-		{ "c", "count", arg = "N", int = true, min = 1, help = "exit after handling N connections" },
+		{ long = "abstract", short = "a", help = "a bare HANDLER NAME is the abstract socket @NAME" },
+		{ long = "allow-server-uid", short = "U", arg = "UID", type = "int", min = 0, max = 4294967294,
+			list = true, comma = true, help = "also trust a handler run by UID; repeatable" },
+		{ long = "count", short = "c", arg = "N", type = "int", min = 1, help = "exit after handling N connections" },
 	},
-	positional = { 2, 2, names = "ADDR and HANDLER" },
+	positional = { min = 2, max = 2, names = "ADDR and HANDLER" },
 	exits = {
 		{ 0, "the listener was delivered (--pass listener), or --count connections were handled" },
-		{ 1, "error (bind failed, privilege drop failed, ...)" },
+		{ 1, "error (bind failed, privilege drop failed, handler of the wrong socket type, ...)" },
 		{ 2, "bad command line" },
 		{ 3, "no handler within --retry seconds (--pass listener)" },
-		{ 130, "ended by SIGINT (143: SIGTERM); held connections are closed" },
+		{ 7, "HANDLER is served by an untrusted uid: nothing was passed" },
+		{ 130, "ended by SIGINT; held connections are closed" },
+		{ 143, "ended by SIGTERM; held connections are closed" },
 	},
 }
 
--- M.drop becomes user (name or uid) when running as root; otherwise it
--- only checks that no other user was asked for.
-function M.drop(name, explicit)
-	local me = proc.self().uid
-	if me ~= 0 then
-		if explicit then
-			local u = user.lookup(name)
-			if u.uid ~= me then
-				common.fail("portlisten", "EPERM", "--user " .. name .. " needs root; running as uid " .. me)
-			end
-		end
-		return nil
-	end
-	return user.drop(name)
+-- M.drop becomes user (name or uid; default nobody) when running as root;
+-- without root, only a --user naming this uid is accepted.
+function M.drop(name)
+	if proc.self().uid ~= 0 and not name then return nil end
+	return common.drop("portlisten", name or "nobody")
 end
 
 -- Deliverer hands descriptors to the handler over one connection,
--- reconnecting with backoff.
+-- reconnecting with backoff. A wrong socket type or an untrusted server
+-- is fatal (raised), not a reason to retry.
 local D = {}
 D.__index = D
 
-function M.deliverer(target)
-	return setmetatable({ target = target, delay = 0.01, absent = nil }, D)
+function M.deliverer(target, o)
+	o = o or {}
+	return setmetatable({ target = target, delay = 0.01, absent = nil, dgram = o.dgram,
+		trust = o.trust }, D)
+end
+
+local function fatal(e)
+	return type(e) == "table" and (e.name == "EPROTOTYPE" or e.status == common.UNTRUSTED)
+end
+
+-- D:check_file makes sure a datagram handler's socket file belongs to a
+-- trusted uid (no SO_PEERCRED on datagram sockets): stat before and after
+-- the connect must name the same socket.
+function D:check_file(before)
+	local st = fs.stat(self.target.path)
+	if st.ino ~= before.ino or st.dev ~= before.dev then
+		common.fail("portlisten", "EAGAIN", self.target.display .. " changed while connecting")
+	end
+	local me = proc.self().uid
+	if st.uid == me or st.uid == 0 then return end
+	for _, u in ipairs(self.trust or {}) do if u == st.uid then return end end
+	common.fail("connect " .. self.target.display, "EPERM", string.format(
+		"the socket file belongs to uid %d, not to uid %d or root: nothing sent (trust it with --allow-server-uid %d)",
+		st.uid, me, st.uid), common.UNTRUSTED)
+end
+
+function D:connect()
+	if self.dgram then
+		local before
+		local okst, st = pcall(fs.stat, self.target.path)
+		if not okst then return false, st end
+		before = st
+		local s = sock.socket("unix", "dgram")
+		local ok, e = pcall(sock.connect, s, self.target.addr)
+		if not ok then
+			s:close()
+			if type(e) == "table" and e.name == "EPROTOTYPE" then
+				common.fail("portlisten", "EPROTOTYPE", self.target.display ..
+					" is not a datagram socket: drop --dgram for fdwire's stream handlers")
+			end
+			return false, e
+		end
+		local okc, ec = pcall(self.check_file, self, before)
+		if not okc then s:close() error(ec, 0) end
+		return s
+	end
+	local ok, c = pcall(sock.connect, "stream", self.target.addr, { timeout = 5 })
+	if not ok then
+		if type(c) == "table" and c.name == "EPROTOTYPE" then
+			common.fail("portlisten", "EPROTOTYPE", self.target.display ..
+				" is not a stream socket: a datagram handler (seed 002's) needs --dgram")
+		end
+		return false, c
+	end
+	common.check_server(c, self.target, self.trust)
+	return c
 end
 
 -- D:try sends h with data once; it returns true when delivered, or false
 -- and the reason when the handler is not there.
 function D:try(h, data)
 	if not self.conn then
-		local ok, c = pcall(sock.connect, "stream", self.target.addr, { timeout = 5 })
-		if not ok then return false, c end
+		local c, why = self:connect()
+		if not c then return false, why end
 		self.conn = c
 		if self.absent then
 			common.log("portlisten", "handler at %s is back", self.target.display)
@@ -81,10 +140,11 @@ function D:try(h, data)
 		end
 		self.delay = 0.01
 	end
-	local ok, e = pcall(sock.sendfds, self.conn, { h }, data, { timeout = 5 })
+	local ok, e = pcall(sock.sendfds, self.conn, { h }, self.dgram and "x" or data, { timeout = 5 })
 	if ok then return true end
 	self.conn:close()
 	self.conn = nil
+	if fatal(e) then error(e, 0) end
 	return false, e
 end
 
@@ -102,8 +162,8 @@ function D:close()
 end
 
 -- M.pass_listener delivers l once, retrying for up to retry seconds.
-function M.pass_listener(l, addr, target, retry)
-	local d = M.deliverer(target)
+function M.pass_listener(l, addr, target, retry, o)
+	local d = M.deliverer(target, o)
 	local ok, e = pcall(common.within, retry, function()
 		while true do
 			local sent, why = d:try(l, "fdwire-portlisten/1 listener " .. addr)
@@ -129,7 +189,7 @@ end
 -- M.pass_connections accepts on l and delivers each connection; held ones
 -- wait in order. It returns after count connections when count is set.
 function M.pass_connections(l, target, o)
-	local d = M.deliverer(target)
+	local d = M.deliverer(target, { dgram = o.dgram, trust = o.allow_server_uid })
 	local held = {}
 	local bell_r, bell_w = sock.pair("stream")
 	local handled = 0
@@ -199,23 +259,20 @@ end
 function M.main(argv)
 	local o, pos = args.parse(M.spec, argv)
 	if not o then return pos end
-	if o.pass ~= "listener" and o.pass ~= "connections" then
-		return args.usage_error(M.spec, "--pass takes listener or connections, got " .. o.pass)
-	end
-	local explicit_user = false
-	for _, a in ipairs(argv) do
-		if a == "-u" or a:match("^%-%-user") or a:match("^%-u.") then explicit_user = true end
-	end
 	local l
 	local status = common.guard("portlisten", function()
 		local a = sock.parse(pos[1]) -- a bad ADDR fails before anything is bound
 		l = sock.listen_on(a.string)
-		local who = M.drop(o.user, explicit_user)
+		local who = M.drop(o.user)
 		common.log("portlisten", "listening on %s%s", fd.info(l).addr or pos[1],
 			who and string.format(" as %s (uid %d)", who.name, who.uid) or "")
 		local target = common.resolve(pos[2], o.abstract)
+		if o.dgram and not target.path then
+			common.fail("portlisten", "EINVAL", "--dgram needs a socket path for HANDLER: who bound an abstract " ..
+				"datagram name cannot be checked (datagram sockets carry no SO_PEERCRED)")
+		end
 		if o.pass == "listener" then
-			M.pass_listener(l, pos[1], target, o.retry)
+			M.pass_listener(l, pos[1], target, o.retry, { dgram = o.dgram, trust = o.allow_server_uid })
 		else
 			M.pass_connections(l, target, o)
 		end

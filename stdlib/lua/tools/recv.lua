@@ -5,35 +5,31 @@ local common = require "fdwire.tools.common"
 
 local M = {}
 
-local function at(n)
-	return function(opts, spec) table.insert(opts.fd, { n, spec }) end
-end
-
 M.spec = {
 	name = "recv",
-	usage = "fdwire recv (-f N SOCKSPEC | --stdin SOCKSPEC | --stdout SOCKSPEC | --stderr SOCKSPEC)...\n" ..
-		"                   [--abstract] [--allow-uid UID]... [--timeout SECS] -- COMMAND [ARGS...]",
+	usage = "fdwire recv (-f N[,N...] SOCKSPEC | --stdin SOCKSPEC | --stdout SOCKSPEC | --stderr SOCKSPEC)...\n" ..
+		"                   [--abstract] [--allow-uid UID]... [--timeout SECS] [--run|--] COMMAND [ARGS...]",
 	about = "Listens on each SOCKSPEC, receives descriptors from `fdwire send`, places them at the\n" ..
-		"requested numbers and runs COMMAND (--run may stand for --); COMMAND's exit status is fdwire's.\n" ..
-		"Several -f with the same SOCKSPEC take that sender's descriptors in order. A bare NAME is a\n" ..
-		"0600 socket in the per-user 0700 runtime directory ($XDG_RUNTIME_DIR/fdwire, else\n" ..
-		"/run/user/UID/fdwire, else /tmp/fdwire-UID); @NAME is abstract; a path is used as given.\n" ..
-		"Senders are checked with SO_PEERCRED: the same uid or root, plus --allow-uid; a refused\n" ..
-		"sender is told so, logged, and recv keeps waiting.",
+		"requested numbers and runs COMMAND by exec (--run or -- may come before it); COMMAND's\n" ..
+		"exit status is fdwire's. -f 0,1,2 S (or several -f with the same S) takes that sender's\n" ..
+		"descriptors in order. A bare NAME is a 0600 socket in the per-user 0700 runtime directory\n" ..
+		"($XDG_RUNTIME_DIR/fdwire, else /run/user/UID/fdwire, else /tmp/fdwire-UID); @NAME is\n" ..
+		"abstract; a path is used as given. Senders are checked with SO_PEERCRED: the same uid or\n" ..
+		"root, plus --allow-uid; a refused sender is told so, logged, and recv keeps waiting.",
 	options = {
-		{ "f", "fd", arg = { "N", "SOCKSPEC" }, list = true, int = true, min = 0,
-			help = "receive descriptor number N from the sender on SOCKSPEC" },
-		{ nil, "stdin", arg = "SOCKSPEC", also = at(0), help = "same as -f 0 SOCKSPEC" },
-		{ nil, "stdout", arg = "SOCKSPEC", also = at(1), help = "same as -f 1 SOCKSPEC" },
-		{ nil, "stderr", arg = "SOCKSPEC", also = at(2), help = "same as -f 2 SOCKSPEC" },
-		{ "a", "abstract", help = "a bare NAME is the abstract socket @NAME" },
-		{ "u", "allow-uid", arg = "UID", list = true, int = true, min = 0,
+		{ long = "fd", short = "f", arg = { "N", "SOCKSPEC" }, type = "int", min = 0, list = true, comma = true,
+			help = "receive descriptor number N (or a comma list, in order) from the sender on SOCKSPEC" },
+		{ long = "stdin", short = "i", arg = "SOCKSPEC", key = "fd", list = true, fixed = 0, help = "same as -f 0 SOCKSPEC" },
+		{ long = "stdout", short = "o", arg = "SOCKSPEC", key = "fd", list = true, fixed = 1, help = "same as -f 1 SOCKSPEC" },
+		{ long = "stderr", short = "e", arg = "SOCKSPEC", key = "fd", list = true, fixed = 2, help = "same as -f 2 SOCKSPEC" },
+		{ long = "abstract", short = "a", help = "a bare NAME is the abstract socket @NAME" },
+		{ long = "allow-uid", short = "u", arg = "UID", type = "int", min = 0, max = 4294967294, list = true, comma = true,
 			help = "also accept senders of uid UID; repeatable" },
-		{ "t", "timeout", arg = "SECS", number = true, min = 0, default = 300,
+		{ long = "timeout", short = "t", arg = "SECS", type = "duration", default = 300,
 			help = "give up when not every sender came within SECS; 0 waits forever" },
 	},
 	terminators = { "--", "--run" },
-	positional = { 0, 0, names = "" },
+	positional = { min = 0, max = 0, names = "" },
 	command = "required",
 	exits = {
 		{ "N", "COMMAND's exit status (128+SIGNAL when a signal ended it)" },
@@ -42,6 +38,8 @@ M.spec = {
 		{ 125, "fdwire failed before COMMAND could run (socket in use, bad directory, ...)" },
 		{ 126, "COMMAND could not be run" },
 		{ 127, "COMMAND was not found" },
+		{ 130, "ended by SIGINT before COMMAND ran" },
+		{ 143, "ended by SIGTERM before COMMAND ran" },
 	},
 }
 
@@ -79,6 +77,11 @@ function M.serve(l, target, want, allow)
 				return
 			end
 			local fds, data = sock.recvfds(c, { max = 253, timeout = 10 })
+			if not data and #fds == 0 then
+				-- Connected and left without a word: another recv checking
+				-- whether this socket is live, or a sender that gave up.
+				return
+			end
 			local n = data and tonumber(data:match("^fdwire%-send/1 (%d+)$"))
 			if not n or n ~= #fds then
 				for _, h in ipairs(fds) do h:close() end

@@ -235,3 +235,60 @@ func TestToolHoldBusyPermReady(t *testing.T) {
 		t.Fatalf("--ready-fd of a closed descriptor: %+v", r)
 	}
 }
+
+// SIGTERM makes the holder a lame duck: no new clients, but a dump in
+// flight is finished (up to --lameduck) before it exits 143.
+func TestToolHoldLameduck(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	name := fmt.Sprintf("@fdwire-lame-%d", os.Getpid())
+	hold := toolStart(t, env, nil, "hold", "--lameduck", "30", "--max", "2000", name)
+	fill := `
+local holder = require "fdwire.holder"
+local r = fd.open("/dev/null", "r")
+for i = 1, 1500 do holder.store(arg[1], "id" .. i, r, { wait = true }) end
+print("stored")
+`
+	if r := toolRun(t, env, "", nil, "-e", fill, name); r.Code != 0 {
+		t.Fatalf("fill: %+v", r)
+	}
+	// A slow client: one message of the dump, then it waits for stdin.
+	slow := `
+local c = sock.connect("seqpacket", arg[1])
+sock.sendfds(c, {}, "dump")
+local n = 0
+local fds, data = sock.recvfds(c, { max = 1 })
+for _, h in ipairs(fds) do h:close() end
+n = n + 1
+print("started")
+io.stdout:flush()
+io.read("*l")
+while true do
+	fds, data = sock.recvfds(c, { max = 1, timeout = 20 })
+	for _, h in ipairs(fds) do h:close() end
+	if not data or data:sub(1, 2) == "ok" then break end
+	n = n + 1
+end
+print(n .. " " .. tostring(data and data:gsub("%z", " ")))
+`
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	client := toolStart(t, env, func(c *exec.Cmd) { c.Stdin = pr }, "-e", slow, name)
+	eventually(t, "the dump to start", func() bool { return strings.Contains(client.Stdout(), "started") })
+	hold.cmd.Process.Signal(syscall.SIGTERM)
+	eventually(t, "lame duck", func() bool { return strings.Contains(hold.Stderr(), "lame duck") })
+	if r := toolRun(t, env, "", nil, "hold-list", name); r.Code != 3 {
+		t.Errorf("a new client during the lame-duck period: %+v", r)
+	}
+	pw.Write([]byte("go\n"))
+	if code := client.wait(t); code != 0 || client.Stdout() != "started\n1500 ok 1500\n" {
+		t.Fatalf("slow client: exit %d %q %s", code, client.Stdout(), client.Stderr())
+	}
+	if code := hold.wait(t); code != 143 {
+		t.Fatalf("hold exit %d: %s", code, hold.Stderr())
+	}
+}

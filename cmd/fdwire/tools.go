@@ -1,18 +1,50 @@
 package main
 
+import (
+	"fmt"
+	"os"
+
+	"github.com/fdwire/fdwire/luabind"
+	"github.com/fdwire/fdwire/luabind/modules"
+)
+
 // The tools written in fdwire's own Lua (stdlib/lua/tools/*.lua), each a
 // subcommand whose exit status is what the module's main(argv) returns.
 func toolCommands() []subcommand {
 	return []subcommand{
 		{"send", "send descriptors to a waiting `fdwire recv`", runTool("fdwire.tools.send")},
 		{"recv", "receive descriptors from `fdwire send` and run a command with them", runTool("fdwire.tools.recv")},
-		{"hold", "an fd holder daemon: named descriptors, expiry, access rules", runTool("fdwire.tools.hold")},
+		{"hold", "an fd holder daemon: named descriptors, expiry, access rules", runToolOwnSignals("fdwire.tools.hold")},
 		{"hold-store", "store a descriptor in an `fdwire hold` holder", runTool("fdwire.tools.hold_store")},
 		{"hold-retrieve", "retrieve a held descriptor and run a command with it", runTool("fdwire.tools.hold_retrieve")},
 		{"hold-list", "list the identifiers a holder holds", runTool("fdwire.tools.hold_list")},
 		{"hold-delete", "delete a held descriptor", runTool("fdwire.tools.hold_delete")},
 		{"hold-transfer", "copy a holder's whole state into another holder", runTool("fdwire.tools.hold_transfer")},
 		{"portlisten", "bind a (privileged) port, drop root, hand the listener or each connection to a handler", runTool("fdwire.tools.portlisten")},
-		{"activate", "socket activation for testing, as systemd-socket-activate", runTool("fdwire.tools.activate")},
+		{"activate", "socket activation for testing, as systemd-socket-activate", runToolOwnSignals("fdwire.tools.activate")},
+	}
+}
+
+// runToolOwnSignals is runTool without the CLI's SIGINT/SIGTERM handler:
+// the tool watches signals itself (signal.watch), so that hold can finish
+// requests in flight on SIGTERM and activate can forward every catchable
+// signal to COMMAND and return its status.
+func runToolOwnSignals(module string) func(args []string) int {
+	return func(args []string) int {
+		rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: modules.Default()})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fdwire:", err)
+			return 1
+		}
+		defer rt.Close()
+		res := rt.RunModuleMain(module, args)
+		if res.Err != nil {
+			fmt.Fprintln(os.Stderr, "fdwire:", rt.ErrorReport(res.Err))
+		}
+		status := res.ExitCode()
+		if status == 0 && rt.Failures() > 0 {
+			status = 1
+		}
+		return status
 	}
 }

@@ -94,9 +94,18 @@ func fromLua(t *lua.LTable) (Spec, error) {
 		if !ok {
 			return sp, fmt.Errorf("option %d is not a table", i)
 		}
+		// Named fields (long=, short=) are the spec format; [1], [2] the
+		// older positional shorthand.
+		short, long := str(o, "short"), str(o, "long")
+		if short == "" {
+			short = lua.LVAsString(o.RawGetInt(1))
+		}
+		if long == "" {
+			long = lua.LVAsString(o.RawGetInt(2))
+		}
 		op := Option{
-			Short:  lua.LVAsString(o.RawGetInt(1)),
-			Long:   lua.LVAsString(o.RawGetInt(2)),
+			Short:  short,
+			Long:   long,
 			Arg:    strs(o.RawGetString("arg")),
 			List:   lua.LVAsBool(o.RawGetString("list")),
 			Help:   str(o, "help"),

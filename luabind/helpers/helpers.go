@@ -26,7 +26,7 @@ type host struct{ *luabind.Runtime }
 
 // Modules are this package's modules, in the order they must open.
 func Modules() []luabind.Module {
-	return []luabind.Module{Fs(), User(), Clock(), FdReady(), Holder()}
+	return []luabind.Module{Fs(), User(), Clock(), FdReady(), Signals(), Holder()}
 }
 
 // Fs is the fs module.

@@ -464,11 +464,11 @@ local function read_rules(path)
 	return M.parse_rules(text, path)
 end
 
--- signals returns a descriptor readable when SIGTERM or SIGINT arrives
--- (one byte: the signal number), or nil where that is not available.
+-- signals returns a descriptor readable when a signal that ends the
+-- holder arrives (one byte: its number), or nil where signal.watch is not
+-- available (then the runtime's own handling ends it at once).
 local function signals()
-	local ok, native = pcall(require, "fdwire.topo.native")
-	if ok and native.signals then return native.signals() end
+	if signal and signal.watch then return signal.watch { "INT", "TERM", "HUP", "QUIT" } end
 end
 
 function M.main(argv)
@@ -515,7 +515,11 @@ function M.main(argv)
 			if failed then error(failed, 0) end
 			if not acceptor:done() then acceptor:cancel() end
 			l:close() -- no new clients; the socket file goes now
-			h:lameduck(signo == 15 and o.lameduck or 0)
+			local grace = signo == 15 and o.lameduck or 0
+			if grace > 0 and h.busy > 0 then
+				common.log("hold", "SIGTERM: lame duck, finishing %d requests in flight (up to %g s)", h.busy, grace)
+			end
+			h:lameduck(grace)
 			if signo then common.fail("hold", "EINTR", "ended by signal " .. signo, 128 + signo) end
 		end)
 		if sig then sig:close() end

@@ -5,11 +5,6 @@ local common = require "fdwire.tools.common"
 
 local M = {}
 
-local function add_names(opts, v)
-	opts.names = opts.names or {}
-	for name in v:gmatch("[^:]+") do table.insert(opts.names, name) end
-end
-
 M.spec = {
 	name = "activate",
 	usage = "fdwire activate -l ADDR... [--fdname NAME]... [-a|--accept] [--inetd] [--datagram|--seqpacket]\n" ..
@@ -24,7 +19,7 @@ M.spec = {
 		"variables and the LISTEN_* ones. Socket files it made are removed when it ends.",
 	options = {
 		{ "l", "listen", arg = "ADDR", list = true, help = "listen on ADDR; repeatable" },
-		{ nil, "fdname", arg = "NAME", list = true, also = add_names,
+		{ nil, "fdname", arg = "NAME", list = true, split = ":",
 			help = "name the sockets in order (NAME:NAME... or repeated)" },
 		{ "a", "accept", help = "accept connections and start COMMAND for each" },
 		{ nil, "inetd", help = "with --accept: the connection is stdin and stdout, no LISTEN_*" },
@@ -100,7 +95,7 @@ end
 function M.main(argv)
 	local o, _, command = args.parse(M.spec, argv)
 	if not o then return _ end
-	o.names = o.names or {}
+	o.names = o.fdname
 	if #o.listen == 0 then return args.usage_error(M.spec, "nothing to listen on: give -l ADDR") end
 	if o.datagram and o.seqpacket then return args.usage_error(M.spec, "--datagram and --seqpacket exclude each other") end
 	if o.datagram and o.accept then return args.usage_error(M.spec, "--accept needs connections: not with --datagram") end

@@ -25,8 +25,9 @@
 -- type is "string" (default), "int", "number" or "duration"; numbers are
 -- read by this module (decimal, optional fraction and exponent: 1e3, 2.5,
 -- 0.1e1; no hex, no inf/nan). int: an exact integer within [min, max]
--- (max defaults to 2^31-1). duration: finite and non-negative seconds;
--- values too large for the clock saturate to math.huge ("forever").
+-- (max defaults to 2^31-1). duration: non-negative seconds, 0 meaning
+-- "do not wait"; inf, infinity and values too large for the clock mean
+-- math.huge ("forever"). positive = true refuses 0 itself.
 -- values: the accepted words. The option's key in opts is key, else long
 -- with - turned into _.
 --
@@ -116,10 +117,12 @@ local function convert(o, v)
 		end
 		return n
 	end
+	if k == "duration" and (v == "inf" or v == "infinity") then return math.huge end
 	if not n then return nil, "expects a number, got " .. string.format("%q", v) end
 	if k == "duration" then
 		if n < 0 then return nil, "expects non-negative seconds, got " .. v end
 		if o.min and n < o.min then return nil, "must be at least " .. o.min end
+		if o.positive and n == 0 then return nil, "must be more than 0 (inf: never)" end
 		if n > M.DURATION_MAX then return math.huge end
 		return n
 	end

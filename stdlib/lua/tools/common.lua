@@ -205,10 +205,11 @@ function M.guard(tool, fn, default)
 	return M.status_of(e, default)
 end
 
--- M.within runs fn under task.timeout when secs > 0.
+-- M.within runs fn under task.timeout(secs); nil or math.huge is no
+-- bound, 0 does not wait at all.
 function M.within(secs, fn, ...)
-	if secs and secs > 0 then return task.timeout(secs, fn, ...) end
-	return fn(...)
+	if secs == nil or secs >= math.huge then return fn(...) end
+	return task.timeout(secs, fn, ...)
 end
 
 -- M.run_command runs argv with fds = {[n] = handle} in place and returns

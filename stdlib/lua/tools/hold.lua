@@ -29,8 +29,8 @@ M.spec = {
 			help = "serve at most N clients at once (at most 256)" },
 		{ long = "max-conn-per-uid", short = "C", arg = "N", type = "int", min = 1, max = 256,
 			help = "serve at most N clients of one uid at once (default: half of --max-conn)" },
-		{ long = "client-timeout", short = "t", arg = "SECS", type = "duration", default = 10,
-			help = "close a client that sends no request for SECS (0: never)" },
+		{ long = "client-timeout", short = "t", arg = "SECS", type = "duration", positive = true, default = 10,
+			help = "close a client that sends no request for SECS (inf: never)" },
 		{ long = "lameduck", short = "l", arg = "SECS", type = "duration", default = 5,
 			help = "on SIGTERM stop accepting, finish requests in flight for up to SECS" },
 		{ long = "ready-fd", short = "d", arg = "N", type = "int", min = 0,
@@ -298,7 +298,7 @@ end
 -- idle past the client timeout, or the holder stops.
 function Holder:serve(c, peer)
 	local ok, e = pcall(function()
-		local ro = { max = 253, timeout = self.client_timeout > 0 and self.client_timeout or nil }
+		local ro = { max = 253, timeout = self.client_timeout < math.huge and self.client_timeout or nil }
 		while not self.stopping do
 			local okr, fds, data, extra = pcall(sock.recvfds, c, ro)
 			if not okr then

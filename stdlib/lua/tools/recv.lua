@@ -26,7 +26,7 @@ M.spec = {
 		{ long = "allow-uid", short = "u", arg = "UID", type = "int", min = 0, max = 4294967294, list = true, comma = true,
 			help = "also accept senders of uid UID; repeatable" },
 		{ long = "timeout", short = "t", arg = "SECS", type = "duration", default = 300,
-			help = "give up when not every sender came within SECS; 0 waits forever" },
+			help = "give up when not every sender came within SECS (inf: never)" },
 	},
 	terminators = { "--", "--run" },
 	positional = { min = 0, max = 0, names = "" },

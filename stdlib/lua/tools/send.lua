@@ -33,7 +33,7 @@ M.spec = {
 		{ long = "grace", short = "g", arg = "SECS", type = "duration", default = 2,
 			help = "without --blocking, still wait this long for a receiver that is starting" },
 		{ long = "timeout", short = "t", arg = "SECS", type = "duration", default = 10,
-			help = "give up after SECS; 0 waits forever" },
+			help = "give up after SECS (inf: never)" },
 		{ long = "allow-server-uid", short = "U", arg = "UID", type = "int", min = 0, max = 4294967294,
 			list = true, comma = true, help = "also send to a receiver run by UID; repeatable" },
 	},
@@ -75,9 +75,21 @@ end
 
 -- M.collect returns handles for the descriptor numbers: this process's own
 -- (borrowed), or copies taken from process pid.
+-- With inode, pid's pidfd inode is checked before and after: a pid
+-- reused in between cannot pass both checks.
 function M.collect(nums, pid, dup, inode)
 	local hs, owned = {}, {}
 	if inode then M.check_inode(pid, inode) end
+	local ok, e = pcall(M.collect_from, nums, pid, dup, hs, owned)
+	if ok and inode then ok, e = pcall(M.check_inode, pid, inode) end
+	if not ok then
+		for _, h in ipairs(owned) do h:close() end
+		error(e, 0)
+	end
+	return hs, owned
+end
+
+function M.collect_from(nums, pid, dup, hs, owned)
 	for i, n in ipairs(nums) do
 		if pid then
 			if not proc.getfd then
@@ -93,7 +105,6 @@ function M.collect(nums, pid, dup, inode)
 			hs[i] = h
 		end
 	end
-	return hs, owned
 end
 
 local function read_line(c)
@@ -109,13 +120,13 @@ end
 -- M.send connects to the resolved target, waiting for the receiver up
 -- to o.wait seconds (0: not at all, math.huge: forever), checks who
 -- listens, sends the handles and returns the receiver's answer line; the
--- exchange after connecting is bounded by o.timeout (0: no bound).
+-- exchange after connecting is bounded by o.timeout (math.huge: no bound).
 function M.send(target, handles, o)
 	o = o or {}
 	local wait = o.wait or 0
 	local c
 	if wait > 0 then
-		c = common.within(wait < math.huge and wait or 0, common.connect, target, "stream", true)
+		c = common.within(wait, common.connect, target, "stream", true)
 	else
 		c = common.connect(target, "stream", false)
 	end
@@ -157,9 +168,7 @@ function M.main(argv)
 		handles, owned = M.collect(nums, pid, o.dup, inode)
 		-- Without --blocking a receiver that is still starting (the
 		-- one-line demo starts both at once) gets --grace seconds.
-		local forever = o.timeout == 0 or o.timeout == math.huge
-		local limit = o.blocking and (forever and math.huge or o.timeout) or
-			(forever and o.grace or math.min(o.grace, o.timeout))
+		local limit = o.blocking and o.timeout or math.min(o.grace, o.timeout)
 		local ok, reply = pcall(M.send, target, handles, { wait = limit, timeout = o.timeout, trust = o.allow_server_uid })
 		if not ok then
 			local e = reply

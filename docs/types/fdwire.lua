@@ -602,6 +602,17 @@ function proc.getfd(pid_or_proc, n, opts) end
 ---@return table
 function proc.self() end
 
+---`proc.pidfd_open(pid) -> h`
+---
+---A pidfd for process `pid` (`pidfd_open(2)`, close-on-exec). On Linux 6.9
+---and newer its inode (`fd.info(h).inode`) names that process for the whole
+---boot, so `PID:INODE` (as util-linux writes it) cannot be fooled by a reused
+---pid; `fdwire send --pid PID:INODE` checks it before and after taking the
+---descriptors.
+---@param pid any
+---@return Fd
+function proc.pidfd_open(pid) end
+
 ---@class Proc
 local Proc = {}
 
@@ -908,13 +919,37 @@ clock = {}
 ---@return number
 function clock.monotonic() end
 
+---@class fdwire.signal
+local signal = {}
+
+---`signal.watch(names) -> h`
+---
+---Catches the signals named in the list (`{"HUP", "TERM"}`; `SIG` prefix
+---optional) and returns a handle readable with one byte, the signal number,
+---per signal that arrived. Until `h:close()`, those signals no longer have
+---their default effect (for INT and TERM: ending fdwire; scripts run by
+---`fdwire FILE.lua` still have the CLI's own INT/TERM handler, which ends the
+---run). `fdwire activate` forwards what it reads to COMMAND; `fdwire hold`
+---goes lame-duck on TERM. KILL and STOP cannot be caught; URG, CHLD, PROF and
+---the fault signals (SEGV, BUS, FPE, ILL) belong to the Go runtime and fdwire
+---and are refused. More than a pipe buffer of unread signals are dropped, not
+---queued without bound.
+---```lua
+---local sigs = signal.watch{"HUP", "USR1"}
+---local n = sigs:read(1):byte()   -- waits (cooperatively) for one
+---p:kill(n)                        -- pass it on
+---```
+---@param names any
+---@return Fd
+function signal.watch(names) end
+
 ---@class fdwire.holder
 local holder = {}
 
 ---`holder.store(addr, id, fd, opts)`
 ---
----Stores a copy of handle `fd` under `id`, replacing what was there (the old
----descriptor is closed). `opts.expire` (seconds) makes the holder close it
+---Stores a copy of handle `fd` under `id`. An `id` already held is `EBUSY`
+---unless `opts.replace` is true (then the old descriptor is closed). `opts.expire` (seconds) makes the holder close it
 ---after that long; a retrieve afterwards fails with `EKEYEXPIRED`. The caller
 ---keeps its own handle.
 ---@param addr string|AddrHandle
@@ -962,7 +997,8 @@ function holder.dump(addr, opts) end
 ---`holder.restore(addr, entries, opts) -> n`
 ---
 ---Stores every entry of a dump (`{id=, fd=, expire=}`) into the holder at
----`addr`; returns how many.
+---`addr`; returns how many. An identifier already held there stops it with
+---`EBUSY` unless `opts.replace`.
 ---@param addr string|AddrHandle
 ---@param entries? table
 ---@param opts? table

@@ -69,7 +69,7 @@ func TestToolMainInProcess(t *testing.T) {
 		assert(send.main{ "-t", "1", "inproc" } == 3)
 		assert(send.main{ "--bogus" } == 2)
 		assert(send.main{ "--help" } == 0)
-	`, "fdwire send: send: ENOENT: no receiver at "+filepath.Join(dir, "fdwire", "inproc")+" (--blocking waits for one)",
+	`, "fdwire send: send: ETIMEDOUT: no receiver at "+filepath.Join(dir, "fdwire", "inproc")+" within 1 s (--blocking waits for one)",
 		"fdwire send: unknown option --bogus", "try 'fdwire send --help'")
 	// Cancelling the in-process daemon ends its main with ECANCELED,
 	// which hold reports like any error that ends it.

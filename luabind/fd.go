@@ -20,9 +20,8 @@ func (rt *Runtime) newFd(L *lua.LState, f *fdio.FD) *lua.LUserData {
 	ud := L.NewUserData()
 	ud.Value = f
 	L.SetMetatable(ud, rt.fdMeta)
-	if !f.Borrowed() && rt.handles != nil {
-		rt.handles[f] = ud
-		f.OnClose(func() { delete(rt.handles, f) })
+	if !f.Borrowed() && !rt.closed {
+		rt.fds.Adopt(f, ud)
 	}
 	return ud
 }
@@ -306,10 +305,16 @@ func infoTable(L *lua.LState, in *fdio.Info) *lua.LTable {
 
 func (rt *Runtime) fdList(L *lua.LState) int {
 	t := L.NewTable()
-	for _, f := range fdio.Open() {
-		if ud, ok := rt.handles[f]; ok {
-			t.Append(ud)
+	for _, e := range rt.fds.List() {
+		ud, ok := e.Value.(*lua.LUserData)
+		if !ok {
+			// Adopted in a batch without userdata: make it now, once.
+			ud = L.NewUserData()
+			ud.Value = e.FD
+			L.SetMetatable(ud, rt.fdMeta)
+			rt.fds.SetValue(e.FD, ud)
 		}
+		t.Append(ud)
 	}
 	L.Push(t)
 	return 1

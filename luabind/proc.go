@@ -48,7 +48,7 @@ func (rt *Runtime) checkProc(L *lua.LState, fn string) *proc.Proc {
 // procSpawn: proc.spawn{"prog", "arg", ..., fds=, env=, ...}; see docs/proc.md.
 func (rt *Runtime) procSpawn(L *lua.LState) int {
 	a := rt.checkSpawnSpec(L, "proc.spawn", false)
-	p, err := proc.Spawn(a)
+	p, err := rt.owner.Spawn(a)
 	if err != nil {
 		return rt.raise(L, err)
 	}
@@ -74,24 +74,18 @@ const stdioMark = "fdwire.stdio"
 // procExec: proc.exec{...} replaces this process; it returns only on error.
 func (rt *Runtime) procExec(L *lua.LState) int {
 	a := rt.checkSpawnSpec(L, "proc.exec", true)
-	return rt.raise(L, proc.Exec(a))
+	return rt.raise(L, rt.owner.Exec(a))
 }
 
 func (rt *Runtime) newProc(L *lua.LState, p *proc.Proc) *lua.LUserData {
 	ud := L.NewUserData()
 	ud.Value = p
 	L.SetMetatable(ud, rt.procMeta)
-	rt.procs[p] = ud
 	return ud
 }
 
-// reaped forgets a Proc the runtime no longer needs to track.
-func (rt *Runtime) reaped(p *proc.Proc) {
-	rt.adoptFdstore(p)
-	if rt.procs != nil {
-		delete(rt.procs, p)
-	}
-}
+// reaped keeps what a reaped child stored with FDSTORE=1.
+func (rt *Runtime) reaped(p *proc.Proc) { rt.adoptFdstore(p) }
 
 func (rt *Runtime) procPid(L *lua.LState) int {
 	L.Push(lua.LNumber(rt.checkProc(L, "Proc:pid").Pid))
@@ -308,7 +302,7 @@ func (rt *Runtime) procSelf(L *lua.LState) int {
 	t.RawSetString("ppid", lua.LNumber(unix.Getppid()))
 	t.RawSetString("uid", lua.LNumber(unix.Getuid()))
 	t.RawSetString("gid", lua.LNumber(unix.Getgid()))
-	t.RawSetString("subreaper", lua.LBool(proc.Subreaper()))
+	t.RawSetString("subreaper", lua.LBool(rt.opts.Reaper != nil))
 	L.Push(t)
 	return 1
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/loop"
 	"github.com/fdwire/fdwire/runtime/proc"
+	"github.com/fdwire/fdwire/runtime/reap"
 )
 
 //go:embed glue.lua
@@ -33,6 +34,10 @@ type Options struct {
 	// the embedded stdlib), in order. luabind/modules.Default() is the
 	// set the fdwire command uses.
 	Modules []Module
+	// Reaper, when set, is this process's child subreaper (see
+	// runtime/reap): the fdwire command makes one per process and gives
+	// it to its runtime; nil leaves orphans to init.
+	Reaper *reap.Reaper
 }
 
 // Runtime is one Lua state with its scheduler, its handles and children.
@@ -49,9 +54,12 @@ type Runtime struct {
 	traceback *lua.LFunction
 	lastErr   *lua.LTable
 	blocking  []blockingFn
-	handles   map[*fdio.FD]*lua.LUserData
-	procs     map[*proc.Proc]*lua.LUserData
-	stored    map[*proc.Proc]*storedFds // proc_notify.go
+	// fds are the descriptors this runtime owns (each with its Fd
+	// userdata) and owner its children: the one source of truth for
+	// fd.list(), the REPL's :fds and :procs, and Close.
+	fds    *fdio.Registry
+	owner  *proc.Owner
+	stored map[*proc.Proc]*storedFds // proc_notify.go
 	// surfaces and luaSurfaces are what modules registered; Functions
 	// derives its list from them (and caches it in functions).
 	surfaces    []surface
@@ -83,8 +91,13 @@ func New(o Options) (*Runtime, error) {
 	if o.Grace == 0 {
 		o.Grace = 2 * time.Second
 	}
+	owner, err := proc.NewOwner(proc.OwnerOptions{Reaper: o.Reaper})
+	if err != nil {
+		return nil, err
+	}
 	lp, err := loop.New()
 	if err != nil {
+		owner.Close(0)
 		return nil, err
 	}
 	L := lua.NewState(lua.Options{
@@ -94,7 +107,7 @@ func New(o Options) (*Runtime, error) {
 		RegistryGrowStep:    128,
 		MinimizeStackMemory: true,
 	})
-	rt := &Runtime{L: L, opts: o, handles: map[*fdio.FD]*lua.LUserData{}, procs: map[*proc.Proc]*lua.LUserData{}}
+	rt := &Runtime{L: L, opts: o, fds: fdio.NewRegistry(), owner: owner}
 	rt.sched = &scheduler{rt: rt, loop: lp, tasks: map[*Task]struct{}{}}
 	rt.parkMark = L.NewUserData()
 	rt.parkMark.Value = "fdwire.park"
@@ -110,14 +123,12 @@ func New(o Options) (*Runtime, error) {
 	rt.openStdlib(L)
 	for _, m := range o.Modules {
 		if err := m.Open(rt, L); err != nil {
-			L.Close()
-			lp.Close()
+			rt.Close()
 			return nil, fmt.Errorf("luabind: opening module %s: %w", m.Name, err)
 		}
 	}
 	if err := rt.loadGlue(L); err != nil {
-		L.Close()
-		lp.Close()
+		rt.Close()
 		return nil, err
 	}
 	rt.setArgs(L)
@@ -357,21 +368,21 @@ func (rt *Runtime) ErrorReport(v lua.LValue) string {
 	return s
 }
 
-// Close ends the runtime: children are terminated (SIGTERM, grace,
-// SIGKILL) unless detached, and every handle it owns is closed.
+// Close ends the runtime: its children are terminated (SIGTERM, grace,
+// SIGKILL) unless detached, and every handle it owns is closed. Another
+// runtime's children and handles are not touched. It works with the
+// descriptor table full (see proc.Owner.Close).
 func (rt *Runtime) Close() {
 	if rt.closed {
 		return
 	}
 	rt.closed = true
-	proc.TerminateAll(rt.opts.Grace)
-	for p := range rt.procs {
+	procs := rt.owner.Children()
+	rt.owner.Close(rt.opts.Grace)
+	for _, p := range procs {
 		p.CloseFdstore()
 	}
-	for f := range rt.handles {
-		f.Close()
-	}
-	rt.handles = nil
+	rt.fds.CloseAll()
 	rt.sched.loop.Close()
 	rt.L.Close()
 }

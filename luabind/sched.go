@@ -295,12 +295,13 @@ func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, in
 	var arm func()
 	arm = func() {
 		fd, events := where()
-		n, err := fd.Num()
-		if err != nil {
+		if _, err := fd.Num(); err != nil {
 			rt.wake(t, nil, fail(rt.errorValue(L, err)))
 			return
 		}
-		w = rt.sched.loop.WatchFD(n, events, deadline, func(rev int16, timedOut bool) {
+		// On the handle, not its number: closing the handle while this
+		// task waits wakes it with EBADF at once (loop.WatchHandle).
+		w = rt.sched.loop.WatchHandle(fd, events, deadline, func(rev int16, timedOut bool) {
 			if timedOut {
 				rt.wake(t, nil, fail(rt.timeoutValue(L, op, fd, timeout, byTask)))
 				return
@@ -476,12 +477,18 @@ func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, time
 	}
 	var arm func()
 	arm = func() {
+		armed := 0
+		defer func() {
+			if armed == 0 && !done {
+				finish(nil, rt.errorValue(L, sys.Errorf(op, "", unix.EBADF, "every descriptor waited on was closed")))
+			}
+		}()
 		for _, f := range fds() {
-			n := f.Raw()
-			if n < 0 {
+			if f.Closed() {
 				continue
 			}
-			watches = append(watches, rt.sched.loop.WatchFD(n, unix.POLLIN, time.Time{}, func(int16, bool) {
+			armed++
+			watches = append(watches, rt.sched.loop.WatchHandle(f, unix.POLLIN, time.Time{}, func(int16, bool) {
 				if done {
 					return
 				}

@@ -212,22 +212,21 @@ func (rt *Runtime) ExitRequested() (int, bool) {
 	return rt.exit.code, true
 }
 
-// Fds lists the descriptors this runtime owns and has not closed.
+// Fds lists the descriptors this runtime owns and has not closed, by
+// number.
 func (rt *Runtime) Fds() []*fdio.FD {
-	var out []*fdio.FD
-	for f := range rt.handles {
-		if !f.Closed() {
-			out = append(out, f)
-		}
+	l := rt.fds.List()
+	out := make([]*fdio.FD, len(l))
+	for i, e := range l {
+		out[i] = e.FD
 	}
 	return out
 }
 
-// Children lists the children this runtime started and still tracks.
-func (rt *Runtime) Children() []*proc.Proc {
-	out := make([]*proc.Proc, 0, len(rt.procs))
-	for p := range rt.procs {
-		out = append(out, p)
-	}
-	return out
-}
+// Children lists the children this runtime started and has not reaped,
+// by pid.
+func (rt *Runtime) Children() []*proc.Proc { return rt.owner.Children() }
+
+// Registry is the runtime's descriptor registry, for Go code that adopts
+// handles into it in batches.
+func (rt *Runtime) Registry() *fdio.Registry { return rt.fds }

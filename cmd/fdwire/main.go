@@ -13,7 +13,6 @@ import (
 
 	"github.com/fdwire/fdwire/internal/clidoc"
 	"github.com/fdwire/fdwire/luabind"
-	"github.com/fdwire/fdwire/luabind/modules"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/proc"
 )
@@ -71,11 +70,11 @@ func main() {
 // own re-exec trampoline (see runtime/proc's trampoline.go): a child
 // started with argv[0] "fdwire-trampoline" does its set-up (umask,
 // rlimits, LISTEN_PID, ...) and execs its program here, never returning.
-// Every other run makes fdwire a child subreaper, so orphaned
-// grandchildren are reaped and, at exit, terminated with the children.
+// Every other run gives its runtime the process's Reaper (lifetime.go),
+// so orphaned grandchildren are reaped and, at exit, terminated with the
+// children.
 func early() {
 	proc.RunTrampoline()
-	proc.EnableSubreaper()
 }
 
 func run(args []string) int {
@@ -135,18 +134,20 @@ func run(args []string) int {
 	})
 }
 
-// runScript makes a runtime, runs body in it with SIGINT/SIGTERM ending
-// the run cleanly, reports an uncaught error, and closes the runtime
-// (children terminated, handles closed). It returns the exit status.
+// runScript makes a runtime, runs body in it with SIGINT, SIGTERM,
+// SIGHUP and SIGQUIT ending the run cleanly, reports an uncaught error,
+// and closes the runtime (children terminated, handles closed). It
+// returns the exit status.
 func runScript(script string, args []string, body func(rt *luabind.Runtime) *luabind.Result) int {
-	rt, err := luabind.New(luabind.Options{Script: script, Args: args, Modules: modules.Default()})
+	defer endReaper()
+	rt, err := luabind.New(runtimeOptions(script, args))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1
 	}
 	defer rt.Close()
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	signal.Notify(sigs, endSignals...)
 	defer signal.Stop(sigs)
 	go func() {
 		for s := range sigs {

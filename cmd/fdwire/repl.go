@@ -8,8 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/internal/clidoc"
-	"github.com/fdwire/fdwire/luabind"
-	"github.com/fdwire/fdwire/luabind/modules"
 	"github.com/fdwire/fdwire/luabind/repl"
 )
 
@@ -30,16 +28,17 @@ func runREPL(args []string) int {
 		fmt.Fprintln(os.Stderr, "fdwire repl: stdin is not a terminal; run a script with: fdwire - < FILE.lua")
 		return 1
 	}
+	defer endReaper()
 	s, err := repl.New(repl.Options{
 		Banner:  "fdwire " + Version + " (Lua 5.1, gopher-lua): :help for commands and functions, :fds for descriptors, Ctrl-D to leave",
-		Runtime: luabind.Options{Modules: modules.Default()},
+		Runtime: runtimeOptions("", nil),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1
 	}
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+	signal.Notify(sigs, endSignals...)
 	defer signal.Stop(sigs)
 	go func() {
 		for sig := range sigs {

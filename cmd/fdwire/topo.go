@@ -5,7 +5,6 @@ import (
 	"os"
 
 	"github.com/fdwire/fdwire/luabind"
-	"github.com/fdwire/fdwire/luabind/modules"
 )
 
 // The topology commands, written in Lua (stdlib/lua/topo/cli.lua and
@@ -18,16 +17,17 @@ func topoCommands() []subcommand {
 	}
 }
 
-// runOwnSignals is runTool without the CLI's own SIGINT/SIGTERM handler:
-// `up` and `test` take those signals themselves so that ^C tears the
-// topologies down in order and still prints the summary (a second ^C
-// interrupts at once).
+// runOwnSignals is runTool without the CLI's own signal handler: `up`
+// and `test` take SIGINT, SIGTERM, SIGHUP and SIGQUIT themselves so that
+// each tears the topologies down in order and still prints the summary
+// (a second signal interrupts at once).
 func runOwnSignals(name, module string) func([]string) int {
 	return func(args []string) int { return runModuleOwnSignals(name, module, args) }
 }
 
 func runModuleOwnSignals(name, module string, args []string) int {
-	rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: modules.Default()})
+	defer endReaper()
+	rt, err := luabind.New(runtimeOptions(module, args))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fdwire:", err)
 		return 1

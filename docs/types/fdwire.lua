@@ -898,8 +898,8 @@ function user.lookup(user) end
 
 ---`user.drop(user) -> {name=, uid=, gid=}`
 ---
----Drops root for good: the supplementary groups become just the user's group,
----then real, effective and saved gid, then uid (`setgroups`, `setresgid`,
+---Drops root for good: the supplementary groups are cleared (none of root's
+---stay; the same rule as `proc.spawn{uid=}`, one implementation), then real, effective and saved gid, then uid (`setgroups`, `setresgid`,
 ---`setresuid`; Go applies them to every thread). `user` is a name, a uid, or a
 ---table `{uid=, gid=}`. It fails unless afterwards `setresuid(0)` is refused,
 ---so a success means root cannot come back. Without root it fails with `EPERM`.

@@ -1,10 +1,12 @@
 // Package fdio holds owned file-descriptor handles: each descriptor the
-// runtime creates is close-on-exec from birth, belongs to exactly one FD,
-// and is listed in a process-wide registry until it is closed.
+// runtime creates is close-on-exec from birth and belongs to exactly one
+// FD. An FD that reaches a program's owner (a luabind Runtime) is adopted
+// into that owner's Registry, which lists and finally closes it; one a
+// runtime object keeps for itself (a child's pidfd) is closed by that
+// object. Nothing here is process-wide.
 package fdio
 
 import (
-	"sort"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -20,8 +22,17 @@ type FD struct {
 	borrowed bool
 	// stype caches SO_TYPE for sockets (0 until asked), which never changes.
 	stype int
-	// class caches the file type bits (S_IFMT) once asked.
-	class uint32
+	// class caches the file type bits (S_IFMT) once asked; classKnown
+	// says it was, because 0 is a real value (anonymous inodes: eventfd,
+	// epoll, signalfd, timerfd).
+	class      uint32
+	classKnown bool
+	// reg is the registry that lists this handle, if any.
+	reg *Registry
+	// attached is what other runtime packages know about the handle (the
+	// bind_anon record of an address handle), kept with it so that it
+	// lives and dies with the handle instead of in a process-wide table.
+	attached any
 	// Tags describe what the runtime knows that the kernel cannot tell
 	// (for example "anon" for a bind_anon listener); info() reports them.
 	tags []string
@@ -30,19 +41,9 @@ type FD struct {
 	onClose []func()
 }
 
-var registry = struct {
-	sync.Mutex
-	open map[*FD]struct{}
-}{open: map[*FD]struct{}{}}
-
-// Own takes ownership of n, which must already be close-on-exec.
-func Own(n int) *FD {
-	f := &FD{num: n}
-	registry.Lock()
-	registry.open[f] = struct{}{}
-	registry.Unlock()
-	return f
-}
+// Own takes ownership of n, which must already be close-on-exec. The
+// handle is in no registry until its owner adopts it.
+func Own(n int) *FD { return &FD{num: n} }
 
 // Borrow wraps n without taking ownership: Close forgets the number but
 // leaves the descriptor open.
@@ -80,15 +81,17 @@ func (f *FD) Close() error {
 	f.num = -1
 	hooks := f.onClose
 	f.onClose = nil
+	reg := f.reg
+	f.reg = nil
 	f.mu.Unlock()
 	if n < 0 {
 		return nil
 	}
 	var err error
 	if !f.borrowed {
-		registry.Lock()
-		delete(registry.open, f)
-		registry.Unlock()
+		if reg != nil {
+			reg.remove(f, n)
+		}
 		err = sys.Close(n)
 	}
 	for _, h := range hooks {
@@ -103,13 +106,28 @@ func (f *FD) Release() int {
 	f.mu.Lock()
 	n := f.num
 	f.num = -1
+	reg := f.reg
+	f.reg = nil
 	f.mu.Unlock()
-	if n >= 0 && !f.borrowed {
-		registry.Lock()
-		delete(registry.open, f)
-		registry.Unlock()
+	if reg != nil {
+		reg.remove(f, n)
 	}
 	return n
+}
+
+// Attach keeps v with the handle for other runtime packages; Attached
+// returns it (nil when nothing was attached).
+func (f *FD) Attach(v any) {
+	f.mu.Lock()
+	f.attached = v
+	f.mu.Unlock()
+}
+
+// Attached returns what Attach kept.
+func (f *FD) Attached() any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attached
 }
 
 // Tag records a fact for info(); Tags returns them.
@@ -141,25 +159,6 @@ func (f *FD) OnClose(h func()) {
 	f.mu.Lock()
 	f.onClose = append(f.onClose, h)
 	f.mu.Unlock()
-}
-
-// Open lists every owned handle still open, by descriptor number.
-func Open() []*FD {
-	registry.Lock()
-	out := make([]*FD, 0, len(registry.open))
-	for f := range registry.open {
-		out = append(out, f)
-	}
-	registry.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Raw() < out[j].Raw() })
-	return out
-}
-
-// CloseAll closes every owned handle still open.
-func CloseAll() {
-	for _, f := range Open() {
-		f.Close()
-	}
 }
 
 // MarkInheritedCloexec marks every descriptor from 3 up close-on-exec, so

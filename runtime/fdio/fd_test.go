@@ -9,13 +9,15 @@ import (
 
 func TestOwnedHandleClosesOnceAndLeavesRegistry(t *testing.T) {
 	before := CountOpen()
+	reg := NewRegistry()
 	r, w, err := Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg.AdoptAll([]*FD{r, w}, nil)
 	inRegistry := func(f *FD) bool {
-		for _, g := range Open() {
-			if g == f {
+		for _, e := range reg.List() {
+			if e.FD == f {
 				return true
 			}
 		}

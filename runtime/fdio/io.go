@@ -9,10 +9,10 @@ import (
 // FileType returns the S_IFMT bits of f, asking the kernel once.
 func (f *FD) FileType() (uint32, error) {
 	f.mu.Lock()
-	c := f.class
+	c, known := f.class, f.classKnown
 	n := f.num
 	f.mu.Unlock()
-	if c != 0 {
+	if known {
 		return c, nil
 	}
 	if n < 0 {
@@ -25,7 +25,7 @@ func (f *FD) FileType() (uint32, error) {
 	}
 	c = st.Mode & unix.S_IFMT
 	f.mu.Lock()
-	f.class = c
+	f.class, f.classKnown = c, true
 	f.mu.Unlock()
 	return c, nil
 }

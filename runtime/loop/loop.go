@@ -31,7 +31,12 @@ type Loop struct {
 
 // Watch is one pending wait; it fires once and is then forgotten.
 type Watch struct {
-	fd       int
+	fd int
+	// h, for a watch on a handle, is checked before each poll and before
+	// dispatch: once it no longer holds fd (closed, perhaps with the
+	// number already reused) the watch fires at once with POLLNVAL, so
+	// the waiter meets EBADF instead of waiting on someone else's file.
+	h        *fdio.FD
 	events   int16
 	deadline time.Time
 	cb       func(revents int16, timedOut bool)
@@ -57,6 +62,18 @@ func (l *Loop) WatchFD(fd int, events int16, deadline time.Time, cb func(revents
 	l.watches = append(l.watches, w)
 	return w
 }
+
+// WatchHandle is WatchFD on the descriptor h holds now; if h is closed
+// before the watch fires, cb is called at the loop's next turn with
+// POLLNVAL (the handle's operations then report EBADF).
+func (l *Loop) WatchHandle(h *fdio.FD, events int16, deadline time.Time, cb func(revents int16, timedOut bool)) *Watch {
+	w := l.WatchFD(h.Raw(), events, deadline, cb)
+	w.h = h
+	return w
+}
+
+// stale reports whether w's handle no longer holds the polled number.
+func (w *Watch) stale() bool { return w.h != nil && w.h.Raw() != w.fd }
 
 // Timer calls cb once at deadline.
 func (l *Loop) Timer(deadline time.Time, cb func()) *Watch {
@@ -113,11 +130,16 @@ func (l *Loop) RunOnce(block bool) error {
 	}
 	l.pfds = append(l.pfds, unix.PollFd{Fd: int32(wn), Events: unix.POLLIN})
 	l.polled = append(l.polled, nil)
+	stale := false
 	for _, w := range l.watches {
 		if w.done {
 			continue
 		}
 		live = append(live, w)
+		if w.stale() {
+			stale = true // fires below without being polled
+			continue
+		}
 		if !w.deadline.IsZero() && (next.IsZero() || w.deadline.Before(next)) {
 			next = w.deadline
 		}
@@ -134,7 +156,7 @@ func (l *Loop) RunOnce(block bool) error {
 
 	timeout := -1
 	switch {
-	case !block || haveposted:
+	case !block || haveposted || stale:
 		timeout = 0
 	case !next.IsZero():
 		d := next.Sub(now)
@@ -153,6 +175,12 @@ func (l *Loop) RunOnce(block bool) error {
 	if l.pfds[0].Revents != 0 {
 		var buf [8]byte
 		sys.Read(wn, buf[:])
+	}
+	for _, w := range l.watches {
+		if !w.done && w.stale() {
+			w.done = true
+			w.cb(unix.POLLNVAL, false)
+		}
 	}
 	for i, w := range l.polled {
 		if w == nil || w.done || l.pfds[i].Revents == 0 {

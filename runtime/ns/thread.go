@@ -31,6 +31,18 @@ func OnThread(joins []JoinFd, fn func() error) error {
 	return <-ch
 }
 
+// OnThisThread is OnThread for a caller already locked to a thread it
+// keeps (runtime/proc's spawner, whose children's death signal is bound
+// to it): joins are entered and left on this thread. restored false means
+// the thread could not go back; the caller must run nothing else on it
+// and must not let it end while children it forked live.
+func OnThisThread(joins []JoinFd, fn func() error) (restored bool, err error) {
+	if len(joins) == 0 {
+		return true, fn()
+	}
+	return onThread(joins, fn)
+}
+
 func onThread(joins []JoinFd, fn func() error) (restored bool, err error) {
 	var saved []JoinFd
 	restore := func() bool {

@@ -1,20 +1,24 @@
 // Package privdrop looks up users and drops root privileges for good:
-// supplementary groups, then real/effective/saved gid, then uid. Go's
-// syscall.Set* apply to every thread of the process (Go 1.16+), so no
-// thread keeps root behind the caller's back.
+// supplementary groups, then real/effective/saved gid, then uid, then a
+// check that root cannot be taken back. Go's syscall.Set* apply to every
+// thread of the process (Go 1.16+), so no thread keeps root behind the
+// caller's back. It is the one implementation of a drop in fdwire: the
+// tools call it in this process, and runtime/proc's trampoline calls it
+// in a child started with a uid or gid.
 package privdrop
 
 import (
 	"os/user"
+	"slices"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
-// Cred is who to become.
+// Cred is who to become. Groups are the supplementary groups: nil and
+// empty both mean none (as setpriv --clear-groups), never "keep root's".
 type Cred struct {
 	Name     string
 	Uid, Gid int
@@ -59,24 +63,31 @@ func Lookup(spec string) (*Cred, error) {
 func Drop(c *Cred) error {
 	groups := c.Groups
 	if groups == nil {
-		groups = []int{c.Gid}
+		groups = []int{}
 	}
-	if err := syscall.Setgroups(groups); err != nil {
-		return sys.Wrap("setgroups", c.Name, err)
+	if err := sys.Setgroups(groups); err != nil {
+		return sys.WithHint(err, "dropping to "+c.Name)
 	}
-	if err := syscall.Setresgid(c.Gid, c.Gid, c.Gid); err != nil {
-		return sys.Wrap("setresgid", strconv.Itoa(c.Gid), err)
+	if err := sys.Setresgid(c.Gid); err != nil {
+		return err
 	}
-	if err := syscall.Setresuid(c.Uid, c.Uid, c.Uid); err != nil {
-		return sys.Wrap("setresuid", strconv.Itoa(c.Uid), err)
+	if err := sys.Setresuid(c.Uid); err != nil {
+		return err
 	}
 	if c.Uid != 0 {
-		if err := syscall.Setresuid(0, 0, 0); err == nil {
+		if err := sys.Setresuid(0); err == nil {
 			return sys.Errorf("drop privileges", c.Name, unix.EPERM, "setresuid(0) still succeeds after the drop")
 		}
 	}
 	if unix.Getuid() != c.Uid || unix.Geteuid() != c.Uid || unix.Getgid() != c.Gid || unix.Getegid() != c.Gid {
 		return sys.Errorf("drop privileges", c.Name, unix.EPERM, "credentials did not change as asked")
+	}
+	// The kernel keeps groups sorted: compare as sets.
+	got, err := unix.Getgroups()
+	want := slices.Compact(slices.Sorted(slices.Values(groups)))
+	slices.Sort(got)
+	if err != nil || !slices.Equal(slices.Compact(got), want) {
+		return sys.Errorf("drop privileges", c.Name, unix.EPERM, "supplementary groups did not change as asked")
 	}
 	return nil
 }

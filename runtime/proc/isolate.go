@@ -76,20 +76,6 @@ func isolationAttr(pl *plan, spa *syscall.SysProcAttr, dir *string) {
 	}
 }
 
-// forkExec forks on a thread that has entered the plan's parent-side
-// joins, and explains a refusal in terms of the namespaces asked for.
-func forkExec(pl *plan, path string, argv []string, attr *syscall.ProcAttr) (pid int, err error) {
-	if pl.iso == nil {
-		return syscall.ForkExec(path, argv, attr)
-	}
-	err = ns.OnThread(pl.iso.ParentJoins, func() error {
-		var ferr error
-		pid, ferr = syscall.ForkExec(path, argv, attr)
-		return ferr
-	})
-	return pid, ns.ForkError(err, pl.iso.CloneFlags)
-}
-
 func (pl *plan) closeIsolation() {
 	if pl.iso != nil {
 		pl.iso.Close()

@@ -46,7 +46,7 @@ func runIsolatedFds(t *testing.T, mode string, spec *ns.Spec, extra map[int]*fdi
 	for k, v := range extra {
 		fds[k] = v
 	}
-	p, err := proc.Spawn(proc.Attr{
+	p, err := owner.Spawn(proc.Attr{
 		Argv:    []string{"helper", mode},
 		Env:     env,
 		Fds:     fds,
@@ -201,7 +201,7 @@ func TestJoinNamespaces(t *testing.T) {
 		t.Skip("joining another process's namespaces needs CAP_SYS_ADMIN over them (run as root)")
 	}
 	leakcheck.Check(t)
-	holder, err := proc.Spawn(proc.Attr{Argv: []string{"sleep", "100"}, Isolate: &ns.Spec{New: []string{"net", "pid", "uts"}}})
+	holder, err := owner.Spawn(proc.Attr{Argv: []string{"sleep", "100"}, Isolate: &ns.Spec{New: []string{"net", "pid", "uts"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestIsolateBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		spec := c.spec
-		_, err := proc.Spawn(proc.Attr{Argv: []string{"true"}, Isolate: &spec})
+		_, err := owner.Spawn(proc.Attr{Argv: []string{"true"}, Isolate: &spec})
 		if !errors.Is(err, c.errno) || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("%s: got %v, want %v with %q", c.name, err, c.errno, c.msg)
 		}

@@ -25,6 +25,7 @@ type plan struct {
 	ready      *readiness
 	tramp      *trampSpec
 	iso        *ns.Plan // namespaces and root (isolate.go)
+	cgroup     int      // the cgroup directory's number, -1 for none
 }
 
 func (pl *plan) abort() {
@@ -44,14 +45,22 @@ func (pl *plan) abort() {
 
 // prepare checks a and works out the child's descriptor map and
 // environment. Nothing is started and nothing leaks on error.
-func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
+func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 	if len(a.Argv) == 0 || a.Argv[0] == "" {
 		return nil, sys.Errorf(op, "", unix.EINVAL, "argv is empty")
 	}
 	if a.Setsid && a.Setpgid {
 		return nil, sys.Errorf(op, a.Argv[0], unix.EINVAL, "setsid and pgroup together: a new session already has a new process group")
 	}
-	pl := &plan{fds: map[int]int{}}
+	pl := &plan{fds: map[int]int{}, cgroup: -1}
+	if a.Cgroup != nil {
+		// Checked first: nothing is made yet that would need closing.
+		n, err := a.Cgroup.Num()
+		if err != nil {
+			return nil, sys.Errorf(op, a.Argv[0], unix.EBADF, "cgroup is a closed handle")
+		}
+		pl.cgroup = n
+	}
 	defer func() {
 		if err != nil {
 			pl.abort()
@@ -92,6 +101,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 	if a.Isolate != nil && a.Isolate.Exe != nil {
 		pl.path = a.Argv[0] // the program is the exe handle
 	} else if pl.path, err = lookPath(op, a.Argv[0], pl.env); err != nil {
+		return nil, err
+	}
+	if err := o.inject("rlimit"); err != nil {
 		return nil, err
 	}
 	_, hard, err := sys.Getrlimit(unix.RLIMIT_NOFILE)
@@ -160,6 +172,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		if forExec {
 			return nil, sys.Errorf(op, "", unix.EINVAL, "notify and notify_fd need a parent that waits; exec has none")
 		}
+		if err := o.inject("notify"); err != nil {
+			return nil, err
+		}
 		pl.ready, err = newReadiness(a.Notify)
 		if err != nil {
 			return nil, err
@@ -168,6 +183,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 			pl.env = mergeEnv(pl.env, []string{"NOTIFY_SOCKET=" + pl.ready.addr})
 		}
 		if a.NotifyFd > 0 {
+			if err := o.inject("notify-pipe"); err != nil {
+				return nil, err
+			}
 			r, w, err := fdio.Pipe()
 			if err != nil {
 				return nil, err
@@ -198,6 +216,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 			pl.fds[i] = -1
 			closedLow = append(closedLow, i)
 		case StdioNull:
+			if err := o.inject("stdio-null"); err != nil {
+				return nil, err
+			}
 			f, err := fdio.OpenFile("/dev/null", unix.O_RDWR, 0)
 			if err != nil {
 				return nil, err
@@ -207,6 +228,9 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		case StdioPipe:
 			if forExec {
 				return nil, sys.Errorf(op, "", unix.EINVAL, "stdio \"pipe\" needs a parent to hold the other end; exec has none")
+			}
+			if err := o.inject("stdio-pipe"); err != nil {
+				return nil, err
 			}
 			r, w, err := fdio.Pipe()
 			if err != nil {
@@ -228,8 +252,10 @@ func prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 	if err := prepareIsolation(a, forExec, pl); err != nil {
 		return nil, err
 	}
-	if a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || forExec || pl.iso != nil {
-		t := &trampSpec{umask: -1, rlimits: a.Rlimits, listen: len(a.Listen) > 0, closeLow: closedLow, errFd: -1}
+	// Credentials always go through the trampoline, so that privdrop.Drop,
+	// which verifies the result, is the one implementation of the drop.
+	if a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || a.Cred != nil || forExec || pl.iso != nil {
+		t := &trampSpec{umask: -1, rlimits: a.Rlimits, listen: len(a.Listen) > 0, closeLow: closedLow, errFd: -1, prog: -1, dir: -1}
 		if a.Umask != nil {
 			t.umask = *a.Umask & 0o7777
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -18,9 +19,19 @@ import (
 	"github.com/fdwire/fdwire/runtime/proc"
 )
 
+// owner is the test binary's owner of the children its tests start.
+var owner *proc.Owner
+
 func TestMain(m *testing.M) {
 	proc.RunTrampoline() // spawns with umask go through this binary
-	os.Exit(m.Run())
+	var err error
+	if owner, err = proc.NewOwner(proc.OwnerOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	owner.Close(time.Second)
+	os.Exit(code)
 }
 
 // reporterC lists the descriptors it holds at start (dev and inode of
@@ -242,7 +253,7 @@ func runOneMap(t *testing.T, bin, dir string, seed int64, pool []*fdio.FD, poolN
 			exp[i] = devNull
 		}
 	}
-	p, err := proc.Spawn(a)
+	p, err := owner.Spawn(a)
 	if err != nil {
 		return fmt.Sprintf("seed %d: spawn: %v", seed, err)
 	}

@@ -33,7 +33,8 @@ type Rlimit struct {
 	Cur, Max uint64
 }
 
-// Cred is the identity the child runs as. A nil Groups clears the
+// Cred is the identity the child runs as. The drop is privdrop.Drop's,
+// done in the child by the trampoline: a nil Groups clears the
 // supplementary groups (a dropped-privilege child keeps none of root's).
 type Cred struct {
 	Uid, Gid uint32
@@ -59,8 +60,10 @@ type Attr struct {
 	Setsid  bool
 	// Setpgid puts the child in process group Pgid (0: a new group whose
 	// id is the child's pid).
-	Setpgid   bool
-	Pgid      int
+	Setpgid bool
+	Pgid    int
+	// Pdeathsig is the signal the child gets when this process ends
+	// (default SIGKILL; refused with Detach).
 	Pdeathsig unix.Signal
 	Cred      *Cred
 	Umask     *int
@@ -74,7 +77,9 @@ type Attr struct {
 	// write end of a pipe at that number (s6 readiness). See Proc.Ready.
 	Notify   bool
 	NotifyFd int
-	// Detach keeps the child alive when TerminateAll runs at exit.
+	// Detach starts the child in a session of its own, with no death
+	// signal, and leaves it running when its owner closes or this process
+	// ends, however it ends.
 	Detach bool
 	// Cgroup, when set, is a cgroup v2 directory handle: the child is
 	// created inside it by clone3 (CLONE_INTO_CGROUP), so not even a
@@ -99,6 +104,7 @@ type Proc struct {
 	// trampoline (for umask, rlimits or socket activation).
 	Trampolined bool
 
+	owner  *Owner
 	mu     sync.Mutex
 	status *Status
 	ready  *readiness
@@ -120,52 +126,90 @@ func (s *Status) String() string {
 	return "signal " + sys.SignalName(s.Signal)
 }
 
-var children = struct {
-	sync.Mutex
-	live map[*Proc]struct{}
-	pids map[int]bool // pids of live children, for the orphan reaper
-}{live: map[*Proc]struct{}{}, pids: map[int]bool{}}
-
-var (
-	inheritedOnce sync.Once
-	inheritedErr  error
-)
-
 // MaxMappedFd bounds child descriptor numbers; the kernel's own bound is
 // the hard RLIMIT_NOFILE, checked before the child starts.
 const MaxMappedFd = 1 << 20
 
-// Spawn starts a program. Map entries that are closed handles, and every
-// other bad argument, fail before anything starts.
-func Spawn(a Attr) (*Proc, error) {
+// Spawn starts a program as a child of o. Map entries that are closed
+// handles, and every other bad argument, fail before anything starts;
+// every error path closes what it made.
+//
+// Unless a.Detach is set the child gets PR_SET_PDEATHSIG (SIGKILL, or
+// a.Pdeathsig) and is forked from o's spawner thread (see spawner.go), so
+// the kernel ends it however this process ends. A detached child gets a
+// new session, no death signal and no cgroup of ours, and is never ended
+// by o or by the Reaper.
+func (o *Owner) Spawn(a Attr) (*Proc, error) {
+	if err := o.usable("spawn", a.Argv0()); err != nil {
+		return nil, err
+	}
+	if a.Detach {
+		if a.Setpgid {
+			return nil, sys.Errorf("spawn", a.Argv0(), unix.EINVAL, "detach and pgroup together: a detached child gets a session of its own")
+		}
+		if a.Pdeathsig != 0 {
+			return nil, sys.Errorf("spawn", a.Argv0(), unix.EINVAL, "detach and pdeathsig together: a detached child outlives this process")
+		}
+		a.Setsid = true
+	} else if a.Pdeathsig == 0 {
+		a.Pdeathsig = unix.SIGKILL
+	}
+	if err := o.inject("mark-inherited"); err != nil {
+		return nil, err
+	}
+	if o.reaper != nil {
+		if err := o.reaper.Arm(); err != nil {
+			return nil, err
+		}
+	}
 	// The first spawn marks every descriptor this process inherited
 	// close-on-exec (as the CLI does at start-up), so that no fd it did
 	// not create itself can slip into a child beside the map.
-	inheritedOnce.Do(func() { inheritedErr = fdio.MarkInheritedCloexec() })
-	if inheritedErr != nil {
-		return nil, inheritedErr
+	o.markOnce.Do(func() { o.markErr = fdio.MarkInheritedCloexec() })
+	if o.markErr != nil {
+		return nil, o.markErr
 	}
-	pl, err := prepare("spawn", a, false)
+	pl, err := o.prepare("spawn", a, false)
 	if err != nil {
 		return nil, err
 	}
+	var p *Proc
+	if !o.onSpawner(func() { p, err = o.start(a, pl) }) {
+		pl.abort()
+		return nil, sys.Errorf("spawn", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")
+	}
+	return p, err
+}
+
+// start runs on the spawner thread: it forks, takes the pidfd and records
+// the child. pl is consumed: on error everything in it is closed.
+func (o *Owner) start(a Attr, pl *plan) (_ *Proc, err error) {
+	var errR *fdio.FD
+	defer func() {
+		if err != nil {
+			pl.abort()
+			if errR != nil {
+				errR.Close()
+			}
+		}
+	}()
 	top := -1
 	for k := range pl.fds {
 		top = max(top, k)
 	}
-	var errR *fdio.FD
 	path, argv := pl.path, a.Argv
 	if pl.tramp != nil {
 		exe, err := trampolineExe()
 		if err != nil {
-			pl.abort()
+			return nil, err
+		}
+		if err := o.inject("trampoline-pipe"); err != nil {
 			return nil, err
 		}
 		// The trampoline reports a failure before its exec through this
 		// pipe, whose write end it holds just above the map.
 		r, w, err := fdio.Pipe()
 		if err != nil {
-			pl.abort()
 			return nil, err
 		}
 		errR = r
@@ -187,75 +231,89 @@ func Spawn(a Attr) (*Proc, error) {
 		}
 	}
 	spa := &syscall.SysProcAttr{Setsid: a.Setsid, Setpgid: a.Setpgid, Pgid: a.Pgid}
-	if pl.tramp == nil {
-		// Without the trampoline Go's own fork path sets these.
-		spa.Pdeathsig = syscall.Signal(a.Pdeathsig)
-		if a.Cred != nil {
-			spa.Credential = &syscall.Credential{Uid: a.Cred.Uid, Gid: a.Cred.Gid, Groups: a.Cred.Groups}
-		}
+	// Go's fork path sets the death signal just before exec, after any
+	// credential change (which would clear it); the trampoline sets it
+	// again after its own. It is bound to this thread: see spawner.go.
+	spa.Pdeathsig = syscall.Signal(a.Pdeathsig)
+	if pl.iso != nil {
+		// In a new or joined pid namespace the child's getppid() is 0,
+		// which Go's fork path takes for "the parent died" and kills the
+		// child: the trampoline (always used with isolation) sets the
+		// signal instead and checks its parent through the report pipe,
+		// which works across namespaces.
+		spa.Pdeathsig = 0
 	}
-	if a.Cgroup != nil {
-		cg, err := a.Cgroup.Num()
-		if err != nil {
-			return nil, sys.Errorf("spawn", a.Argv[0], unix.EBADF, "cgroup is a closed handle")
-		}
-		spa.UseCgroupFD, spa.CgroupFD = true, cg
+	if pl.cgroup >= 0 {
+		spa.UseCgroupFD, spa.CgroupFD = true, pl.cgroup
 	}
 	pidfd := -1
 	spa.PidFD = &pidfd
 	dir := a.Dir
 	isolationAttr(pl, spa, &dir)
 	attr := &syscall.ProcAttr{Dir: dir, Env: pl.env, Files: files, Sys: spa}
+	if err := o.inject("fork"); err != nil {
+		return nil, err
+	}
 	// The reaper must not take this child for an orphan between the clone
 	// and its registration below.
-	reapMu.RLock()
-	pid, err := forkExec(pl, path, argv, attr)
-	if err != nil {
-		reapMu.RUnlock()
-		pl.abort()
-		if errR != nil {
-			errR.Close()
-		}
-		return nil, explainStartError("spawn", a, path, err)
+	release := func() {}
+	if o.reaper != nil {
+		release = o.reaper.Hold()
 	}
-	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil}
+	pid, ferr := o.fork(pl, path, argv, attr)
+	if ferr != nil {
+		release()
+		return nil, explainStartError("spawn", a, path, ferr)
+	}
+	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil, owner: o}
+	if pidfd < 0 || o.inject("pidfd") != nil {
+		// clone3 without CLONE_PIDFD (old kernel or seccomp): open one now;
+		// the child cannot have been reaped yet because only we wait for it.
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		pidfd, err = sys.PidfdOpen(pid, 0)
+		if err == nil {
+			err = o.inject("pidfd-open")
+			if err != nil {
+				unix.Close(pidfd)
+			}
+		}
+		if err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			sys.WaitPid(pid)
+			release()
+			return nil, err
+		}
+	}
+	p.Pidfd = fdio.Own(pidfd)
+	o.add(p)
+	release()
+	if a.Detach && o.reaper != nil {
+		o.reaper.Spare(pid)
+	}
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
 	p.ready = pl.ready
 	if p.ready != nil {
 		p.ready.start(pid, a.Setsid) // notify.go: who may speak for it; the drainer
 	}
-	if pidfd >= 0 {
-		p.Pidfd = fdio.Own(pidfd)
-	} else {
-		// clone3 without CLONE_PIDFD (old kernel or seccomp): open one now;
-		// the child cannot have been reaped yet because only we wait for it.
-		n, err := sys.PidfdOpen(pid, 0)
-		if err != nil {
-			reapMu.RUnlock()
-			unix.Kill(pid, unix.SIGKILL)
-			var ws unix.WaitStatus
-			unix.Wait4(pid, &ws, 0, nil)
-			pl.abort()
-			return nil, err
-		}
-		p.Pidfd = fdio.Own(n)
-	}
-	children.Lock()
-	children.live[p] = struct{}{}
-	children.pids[pid] = true
-	children.Unlock()
-	reapMu.RUnlock()
 	for _, f := range pl.childOnly {
 		f.Close()
 	}
 	pl.closeIsolation()
 	if errR != nil {
-		err := readTrampolineError(errR, "spawn", a.Argv[0])
+		terr := readTrampolineError(errR, "spawn", a.Argv[0])
+		if terr == nil {
+			terr = o.inject("trampoline-report")
+		}
 		errR.Close()
-		if err != nil {
-			p.Wait(0)
+		errR = nil
+		if terr != nil {
+			if err := p.Kill(unix.SIGKILL); err == nil {
+				p.Wait(0)
+			}
 			p.closeEnds()
-			return nil, err
+			return nil, terr
 		}
 	}
 	return p, nil
@@ -271,4 +329,23 @@ func (p *Proc) closeEnds() {
 	if p.ready != nil {
 		p.ready.close()
 	}
+}
+
+// fork forks on the spawner thread (this one), entering and leaving the
+// plan's parent-side namespace joins here rather than on a thread of
+// their own, whose end would fire the child's death signal.
+func (o *Owner) fork(pl *plan, path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	if pl.iso == nil {
+		return syscall.ForkExec(path, argv, attr)
+	}
+	var pid int
+	restored, err := ns.OnThisThread(pl.iso.ParentJoins, func() error {
+		var ferr error
+		pid, ferr = syscall.ForkExec(path, argv, attr)
+		return ferr
+	})
+	if !restored {
+		o.spawner.taint()
+	}
+	return pid, ns.ForkError(err, pl.iso.CloneFlags)
 }

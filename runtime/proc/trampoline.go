@@ -13,6 +13,7 @@ import (
 
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/ns"
+	"github.com/fdwire/fdwire/runtime/privdrop"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -74,6 +75,14 @@ type trampSpec struct {
 	errFd     int           // -1: report on stderr
 	moves     [][2]int      // exec only: {target, source}
 	ns        *ns.ChildSpec // namespaces and root (isolate.go)
+	// exec only: the checked program (O_PATH, above the map), whether it
+	// is a #! script, the checked working directory (-1: keep), setsid,
+	// setpgid.
+	prog, dir int
+	script    bool
+	setsid    bool
+	setpgid   bool
+	pgid      int
 }
 
 func (t *trampSpec) argv(path string, argv []string) []string {
@@ -109,11 +118,27 @@ func (t *trampSpec) argv(path string, argv []string) []string {
 	if t.ns != nil {
 		out = append(out, "ns="+t.ns.Encode())
 	}
+	if t.prog >= 0 {
+		s := 0
+		if t.script {
+			s = 1
+		}
+		out = append(out, fmt.Sprintf("p=%d:%d", t.prog, s))
+	}
+	if t.dir >= 0 {
+		out = append(out, fmt.Sprintf("d=%d", t.dir))
+	}
+	if t.setsid {
+		out = append(out, "s=1")
+	}
+	if t.setpgid {
+		out = append(out, fmt.Sprintf("g=%d", t.pgid))
+	}
 	return append(append(out, "--", path), argv...)
 }
 
 func parseTramp(args []string) (t *trampSpec, path string, argv []string, err error) {
-	t = &trampSpec{umask: -1, errFd: -1}
+	t = &trampSpec{umask: -1, errFd: -1, prog: -1, dir: -1}
 	for i, a := range args {
 		if a == "--" {
 			if len(args) < i+3 {
@@ -153,7 +178,7 @@ func parseTramp(args []string) (t *trampSpec, path string, argv []string, err er
 				return nil, "", nil, fmt.Errorf("bad item %q", a)
 			}
 			t.rlimits = append(t.rlimits, Rlimit{res, cur, mx})
-		case "c", "e", "l":
+		case "c", "e", "l", "d", "s", "g":
 			n, err := nums(1)
 			if err != nil {
 				return nil, "", nil, err
@@ -165,16 +190,25 @@ func parseTramp(args []string) (t *trampSpec, path string, argv []string, err er
 				t.errFd = n[0]
 			case "l":
 				t.listen = true
+			case "d":
+				t.dir = n[0]
+			case "s":
+				t.setsid = true
+			case "g":
+				t.setpgid, t.pgid = true, n[0]
 			}
-		case "pd", "x":
+		case "pd", "x", "p":
 			n, err := nums(2)
 			if err != nil || len(n) != 2 {
 				return nil, "", nil, fmt.Errorf("bad item %q", a)
 			}
-			if k == "pd" {
+			switch k {
+			case "pd":
 				t.pdeathsig, t.ppid = n[0], n[1]
-			} else {
+			case "x":
 				t.moves = append(t.moves, [2]int{n[0], n[1]})
+			case "p":
+				t.prog, t.script = n[0], n[1] == 1
 			}
 		case "ns":
 			c, err := ns.Decode(v)
@@ -240,6 +274,12 @@ func trampolineMain(args []string) int {
 			return 127
 		}
 	}
+	// The checked program and directory must not reach the program.
+	for _, n := range []int{t.prog, t.dir} {
+		if n >= 0 {
+			sys.SetFdFlags(n, unix.FD_CLOEXEC)
+		}
+	}
 	if len(t.moves) > 0 {
 		if err := applyMoves(t.moves); err != nil {
 			return fail(err)
@@ -247,6 +287,17 @@ func trampolineMain(args []string) int {
 	}
 	for _, c := range t.closeLow {
 		unix.Close(c)
+	}
+	// Exec only; the parent checked that these can succeed.
+	if t.setsid {
+		if err := sys.Setsid(); err != nil {
+			return fail(err)
+		}
+	}
+	if t.setpgid {
+		if err := sys.Setpgid(t.pgid); err != nil {
+			return fail(err)
+		}
 	}
 	if t.ns != nil {
 		if err := t.ns.Apply(); err != nil {
@@ -266,13 +317,8 @@ func trampolineMain(args []string) int {
 		for i, x := range c.Groups {
 			g[i] = int(x)
 		}
-		if err := sys.Setgroups(g); err != nil {
-			return failAt("groups", err)
-		}
-		if err := sys.Setgid(int(c.Gid)); err != nil {
-			return failAt("gid", err)
-		}
-		if err := sys.Setuid(int(c.Uid)); err != nil {
+		name := "uid " + strconv.Itoa(int(c.Uid))
+		if err := privdrop.Drop(&privdrop.Cred{Name: name, Uid: int(c.Uid), Gid: int(c.Gid), Groups: g}); err != nil {
 			return failAt("uid", err)
 		}
 	}
@@ -281,9 +327,15 @@ func trampolineMain(args []string) int {
 		if err := sys.Prctl(unix.PR_SET_PDEATHSIG, uintptr(t.pdeathsig), "PR_SET_PDEATHSIG"); err != nil {
 			return failAt("pdeathsig", err)
 		}
-		if os.Getppid() != t.ppid {
+		if parentGone(t) {
 			return 128 + t.pdeathsig // the parent died before prctl
 		}
+	}
+	if t.dir >= 0 {
+		if err := sys.Fchdir(t.dir); err != nil {
+			return failAt("cwd", err)
+		}
+		unix.Close(t.dir)
 	}
 	if t.listen {
 		pid := os.Getpid()
@@ -299,6 +351,11 @@ func trampolineMain(args []string) int {
 			return failAt("isolate", err)
 		}
 		return failAt("argv[0]", t.ns.Exec(path, argv, os.Environ()))
+	}
+	if t.prog >= 0 && !t.script {
+		// Exactly the inode the parent checked; close-on-exec (after
+		// applyMoves) so the program does not inherit it.
+		return failAt("argv[0]", sys.Exec("/proc/self/fd/"+strconv.Itoa(t.prog), argv, os.Environ()))
 	}
 	return failAt("argv[0]", sys.Exec(path, argv, os.Environ()))
 }
@@ -386,4 +443,19 @@ func readTrampolineError(r *fdio.FD, op, addr string) error {
 		return &sys.Error{Op: op, Addr: addr, Err: io.ErrUnexpectedEOF, Hint: msg, Facts: facts}
 	}
 	return &sys.Error{Op: op, Addr: addr, Err: unix.Errno(en), Hint: msg, Facts: facts, Plain: true}
+}
+
+// parentGone reports whether the parent died before the death signal was
+// set. A spawned child asks its report pipe (a write end whose reader is
+// gone polls POLLERR), which works in a new pid namespace, where getppid
+// is 0; an exec'd one compares getppid with the pid it was given.
+func parentGone(t *trampSpec) bool {
+	if t.errFd >= 0 {
+		p := []unix.PollFd{{Fd: int32(t.errFd), Events: unix.POLLOUT}}
+		if _, err := sys.Poll(p, 0); err != nil {
+			return false
+		}
+		return p[0].Revents&unix.POLLERR != 0
+	}
+	return os.Getppid() != t.ppid
 }

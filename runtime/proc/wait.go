@@ -2,7 +2,6 @@ package proc
 
 import (
 	"fmt"
-	"sort"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,11 +39,14 @@ func (p *Proc) TryWait() (*Status, error) {
 		s.Signal = unix.Signal(st)
 	}
 	p.status = s
-	children.Lock()
-	delete(children.live, p)
-	delete(children.pids, p.Pid)
-	children.Unlock()
 	p.Pidfd.Close()
+	if o := p.owner; o != nil {
+		o.forget(p)
+		// A child's exit is when its own children become our orphans.
+		if o.reaper != nil {
+			o.reaper.ReapZombies()
+		}
+	}
 	if p.ready != nil {
 		// Keep what the child said before it went; the channel itself
 		// has no use once the process is gone.
@@ -106,69 +108,6 @@ func (p *Proc) Kill(sig unix.Signal) error {
 }
 
 func (p *Proc) addr() string { return fmt.Sprintf("pid %d", p.Pid) }
-
-// Children lists started children that have not been reaped.
-func Children() []*Proc {
-	children.Lock()
-	defer children.Unlock()
-	out := make([]*Proc, 0, len(children.live))
-	for p := range children.live {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Pid < out[j].Pid })
-	return out
-}
-
-// TerminateAll ends every child not started detached: SIGTERM, up to
-// grace for them to exit, then SIGKILL; each is reaped so no zombie stays.
-// With the subreaper on, adopted orphans (grandchildren whose parent died)
-// are ended the same way.
-func TerminateAll(grace time.Duration) {
-	var procs []*Proc
-	for _, p := range Children() {
-		if p.Detach {
-			children.Lock()
-			delete(children.live, p)
-			delete(children.pids, p.Pid)
-			children.Unlock()
-			p.Pidfd.Close()
-			p.closeEnds()
-			continue
-		}
-		procs = append(procs, p)
-	}
-	orphans := liveOrphans()
-	for _, p := range procs {
-		p.Kill(unix.SIGTERM)
-	}
-	for _, pid := range orphans {
-		sys.Kill(pid, unix.SIGTERM)
-	}
-	deadline := time.Now().Add(grace)
-	for _, p := range procs {
-		left := time.Until(deadline)
-		if left <= 0 {
-			left = time.Millisecond
-		}
-		if _, err := p.Wait(left); err != nil {
-			p.Kill(unix.SIGKILL)
-			p.Wait(0)
-		}
-	}
-	endOrphans(orphans, deadline)
-	// A child killed above hands its own children to us (we are their
-	// subreaper): end those too, round by round, each with its grace.
-	for round := 0; round < 8; round++ {
-		more := liveOrphans()
-		if len(more) == 0 {
-			break
-		}
-		for _, pid := range more {
-			sys.Kill(pid, unix.SIGTERM)
-		}
-		endOrphans(more, time.Now().Add(grace))
-	}
-}
 
 // SignalByName maps "TERM", "SIGTERM" or "term" to a signal (see
 // sys.SignalByName, the one table of names).

@@ -18,9 +18,10 @@ type Stat struct {
 	Comm                     string
 }
 
-// ReadStat reads /proc/PID/stat.
+// ReadStat reads /proc/PID/stat (raw syscalls: it runs at teardown, see
+// sys.ReadFile).
 func ReadStat(pid int) (Stat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := sys.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return Stat{}, false
 	}
@@ -43,10 +44,10 @@ func ReadStat(pid int) (Stat, bool) {
 // SessionMembers lists live processes whose session is sid (the pid of
 // a session leader this process started with setsid), except sid itself.
 func SessionMembers(sid int) []Stat {
-	ents, _ := os.ReadDir("/proc")
+	ents, _ := sys.ReadDirNames("/proc")
 	var out []Stat
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+		pid, err := strconv.Atoi(e)
 		if err != nil || pid == sid {
 			continue
 		}
@@ -76,15 +77,15 @@ func Signal(pid int, sig unix.Signal) error {
 }
 
 // ReapIfOrphan reaps pid when it is a zombie child of this process (an
-// orphan reparented to us as subreaper) and reports whether it did.
+// orphan reparented to us as subreaper) and reports whether it did. The
+// caller must know pid is not a child someone waits for by pidfd (a
+// Reaper checks with its owners; the topology engine passes strays only).
 func ReapIfOrphan(pid int) bool {
 	st, ok := ReadStat(pid)
 	if !ok || st.Ppid != os.Getpid() || st.State != "Z" {
 		return false
 	}
-	var ws unix.WaitStatus
-	got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-	return err == nil && got == pid
+	return sys.Reap(pid) == nil
 }
 
 // SetSubreaper makes this process the reaper of its descendants' orphans,

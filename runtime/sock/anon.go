@@ -51,15 +51,12 @@ type anonAddr struct {
 	dev, ino    uint64 // the socket file's inode, to recognise it later
 }
 
-var anons = struct {
-	sync.Mutex
-	m map[*fdio.FD]*anonAddr
-}{m: map[*fdio.FD]*anonAddr{}}
-
+// lookupAnon returns the record BindAnon attached to the address handle:
+// it lives on the handle (and so with whichever runtime owns it), not in
+// a process-wide table.
 func lookupAnon(h *fdio.FD) *anonAddr {
-	anons.Lock()
-	defer anons.Unlock()
-	return anons.m[h]
+	a, _ := h.Attached().(*anonAddr)
+	return a
 }
 
 // AddressType is the socket type of the listener behind an address handle
@@ -125,13 +122,8 @@ func BindAnon(o AnonOptions) (listener, handle *fdio.FD, err error) {
 	h.Tag("anon")
 	h.Tag("address")
 	h.Tag("unix/" + fdio.TypeName(o.Type))
-	anons.Lock()
-	anons.m[h] = a
-	anons.Unlock()
+	h.Attach(a)
 	h.OnClose(func() {
-		anons.Lock()
-		delete(anons.m, h)
-		anons.Unlock()
 		a.mu.Lock()
 		d, s := a.dir, a.sock
 		a.dir, a.sock = "", ""

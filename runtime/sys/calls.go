@@ -1,8 +1,6 @@
 package sys
 
 import (
-	"unsafe"
-
 	"golang.org/x/sys/unix"
 )
 
@@ -324,16 +322,4 @@ func itoa(n int) string {
 		b[i] = '-'
 	}
 	return string(b[i:])
-}
-
-// SiginfoChild decodes the child fields of a SIGCHLD siginfo: the pid, the
-// si_code (CLD_EXITED, CLD_KILLED, ...) and the status (exit code or signal).
-func SiginfoChild(info *unix.Siginfo) (pid int, code int, status int) {
-	// Layout of siginfo_t's _sigchld on Linux: after signo, errno, code (3
-	// int32) and padding come pid (int32), uid (uint32), status (int32).
-	raw := (*[128]byte)(unsafe.Pointer(info))
-	code = int(*(*int32)(unsafe.Pointer(&raw[8])))
-	pid = int(*(*int32)(unsafe.Pointer(&raw[16])))
-	status = int(*(*int32)(unsafe.Pointer(&raw[24])))
-	return
 }

@@ -354,9 +354,10 @@ func (rt *Runtime) fdSplice(L *lua.LState) int {
 // calls and no Lua method dispatch per handle.
 func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 	const fn = "fd.close"
-	var firstErr error
-	n := 0
-	closeOne := func(v lua.LValue, arg, idx int) {
+	// Every entry is checked before any is closed: a bad entry in the
+	// middle must not leave the call half done.
+	var fds []*fdio.FD
+	check := func(v lua.LValue, arg, idx int) {
 		ud, ok := v.(*lua.LUserData)
 		var f *fdio.FD
 		if ok {
@@ -369,26 +370,29 @@ func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 			}
 			rt.argError(L, fn, 1, "handles", "%s is a %s, not an Fd handle", where, typeName(v))
 		}
-		if err := f.Close(); err != nil && firstErr == nil {
-			firstErr = err
-		}
-		n++
+		fds = append(fds, f)
 	}
 	top := L.GetTop()
 	for i := 1; i <= top; i++ {
 		switch v := L.Get(i).(type) {
 		case *lua.LTable:
 			for j, m := 1, v.Len(); j <= m; j++ {
-				closeOne(v.RawGetInt(j), i, j)
+				check(v.RawGetInt(j), i, j)
 			}
 		default:
-			closeOne(v, i, 0)
+			check(v, i, 0)
+		}
+	}
+	var firstErr error
+	for _, f := range fds {
+		if err := f.Close(); err != nil && firstErr == nil {
+			firstErr = err
 		}
 	}
 	if firstErr != nil {
 		return rt.raise(L, firstErr)
 	}
-	L.Push(lua.LNumber(n))
+	L.Push(lua.LNumber(len(fds)))
 	return 1
 }
 

@@ -117,7 +117,7 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 			bad("%s is a %s, not an Fd handle%s", what, typeName(v), hint)
 		}
 		if f.Closed() {
-			bad("%s is a closed handle (EBADF)", what)
+			rt.argErrno(L, unix.EBADF, fn, 1, "spec", "%s is a closed handle", what)
 		}
 		return f
 	}
@@ -292,8 +292,11 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		if ok {
 			f, ok = ud.Value.(*fdio.FD)
 		}
-		if !ok || f.Closed() {
+		if !ok {
 			bad("cgroup must be an open directory handle of a cgroup v2 group, got %s", typeName(v))
+		}
+		if f.Closed() {
+			rt.argErrno(L, unix.EBADF, fn, 1, "spec", "cgroup is a closed handle")
 		}
 		if forExec {
 			bad("cgroup has no meaning for exec")

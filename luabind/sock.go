@@ -178,6 +178,7 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 		a = rt.checkAddr(L, fn, 1)
 		opts = args.Opts(2, "opts", "timeout")
 	}
+	timeout := opts.Timeout() // checked before anything is dialled
 	if h := rt.addrHandle(L, addrArg); h != nil {
 		// An address handle: its own type when known (sockanon.go).
 		s, pending, _, err := sock.DialAddress(typ, h)
@@ -185,7 +186,7 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 			return rt.raise(L, err)
 		}
 		s.Tag("anon")
-		return rt.finishConnect(L, s, pending, a, opts.Timeout())
+		return rt.finishConnect(L, s, pending, a, timeout)
 	}
 	if typ == 0 {
 		typ = a.DefaultType()
@@ -194,7 +195,7 @@ func (rt *Runtime) sockConnect(L *lua.LState) int {
 	if err != nil {
 		return rt.raise(L, err)
 	}
-	return rt.finishConnect(L, s, pending, a, opts.Timeout())
+	return rt.finishConnect(L, s, pending, a, timeout)
 }
 
 // addrHandle is the Fd at argument n when it is used as an address.
@@ -260,7 +261,7 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 			return rt.argError(L, fn, 2, "fds", "fds[%d] is a %s, not an Fd handle%s", i, typeName(v), hint)
 		}
 		if f.Closed() {
-			return rt.argError(L, fn, 2, "fds", "fds[%d] is a closed handle (EBADF)", i)
+			return rt.argErrno(L, unix.EBADF, fn, 2, "fds", "fds[%d] is a closed handle", i)
 		}
 		fds = append(fds, f)
 	}

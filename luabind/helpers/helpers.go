@@ -7,6 +7,7 @@
 package helpers
 
 import (
+	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -135,17 +136,7 @@ func (rt host) fsExists(L *lua.LState) int {
 }
 
 func (rt host) optMode(L *lua.LState, fn string, n int, def uint32) uint32 {
-	switch v := L.Get(n).(type) {
-	case *lua.LNilType:
-		return def
-	case lua.LNumber:
-		if v < 0 || v > 0o7777 || float64(v) != float64(int(v)) {
-			rt.ArgError(L, fn, n, "mode", "expected a permission number such as 448 (tonumber(\"700\", 8)), got %v", float64(v))
-		}
-		return uint32(v)
-	}
-	rt.ArgError(L, fn, n, "mode", "expected a number, got %s", luabind.TypeName(L.Get(n)))
-	return 0
+	return uint32(rt.Args(L, fn).OptInt(n, "mode", luabind.RangeMode, int64(def)))
 }
 
 func (rt host) fsMkdir(L *lua.LState) int {
@@ -178,8 +169,10 @@ func (rt host) fsUnlink(L *lua.LState) int {
 }
 
 func (rt host) fsUmask(L *lua.LState) int {
-	mask := rt.CheckInt(L, "fs.umask", 1, "mask")
-	L.Push(lua.LNumber(sys.Umask(mask & 0o777)))
+	// umask(2) keeps the permission bits only: a larger mask is refused,
+	// not cut down.
+	mask := rt.Args(L, "fs.umask").Int(1, "mask", luabind.Range{Min: 0, Max: 0o777, What: "a umask", Note: "permission bits only, at most 0o777 = 511"})
+	L.Push(lua.LNumber(sys.Umask(int(mask))))
 	return 1
 }
 
@@ -207,8 +200,8 @@ func (rt host) fsInotify(L *lua.LState) int {
 func (rt host) fsWaitWatch(L *lua.LState) int {
 	w := rt.CheckOpenFd(L, "fs.wait_path", 1, "watch")
 	path := rt.CheckString(L, "fs.wait_path", 2, "path")
-	opts := rt.OptTable(L, "fs.wait_path", 3, "opts")
-	return rt.Park(L, "wait_path "+path, w, unix.POLLIN, luabind.OptTimeout(L, opts), func() ([]lua.LValue, error) {
+	timeout := rt.Args(L, "fs.wait_path").Opts(3, "opts", "timeout").Timeout()
+	return rt.Park(L, "wait_path "+path, w, unix.POLLIN, timeout, func() ([]lua.LValue, error) {
 		if err := fswait.Try(w, path); err != nil {
 			return nil, err
 		}
@@ -240,18 +233,21 @@ func (rt host) checkUserSpec(L *lua.LState, fn string) *privdrop.Cred {
 		}
 		return c
 	case lua.LNumber:
-		c, err := privdrop.Lookup(v.String())
+		// Checked before the lookup: user.lookup(2^32) must not find uid 0.
+		uid := rt.Args(L, fn).Int(1, "user", luabind.RangeID)
+		c, err := privdrop.Lookup(strconv.FormatInt(uid, 10))
 		if err != nil {
 			rt.Raise(L, err)
 		}
 		return c
 	case *lua.LTable:
-		uid, ok1 := v.RawGetString("uid").(lua.LNumber)
-		gid, ok2 := v.RawGetString("gid").(lua.LNumber)
-		if !ok1 || !ok2 {
+		o := rt.Args(L, fn).OptsOf(v, 1, "user", "uid", "gid", "name")
+		if !o.Has("uid") || !o.Has("gid") {
 			rt.ArgError(L, fn, 1, "user", "a table needs numeric uid and gid")
 		}
-		return &privdrop.Cred{Name: lua.LVAsString(v.RawGetString("name")), Uid: int(uid), Gid: int(gid)}
+		uid := o.Int("uid", luabind.RangeID, 0)
+		gid := o.Int("gid", luabind.RangeID, 0)
+		return &privdrop.Cred{Name: o.String("name", ""), Uid: int(uid), Gid: int(gid)}
 	}
 	rt.ArgError(L, fn, 1, "user", "expected a user name, a uid or a table {uid=, gid=}, got %s", luabind.TypeName(L.Get(1)))
 	return nil
@@ -300,8 +296,8 @@ func (rt host) fdReady(L *lua.LState) int {
 	default:
 		return rt.ArgError(L, fn, 2, "events", "expected \"r\", \"w\" or \"rw\", got %s", luabind.TypeName(v))
 	}
-	opts := rt.OptTable(L, fn, 3, "opts")
-	return rt.Park(L, "ready", f, events, luabind.OptTimeout(L, opts), func() ([]lua.LValue, error) {
+	timeout := rt.Args(L, fn).Opts(3, "opts", "timeout").Timeout()
+	return rt.Park(L, "ready", f, events, timeout, func() ([]lua.LValue, error) {
 		n, err := f.Num()
 		if err != nil {
 			return nil, err

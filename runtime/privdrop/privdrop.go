@@ -37,8 +37,9 @@ func Lookup(spec string) (*Cred, error) {
 	var u *user.User
 	var err error
 	if id, perr := strconv.Atoi(spec); perr == nil {
-		if id < 0 {
-			return nil, sys.Errorf("lookup user", spec, unix.EINVAL, "negative uid")
+		if id < 0 || id > 1<<32-2 {
+			// 2^32-1 is (uid_t)-1, "no change"; larger ones would wrap.
+			return nil, sys.Errorf("lookup user", spec, unix.EINVAL, "uid %d is out of range (0 to 4294967294)", id)
 		}
 		u, err = user.LookupId(spec)
 		if err != nil {

@@ -46,26 +46,58 @@ end
 -- from inside pcall, and every blocking call yields; so the protected
 -- function runs in a coroutine of its own and its parks are passed outward
 -- to the scheduler (the approach of Lua 5.1's coxpcall).
+--
+-- Making a coroutine is most of a pcall's cost (a gopher-lua LState with
+-- its stacks), so the coroutines are workers that are reused: a worker
+-- runs one function, yields DONE with its results and waits for the next.
+-- One that raised is dead and dropped. Idle workers are kept in a small
+-- pool and look dead to coroutine.resume/status, as a finished pcall's
+-- coroutine would.
+local DONE = {}
+local POOL_MAX = 16
+local pool, npool, idle = {}, 0, {}
+
+local function worker(f, ...)
+	return worker(co_yield(DONE, f(...)))
+end
+
 local function relay(co, ok, ...)
 	if not ok then return false, ... end
-	if co_status(co) == "dead" then return true, ... end
-	if (...) == PARK then
+	local first = ...
+	if first == DONE then
+		if npool < POOL_MAX then
+			npool = npool + 1
+			pool[npool] = co
+			idle[co] = true
+		end
+		return true, select(2, ...)
+	end
+	if first == PARK then
 		return relay(co, co_resume(co, co_yield(PARK)))
 	end
 	-- a plain coroutine.yield inside pcall: pass it out and back in
 	return relay(co, co_resume(co, co_yield(...)))
 end
 
+local function finish(handler, ok, ...)
+	if ok then return true, ... end
+	local e = ...
+	if is_exit(e) then raw_error(e, 0) end -- os.exit is not catchable
+	if handler then return false, handler(e) end
+	return false, e
+end
+
 local function protected(handler, f, ...)
-	local co = co_create(function(...) return f(...) end)
-	local function finish(ok, ...)
-		if ok then return true, ... end
-		local e = ...
-		if is_exit(e) then raw_error(e, 0) end -- os.exit is not catchable
-		if handler then return false, handler(e) end
-		return false, e
+	local co
+	if npool > 0 then
+		co = pool[npool]
+		pool[npool] = nil
+		npool = npool - 1
+		idle[co] = nil
+	else
+		co = co_create(worker)
 	end
-	return finish(relay(co, co_resume(co, ...)))
+	return finish(handler, relay(co, co_resume(co, f, ...)))
 end
 
 function pcall(f, ...)
@@ -89,7 +121,13 @@ local function pass(co, ok, ...)
 end
 
 function coroutine.resume(co, ...)
+	if idle[co] then return false, "cannot resume dead coroutine" end
 	return pass(co, co_resume(co, ...))
+end
+
+function coroutine.status(co)
+	if idle[co] then return "dead" end
+	return co_status(co)
 end
 
 function coroutine.wrap(f)

@@ -71,6 +71,7 @@ func (rt host) openTopo(L *lua.LState) {
 			"now":              rt.topoNow,
 			"mkdtemp":          rt.topoMkdtemp,
 			"environ":          rt.topoEnviron,
+			"memory_budget":    rt.topoMemoryBudget,
 			"exe":              rt.topoExe,
 			"proc_fds":         rt.topoProcFds,
 			"unix_socks":       rt.topoUnixSocks,

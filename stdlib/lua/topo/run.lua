@@ -176,9 +176,12 @@ local function envlist(top, P)
 			add("FDWIRE_SOCK_" .. name:upper():gsub("[^%w]", "_"), o.address)
 		end
 	end
+	-- Plain find and sub, not patterns: gopher-lua compiles a pattern on
+	-- every match call, and this runs per variable per process.
 	for _, kv in ipairs(native.environ()) do
-		local k = kv:match("^([^=]*)=")
-		if k and not seen[k] and not k:match("^LISTEN_") and k ~= "NOTIFY_SOCKET" then env[#env + 1] = kv end
+		local eq = kv:find("=", 1, true)
+		local k = eq and kv:sub(1, eq - 1)
+		if k and not seen[k] and kv:sub(1, 7) ~= "LISTEN_" and k ~= "NOTIFY_SOCKET" then env[#env + 1] = kv end
 	end
 	return env
 end
@@ -509,6 +512,7 @@ local function teardown(top)
 	end
 	drain(top)
 	objects.close(top)
+	if top.budget then native.memory_budget(-top.budget); top.budget = nil end
 end
 
 -- new builds the topology state and makes its sockets and pipes; it
@@ -526,11 +530,16 @@ function M.new(def, opts)
 			stored = { fds = {}, names = {} },
 		}
 	end
+	-- The Go soft memory limit grows with the processes started (see
+	-- luabind/topobind/memory.go); teardown gives them back.
+	top.budget = #def.order
+	native.memory_budget(top.budget)
 	top.wake = fd.eventfd(0)
 	top.upfd = fd.eventfd(0)
 	local ok, err = pcall(objects.setup, top)
 	if not ok then
 		objects.close(top)
+		native.memory_budget(-top.budget)
 		top.wake:close()
 		top.upfd:close()
 		if top.sigfd then top.sigfd:close() end

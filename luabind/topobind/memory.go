@@ -1,0 +1,60 @@
+package topobind
+
+import (
+	"math"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// The Go soft memory limit follows the processes of the running
+// topologies. With only GOGC, the heap may grow to twice what is live
+// before a collection, and a 1000-process topology keeps tens of MB live
+// (coroutines and tables per process): its peak RSS doubled. A fixed limit
+// thrashes once a large topology's live heap reaches it; this one is the
+// heap in use when the first topology started plus perProcBudget per
+// running process, so it scales with the size. It is process-wide because
+// the Go limit is; a GOMEMLIMIT the user set is left alone.
+const perProcBudget = 48 << 10
+
+var memBudget struct {
+	sync.Mutex
+	procs int
+	base  int64
+}
+
+// userLimit: GOMEMLIMIT was set, so the limit is the user's.
+var userLimit = os.Getenv("GOMEMLIMIT") != ""
+
+// topoMemoryBudget(delta): delta processes start (positive) or are gone
+// (negative).
+func (rt host) topoMemoryBudget(L *lua.LState) int {
+	delta := L.CheckInt(1)
+	if userLimit {
+		return 0
+	}
+	memBudget.Lock()
+	defer memBudget.Unlock()
+	if memBudget.procs == 0 && delta > 0 {
+		memBudget.base = heapInUse() + 16<<20
+	}
+	memBudget.procs = max(memBudget.procs+delta, 0)
+	if memBudget.procs == 0 {
+		debug.SetMemoryLimit(math.MaxInt64)
+		return 0
+	}
+	debug.SetMemoryLimit(memBudget.base + int64(memBudget.procs)*perProcBudget)
+	return 0
+}
+
+func heapInUse() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}

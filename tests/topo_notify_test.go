@@ -156,7 +156,8 @@ for _, n in ipairs(names) do print(n .. " ready " .. (seen[n] or 0) .. "/20") en
 }
 
 // TestProcNotifyUnprivileged: proc.spawn{notify = true, uid = 65534} is
-// ready when the child (as uid 65534) says so, and a child that sends 200
+// ready when the child (as uid 65534) says so; READY=1 from a stranger
+// running as uid 65534 is dropped (authentication by pid); a child that sends 200
 // messages after READY=1 is never blocked (it exits 0); a FDSTORE=1
 // descriptor outlives the child and is handed over by :fdstore().
 func TestProcNotifyUnprivileged(t *testing.T) {
@@ -167,6 +168,25 @@ func TestProcNotifyUnprivileged(t *testing.T) {
 		local st = p:ready{timeout = 20}
 		assert(st.ready and st.status == "nobody here", tostring(st.status))
 		p:wait{timeout = 20}
+		-- A stranger with another uid can reach the socket (it is 0777) but
+		-- does not speak for the child: READY=1 from it is dropped.
+		local s = proc.spawn{"sleep", "30", notify = true}
+		local env = io.open("/proc/" .. s:pid() .. "/environ"):read("*a")
+		local path = env:match("NOTIFY_SOCKET=([^%z]+)")
+		local h = proc.spawn{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "systemd-notify", "--ready",
+			env_add = {"NOTIFY_SOCKET=" .. path}}
+		assert(h:wait{timeout = 20} == 0)
+		local n
+		for _ = 1, 500 do
+			n = s:notices()
+			if n.dropped > 0 then break end
+			task.sleep(0.01)
+		end
+		assert(n.dropped >= 1 and not n.ready and n.log[1]:find("^dropped pid %d+: not the child"), n.log[1])
+		local ok, e = pcall(s.ready, s, {timeout = 0})
+		assert(not ok and e.name == "ETIMEDOUT", tostring(e))
+		s:kill()
+		s:wait()
 		local q = proc.spawn{py, "-c", [[
 import os, socket, systemd.daemon as d
 d.notify('READY=1')

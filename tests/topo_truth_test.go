@@ -231,3 +231,52 @@ end)
 		t.Fatalf("%+v", r)
 	}
 }
+
+// TestTopoSummaryTruth: a process that had to exit and was still running
+// at teardown is reported once (not also as "got signal SIGTERM"); a
+// notify process's last STATUS= is in its failure line and the summary;
+// FDSTORE=1 descriptors nobody took are closed at teardown and said so;
+// fdwire up --json writes the result object.
+func TestTopoSummaryTruth(t *testing.T) {
+	leakcheck.Check(t)
+	py, _ := realNotifiers(t)
+	dir := t.TempDir()
+	f := writeFile(t, dir, "s.lua", `return { timeout = 0.5, procs = {
+		late = { argv = { "sleep", "60" }, expect = { exit = 0 }, depends_on = { svc = "ready" } },
+		svc = { argv = { "`+py+`", "-c", "import os, time, systemd.daemon as d\nr, w = os.pipe()\nd.notify('FDSTORE=1\\nFDNAME=cache', fds=[r])\nd.notify('READY=1\\nSTATUS=warming up')\ntime.sleep(60)" }, ready = { notify = true } },
+		dies = { sh = "systemd-notify --status='loading cache'; exit 4", ready = { notify = true }, depends_on = { svc = "ready" } },
+	} }`)
+	r := fdwire(t, "", "up", f)
+	if r.Code != 1 {
+		t.Fatalf("%+v", r)
+	}
+	for _, want := range []string{
+		"FAIL late: expected exit 0, but it was still running at teardown",
+		"FAIL dies: exit 4 before it was ready (ready: notify READY=1); last STATUS=loading cache",
+		"svc STATUS=warming up (2 notify message(s))",
+		"svc: 1 FDSTORE descriptor(s) closed at teardown (cache)",
+	} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.Stdout)
+		}
+	}
+	if strings.Contains(r.Stdout, "late: expected exit 0, got signal") || strings.Contains(r.Stdout, "dies: exited unexpectedly") {
+		t.Errorf("the teardown's own signal reported as a second failure:\n%s", r.Stdout)
+	}
+	ok := writeFile(t, dir, "ok.lua", `return { procs = { a = { sh = "echo hi", expect = { exit = 0, stdout = "hi" } } } }`)
+	r = fdwire(t, "", "up", "--json", ok)
+	var res struct {
+		Ok    bool
+		Code  int
+		Procs map[string]struct {
+			Stdout string
+			Exit   int
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil || r.Code != 0 || !res.Ok || res.Procs["a"].Stdout != "hi\n" {
+		t.Fatalf("up --json: %v %+v", err, r)
+	}
+	if !strings.Contains(r.Stderr, "a | hi") || !strings.Contains(r.Stderr, "topology topology: ok") {
+		t.Errorf("up --json: output and summary belong on stderr: %q", r.Stderr)
+	}
+}

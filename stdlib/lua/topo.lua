@@ -37,6 +37,12 @@ function M.up(s, opts)
 	if opts ~= nil and type(opts) ~= "table" then
 		util.errorf("topo.up", "EINVAL", "bad argument #2 (opts): expected a table, got " .. type(opts))
 	end
+	local known = { echo = true, signals = true, expect_failure = true }
+	for k in pairs(opts or {}) do
+		if not known[k] then
+			util.errorf("topo.up", "EINVAL", "opts." .. tostring(k) .. ": unknown option (known: echo, expect_failure, signals)")
+		end
+	end
 	local def = spec.define(s)
 	local top = run.new(def, opts or {})
 	top = setmetatable(top, Topology)

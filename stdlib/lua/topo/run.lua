@@ -321,8 +321,10 @@ local function handle(top, ev)
 		for _, t in ipairs(P.helpers) do pcall(t.cancel, t) end
 		if P.spec.ready and not P.ready and not top.tearing then
 			failure(top, string.format("%s: %s before it was ready (ready: %s)%s", P.name, status_string(P.status), report.ready_desc(P.spec.ready), notify_note(P)))
+			P.failed_unready = true
 		end
-		check_exit(top, P)
+		-- A service that died before it was ready has said all there is.
+		if not (P.failed_unready and not P.spec.must_exit) then check_exit(top, P) end
 	elseif ev.t == "ready" then
 		if not P.ready and not P.exited then
 			P.ready, P.t_ready = true, now()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chzyer/readline"
-	"golang.org/x/sys/unix"
 )
 
 // ErrInterrupt is what ReadLine returns for Ctrl-C at the prompt (the
@@ -170,10 +169,4 @@ func (c completerAdapter) Do(line []rune, pos int) ([][]rune, int) {
 		out = append(out, rw[n:])
 	}
 	return out, n
-}
-
-// isTerminal reports whether fd is a terminal.
-func isTerminal(fd int) bool {
-	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	return err == nil
 }

@@ -250,16 +250,6 @@ func removeIfSame(path string, dev, ino uint64) {
 	}
 }
 
-// Published is the public path of an address handle, or "".
-func Published(h *fdio.FD) string {
-	if a := lookupAnon(h); a != nil {
-		a.mu.Lock()
-		defer a.mu.Unlock()
-		return a.published
-	}
-	return ""
-}
-
 // DialAddress connects a fresh socket to the socket behind address handle
 // h (fd:N). With typ 0 it uses the type BindAnon recorded, or, for a
 // handle from elsewhere, tries stream, seqpacket and dgram in turn (a

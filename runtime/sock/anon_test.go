@@ -148,7 +148,7 @@ func recvMsg(c *fdio.FD) (*Message, error) {
 	var m *Message
 	err := fdio.Block(c, unix.POLLIN, 0, "recv", func() error {
 		var err error
-		m, err = TryRecvFds(c, RecvOptions{ExtraControl: true})
+		m, err = TryRecvFds(c, RecvOptions{})
 		return err
 	})
 	return m, err

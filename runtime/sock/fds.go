@@ -127,9 +127,6 @@ type Message struct {
 type RecvOptions struct {
 	MaxFds  int // room for this many descriptors (default 253)
 	MaxData int // room for this many bytes of data (default 4096)
-	// ExtraControl is kept so callers compile: room for SCM_CREDENTIALS
-	// and SCM_PIDFD is now always reserved (see TryRecvFds).
-	ExtraControl bool
 	// NoFds receives with no room for descriptors at all: any that were
 	// sent are closed by the kernel and reported as MSG_CTRUNC.
 	NoFds bool

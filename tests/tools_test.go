@@ -704,6 +704,11 @@ func TestToolHelpMatchesDocs(t *testing.T) {
 			t.Errorf("%s --help: %+v", tool, r)
 			continue
 		}
+		for _, code := range []string{"130", "143"} {
+			if !regexp.MustCompile(`(?m)^  ` + code + ` `).MatchString(r.Stdout) {
+				t.Errorf("%s --help does not list exit status %s", tool, code)
+			}
+		}
 		for _, opt := range long.FindAllString(r.Stdout, -1) {
 			if !bytes.Contains(doc, []byte(opt)) {
 				t.Errorf("%s --help lists %s, which docs/tools.md does not mention", tool, opt)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/luabind/modules"
 )
@@ -31,7 +33,7 @@ func toolCommands() []subcommand {
 // signal to COMMAND and return its status.
 func runToolOwnSignals(module string) func(args []string) int {
 	return func(args []string) int {
-		rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: modules.Default()})
+		rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: append(modules.Default(), versionModule())})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fdwire:", err)
 			return 1
@@ -47,4 +49,15 @@ func runToolOwnSignals(module string) func(args []string) int {
 		}
 		return status
 	}
+}
+
+// versionModule makes require "fdwire.version" the version string, for
+// tools that print it (activate --version, as systemd-socket-activate).
+func versionModule() luabind.Module {
+	return luabind.Module{Name: "fdwire.version", Open: func(rt *luabind.Runtime, L *lua.LState) error {
+		if loaded, ok := L.GetField(L.GetGlobal("package"), "loaded").(*lua.LTable); ok {
+			loaded.RawSetString("fdwire.version", lua.LString(Version))
+		}
+		return nil
+	}}
 }

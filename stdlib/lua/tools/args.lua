@@ -21,6 +21,7 @@
 --     command = "required" | "optional",    -- COMMAND [ARGS...] follows
 --     terminators = { "--", "--run" },      -- what ends the options before COMMAND
 --     exits = { { 0, "..." }, { "N", "COMMAND's status" }, { 130, "..." }, ... },
+--     standalone = { "version" },           -- keys that need no positional/COMMAND
 --   }
 -- type is "string" (default), "int", "number" or "duration"; numbers are
 -- read by this module (decimal, optional fraction and exponent: 1e3, 2.5,
@@ -339,6 +340,9 @@ function M.parse(spec, argv)
 			pos[#pos + 1] = a
 		end
 		i = i + 1
+	end
+	for _, k in ipairs(spec.standalone or {}) do
+		if opts[k] then return opts, pos, command end -- --version needs nothing else
 	end
 	if spec.positional then
 		local min = spec.positional.min or spec.positional[1] or 0

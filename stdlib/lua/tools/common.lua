@@ -116,13 +116,35 @@ function M.listen(t, opts)
 		end
 		fs.unlink(t.path) -- stale: its listener is gone
 	end
-	local old = t.path and fs.umask(MASK_GO + 128) -- 0177: the socket is born 0600
+	-- 0177: the socket is born 0600; opts.umask keeps the process's umask
+	-- (activate, as systemd-socket-activate)
+	local old
+	if t.path and not opts.umask then
+		old = fs.umask(MASK_GO + 128)
+	elseif t.path then
+		-- the umask applied to 0666, as systemd's default SocketMode:
+		-- no execute bits on a socket file
+		old = fs.umask(0)
+		local m = old
+		for _, b in ipairs({ 1, 8, 64 }) do
+			if math.floor(m / b) % 2 == 0 then m = m + b end
+		end
+		fs.umask(m)
+	end
 	local ok, l = pcall(sock.listen_on, t.addr, { type = opts.type })
 	if old then fs.umask(old) end
 	if not ok then error(l, 0) end
 	if t.path then
-		fs.chmod(t.path, opts.mode or MODE_SOCK)
-		fs.unlink_on_close(l, t.path)
+		local okc, e = pcall(function()
+			if opts.mode or not opts.umask then fs.chmod(t.path, opts.mode or MODE_SOCK) end
+			-- opts.file_with: the file goes when that handle closes instead
+			fs.unlink_on_close(opts.file_with or l, t.path)
+		end)
+		if not okc then
+			l:close()
+			pcall(fs.unlink, t.path)
+			error(e, 0)
+		end
 	end
 	return l
 end

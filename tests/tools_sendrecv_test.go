@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fdwire/fdwire/internal/leakcheck"
 )
 
@@ -144,5 +146,59 @@ func TestToolSendRecvProposalForms(t *testing.T) {
 	}
 	if r := toolRun(t, env, "", nil, "send", "--pid", "12:ab", "x"); r.Code != 2 || !strings.Contains(r.Stderr, "PID:INODE") {
 		t.Errorf("bad PID:INODE: %+v", r)
+	}
+}
+
+// fdwire help CMD is CMD --help; a misspelt command gets a suggestion.
+func TestToolHelpAndDidYouMean(t *testing.T) {
+	for _, tool := range []string{"send", "recv", "hold", "activate", "portlisten"} {
+		h, d := fdwire(t, "", "help", tool), fdwire(t, "", tool, "--help")
+		if h.Code != 0 || h.Stdout != d.Stdout {
+			t.Errorf("fdwire help %s differs from %s --help: %+v", tool, tool, h)
+		}
+	}
+	if r := fdwire(t, "", "recieve"); r.Code != 2 || !strings.Contains(r.Stderr, "did you mean recv?") {
+		t.Errorf("fdwire recieve: %+v", r)
+	}
+	if r := fdwire(t, "", "help", "portlistn"); r.Code != 2 || !strings.Contains(r.Stderr, "did you mean portlisten?") {
+		t.Errorf("fdwire help portlistn: %+v", r)
+	}
+	if r := fdwire(t, "", "send", "--timout", "1", "x"); r.Code != 2 || !strings.Contains(r.Stderr, "did you mean --timeout?") {
+		t.Errorf("misspelt option: %+v", r)
+	}
+}
+
+// --pid PID:INODE: the pidfd inode must match, before and after.
+func TestToolSendPidInode(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	data := filepath.Join(t.TempDir(), "data")
+	os.WriteFile(data, []byte("by inode\n"), 0o644)
+	f, _ := os.Open(data)
+	defer f.Close()
+	target := exec.Command("sleep", "30")
+	target.ExtraFiles = []*os.File{f}
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
+	pfd, err := unix.PidfdOpen(target.Process.Pid, 0)
+	if err != nil {
+		t.Skipf("pidfd_open: %v", err)
+	}
+	var st unix.Stat_t
+	unix.Fstat(pfd, &st)
+	unix.Close(pfd)
+	spec := fmt.Sprintf("%d:%d", target.Process.Pid, st.Ino)
+	recv := toolStart(t, env, nil, "recv", "--stdin", "byino", "cat")
+	if r := toolRun(t, env, "", nil, "send", "-b", "--pid", spec, "-f", "3", "byino"); r.Code != 0 {
+		t.Fatalf("send --pid %s: %+v", spec, r)
+	}
+	if code := recv.wait(t); code != 0 || recv.Stdout() != "by inode\n" {
+		t.Fatalf("recv: %d %q", code, recv.Stdout())
+	}
+	wrong := fmt.Sprintf("%d:%d", target.Process.Pid, st.Ino+1)
+	if r := toolRun(t, env, "", nil, "send", "--pid", wrong, "-f", "3", "byino"); r.Code != 1 || !strings.Contains(r.Stderr, "not the process meant") {
+		t.Fatalf("send --pid %s: %+v", wrong, r)
 	}
 }

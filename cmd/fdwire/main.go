@@ -123,6 +123,10 @@ func run(args []string) int {
 	case len(args[0]) > 1 && args[0][0] == '-' && args[0] != "-":
 		fmt.Fprintf(os.Stderr, "fdwire: unknown option %s\n%s", args[0], usage())
 		return 2
+	case len(args) > 0 && looksLikeCommand(args[0]) && didYouMean(args[0]) != "":
+		// "fdwire recieve": a typo for a command, not a missing script.
+		fmt.Fprintf(os.Stderr, "fdwire: %s is not a command (nor a file)%s\nfdwire help lists the commands\n", args[0], didYouMean(args[0]))
+		return 2
 	default:
 		script, args = args[0], args[1:]
 	}

@@ -97,6 +97,18 @@ var typesSpec = clidoc.Spec{
 	},
 }
 
+var helpSpec = clidoc.Spec{
+	Name:  "help",
+	Usage: "fdwire help [COMMAND]",
+	About: "Prints fdwire's help, or COMMAND's (the same as fdwire COMMAND --help). An unknown\n" +
+		"COMMAND is an error with the nearest command's name.",
+	Positional: "COMMAND",
+	Exits: []clidoc.Exit{
+		{Code: "0", Meaning: "printed"},
+		{Code: "2", Meaning: "bad command line, or no such command"},
+	},
+}
+
 // docCommands are the commands about fdwire itself: pages, completion,
 // editor types, generated from the specs.
 func docCommands() []subcommand {
@@ -104,12 +116,13 @@ func docCommands() []subcommand {
 		{"man", "show or install fdwire's manual pages", runMan},
 		{"completion", "print a bash, zsh or fish completion script", runCompletion},
 		{"types", "print lua-language-server type definitions of the Lua API", runTypes},
+		{"help", "show the help of fdwire or of one command (fdwire help COMMAND)", runHelp},
 	}
 }
 
 // goSpecs are the subcommands whose spec is written in Go above.
 var goSpecs = map[string]*clidoc.Spec{
-	"repl": &replSpec, "man": &manSpec, "completion": &completionSpec, "types": &typesSpec,
+	"repl": &replSpec, "man": &manSpec, "completion": &completionSpec, "types": &typesSpec, "help": &helpSpec,
 }
 
 // specSources says where each Lua-parsed subcommand's spec table is.

@@ -65,8 +65,15 @@ function M.check_inode(pid, inode)
 		common.fail("send --pid", "ENOSYS", "PID:INODE needs proc.pidfd_open, which this build lacks")
 	end
 	local pfd = proc.pidfd_open(pid)
-	local got = fd.info(pfd).inode
+	local got = fd.info(pfd).ino
 	pfd:close()
+	-- Without pidfs (before Linux 6.9) every pidfd shares one inode.
+	local mine = proc.pidfd_open(proc.self().pid)
+	local own = fd.info(mine).ino
+	mine:close()
+	if own == got and pid ~= proc.self().pid then
+		common.fail("send --pid", "ENOSYS", "PID:INODE needs pidfs (Linux 6.9 or newer): this kernel gives every pidfd one inode")
+	end
 	if got ~= inode then
 		common.fail("send --pid", "ESRCH", string.format("process %d has pidfd inode %s, not %s: not the process meant",
 			pid, tostring(got), tostring(inode)))

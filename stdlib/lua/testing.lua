@@ -14,7 +14,10 @@ M.spec = {
 	usage = "fdwire test [options] FILES...",
 	about = "Runs test files. A test file calls test(\"name\", function(t) ... end) for each test;\n" ..
 		"t has assertions (t:ok, t:eq, t:match, t:fails, t:fail), t:dir() (a fresh directory),\n" ..
-		"t:cleanup(fn) and t:up(spec). Files run in parallel, each in its own process and $TMPDIR.",
+		"t:cleanup(fn) and t:up(spec). Files run in parallel, each in its own process and $TMPDIR.\n" ..
+		"A topology a test started that fails an expectation fails the test (unless started with\n" ..
+		"t:up(spec, {expect_failure = PATTERN})), and so does a task it spawned that raises.\n" ..
+		"^C or SIGTERM tears every running test's topologies down in order, then reports.",
 	options = {
 		{ "j", "jobs", arg = "N", int = true, min = 1, default = 4, help = "files run at once" },
 		{ "v", "verbose", help = "echo the topologies' output and print passing tests' logs" },
@@ -30,6 +33,7 @@ M.spec = {
 		{ 0, "every test passed" },
 		{ 1, "a test failed, or a file could not run" },
 		{ 2, "bad command line" },
+		{ "130", "interrupted by SIGINT (143 for SIGTERM), after the teardown" },
 	},
 }
 

@@ -63,7 +63,7 @@ function M.encode(v)
 	if tv == "number" then
 		if v ~= v or v == math.huge or v == -math.huge then return "null" end
 		if v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-		return string.format("%.17g", v)
+		return string.format("%.10g", v)
 	end
 	if tv == "string" then return str(v) end
 	if tv ~= "table" then return "null" end

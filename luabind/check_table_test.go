@@ -313,6 +313,8 @@ func TestArgTableHelpers(t *testing.T) {
 		{fn: "fs.wait_path", code: `fs.wait_path("/", $)`, arg: "opts", vals: badOpts},
 		{fn: "fs.wait_path", code: `fs.wait_path("/", {timeout = $})`, arg: "opts", vals: badDur, want: "timeout"},
 		{fn: "user.lookup", code: `user.lookup($)`, arg: "user", vals: append([]string{`{uid = 2^32, gid = 0}`, `{uid = 0, gid = 0.5}`, `{uid = 0, gid = 0, nmae = "x"}`, `nil`, `{}`, `true`}, badNum...)},
+		{fn: "proc.pidfd_open", code: `proc.pidfd_open($)`, arg: "pid", vals: append([]string{`0`, `2^22 + 1`}, badReq...)},
+		{fn: "signal.watch", code: `signal.watch($)`, arg: "signals", vals: []string{`nil`, `"HUP"`, `{}`, `{1}`, `{"BOGUS"}`, `{"KILL"}`}},
 		{fn: "user.drop", code: `user.drop($)`, arg: "user", vals: []string{`2^32`, `-1`, `65534.7`, `{uid = 2^32, gid = 65534}`, `{uid = 65534, gid = -1}`}},
 	}
 	badInputsTried += runArgTable(t, "", cases)

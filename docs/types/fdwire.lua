@@ -20,7 +20,9 @@ function fd.pipe() end
 ---`"w+"`, `"a"`, `"a+"`) or `O_` names joined by `|`
 ---(`"O_WRONLY|O_CREAT|O_EXCL"`, `"O_PATH"`, `"O_DIRECTORY"`); `O_CLOEXEC` is
 ---always added. `mode` (default `0666`, before the umask) applies when a file
----is created. Errors: the kernel's (`open /x: ENOENT: no such file or directory`);
+---is created; it is an integer from 0 to `0o7777` (write it as
+---`tonumber("640", 8)`): `-1` or `4096` is an argument error, never a file
+---with surprising bits. Errors: the kernel's (`open /x: ENOENT: no such file or directory`);
 ---an unknown flag name is an argument error.
 ---@param path string
 ---@param flags? string
@@ -39,13 +41,14 @@ function fd.dup(h) end
 ---`fd.memfd(name) -> h`
 ---
 ---An anonymous memory file (`memfd_create` with `MFD_CLOEXEC | MFD_ALLOW_SEALING`).
+---`name` (default `"fdwire"`) is at most 249 bytes, without NUL.
 ---@param name string
 ---@return Fd
 function fd.memfd(name) end
 
 ---`fd.eventfd(initval) -> h`
 ---
----An eventfd counter starting at `initval` (default 0).
+---An eventfd counter starting at `initval` (default 0; 0 to 2^32-1).
 ---@param initval integer
 ---@return Fd
 function fd.eventfd(initval) end
@@ -54,8 +57,10 @@ function fd.eventfd(initval) end
 ---
 ---Borrows descriptor number `n` of this process (for example one it
 ---inherited). The handle is never closed by fdwire; `h:close()` only forgets
----it. Fails with `EBADF` when `n` is not open; a handle instead of a number is
----an argument error.
+---it. `n` is an integer from 0 to the hard `RLIMIT_NOFILE` - 1 (so
+---`fd.from(2^32 + 1)` is an argument error, not descriptor 1). Fails with
+---`EBADF` when `n` is not open; a handle instead of a number is an argument
+---error.
 ---@param n integer
 ---@return Fd
 function fd.from(n) end
@@ -73,7 +78,8 @@ function fd.info(h) end
 ---`sock.recvfds`), and returns how many it closed. The same `close(2)` per
 ---descriptor as `h:close()`, without a Lua method call per handle; closed
 ---handles are skipped as `h:close()` skips them. Anything but a handle is an
----argument error; the handles before it have been closed by then.
+---argument error, found before anything is closed: the call closes all or
+---nothing.
 ---@param h Fd
 ---@param ... any
 ---@return integer
@@ -81,7 +87,7 @@ function fd.close(h, ...) end
 
 ---`fd.splice(from, to, n, opts) -> moved`
 ---
----Moves up to `n` bytes (default 65536) from `from` to `to` inside the kernel
+---Moves up to `n` bytes (default 65536, at most 2^30) from `from` to `to` inside the kernel
 ---with `splice(2)`; one of the two must be a pipe (the other may be a pipe, a
 ---socket or a file, whose own offset moves as with read and write). Returns
 ---the number of bytes moved, 0 at end of input. Waits (parking only this
@@ -137,9 +143,12 @@ function Fd:num() end
 
 ---`Fd:read(n, opts) -> string | nil`
 ---
----Reads up to `n` bytes (default 65536); returns `nil` at end of file. Waits
----(parking only this task) until data arrives; `opts.timeout` in seconds
----bounds the wait (`ETIMEDOUT`). Sockets are read with `MSG_DONTWAIT`; pipes,
+---Reads up to `n` bytes (default 65536; 1 to 64 MiB, so a typo such as
+---`2^40` is an argument error and not an allocation); returns `nil` at end of
+---file. Options go third (`h:read(nil, {timeout = 1})`): a table as `n` is an
+---argument error. Waits (parking only this task) until data arrives;
+---`opts.timeout` in seconds bounds the wait (`read <fd 7 pipe>: ETIMEDOUT: no
+---data within 1s`), and `timeout = 0` reads only what is there already. Sockets are read with `MSG_DONTWAIT`; pipes,
 ---FIFOs and terminals are polled first; the descriptor's `O_NONBLOCK` is never
 ---changed.
 ---@param n integer
@@ -152,7 +161,8 @@ function Fd:read(n, opts) end
 ---Writes all of `s`, waiting as needed (pipes get chunks of at most
 ---`PIPE_BUF` so a write never blocks the runtime); returns the byte count.
 ---Writing to a pipe or socket whose reader is gone raises `EPIPE`.
----`opts.timeout` bounds the wait.
+---`opts.timeout` bounds the wait. An error part way (`EPIPE`, `ETIMEDOUT`, a
+---cancel) carries `written`, the bytes that did go out.
 ---@param s Fd
 ---@param opts? table
 ---@return integer
@@ -160,13 +170,14 @@ function Fd:write(s, opts) end
 
 ---`Fd:cloexec(on)`
 ---
----Sets or clears `FD_CLOEXEC` on this descriptor only (not shared).
+---Sets or clears `FD_CLOEXEC` on this descriptor only (not shared). `on` is
+---`true` or `false`; anything else (including nothing) is an argument error.
 ---@param on boolean
 function Fd:cloexec(on) end
 
 ---`Fd:nonblock(on)`
 ---
----Sets or clears `O_NONBLOCK`. This changes the open file description, which
+---Sets or clears `O_NONBLOCK` (`on` is `true` or `false`). This changes the open file description, which
 ---every process holding a copy shares: only do it to descriptors you alone use.
 ---@param on boolean
 function Fd:nonblock(on) end
@@ -220,7 +231,9 @@ function sock.bind(s, addr) end
 
 ---`sock.listen(s, backlog)`
 ---
----Marks `s` listening; `backlog` defaults to `SOMAXCONN`.
+---Marks `s` listening; `backlog` defaults to `SOMAXCONN` (also what `0`
+---means). A backlog above `net.core.somaxconn` is an argument error: the
+---kernel would silently use `somaxconn` instead.
 ---@param s Fd
 ---@param backlog? integer
 function sock.listen(s, backlog) end
@@ -252,8 +265,10 @@ function sock.connect(addr, opts) end
 
 ---`sock.listen_on(addr, opts) -> s`
 ---
----Socket + bind + listen in one call. `opts.type` (default from the address)
----and `opts.backlog`. Datagram sockets are bound but not listened on. `@`
+---Socket + bind + listen in one call. `opts.type` (default from the address;
+---`"stream"`, `"dgram"` or `"seqpacket"`) and `opts.backlog` (as for
+---`sock.listen`); any other key is an argument error (`{tpye = "dgram"}`:
+---did you mean "type"?). Datagram sockets are bound but not listened on. `@`
 ---autobinds: read the chosen name from `s:info().addr`. `fd:N` returns the
 ---existing socket at N, borrowed (for descriptors inherited through socket
 ---activation).
@@ -277,9 +292,17 @@ function sock.shutdown(s, how) end
 ---that names the limit. On a stream socket a message must carry at least one
 ---byte, so an empty `data` is sent as one NUL byte. A long stream payload is
 ---finished with plain writes after the first `sendmsg` (the descriptors travel
----with the first byte). A closed handle in `fds` is an argument error;
+---with the first byte). A closed handle in `fds` is `EBADF`;
 ---`EPIPE` when the peer is gone. `opts.timeout` bounds the wait for buffer space.
 ---The receiver gets new descriptors for the same open file descriptions.
+---
+---Only `AF_UNIX` sockets carry descriptors: with descriptors to send, any
+---other socket (TCP, UDP) is refused before anything is sent (`ENOTSUP`,
+---argument `s`), because the kernel would send the data and drop the
+---descriptors without a word. When the descriptors went out with the first
+---part of a long stream payload and the rest then fails (`EPIPE`,
+---`ETIMEDOUT`, a cancel), the error keeps `op = "sendfds"` and carries
+---`delivered` (the descriptors the peer got) and `written` (the bytes sent).
 ---@param s Fd
 ---@param fds? Fd[]
 ---@param data? string
@@ -294,13 +317,23 @@ function sock.sendfds(s, fds, data, opts) end
 ---(peer closed) `data` is `nil` and `fds` empty, while an empty datagram or
 ---seqpacket message gives `""`. Options: `max` (room for this many
 ---descriptors, default and highest 253; `0` for none), `size` (room for data,
----default 4096), `timeout`.
+---default 4096, at most 64 MiB: a larger size is an argument error, never an
+---allocation), `timeout`. Any other key is an argument error.
 ---
 ---The control buffer holds exactly `max` descriptors. When the sender sent
 ---more, the kernel sets `MSG_CTRUNC` and closes the ones that did not fit:
 ---they are gone for good. fdwire then closes the ones that did arrive and
 ---raises `recvfds fd 5: MSG_CTRUNC: ... the message's descriptors are lost`
 ---(`name = "MSG_CTRUNC"`, `errno = 0`), rather than hand over half a message.
+---The message's data was consumed with it, so the error keeps it: `e.data` is
+---the message's bytes (a stream does not silently skip a message) and
+---`e.arrived` the number of descriptors that arrived and were closed.
+---
+---The kernel truncates the same way when this process's descriptor table is
+---full. fdwire tells the two apart (a descriptor table with no free slot
+---while the buffer still had room) and raises `EMFILE` (or `ENFILE` for the
+---system-wide limit) saying that the kernel dropped the descriptors that did
+---not fit, with the same `data` and `arrived` fields.
 ---
 ---`extra` is present when the kernel said more: `truncated` (`MSG_TRUNC`, a
 ---datagram longer than `size`), and `pid`/`uid`/`gid` (`SCM_CREDENTIALS`) or
@@ -339,8 +372,9 @@ function sock.parse(addr) end
 ---Makes an anonymous unix socket and returns `listener, address`. `type` is
 ---`"stream"` (default), `"seqpacket"` or `"dgram"` (a dgram "listener" is just
 ---the bound socket: read it with `sock.recvfrom` or `Fd:read`). `backlog`
----defaults to SOMAXCONN. `publishable` keeps a private name for
----`sock.publish`. `dir` is where the private scratch directory is made
+---defaults to SOMAXCONN (checked as for `sock.listen`). `publishable` (`true`
+---or `false`) keeps a private name for `sock.publish`. Any other key is an
+---argument error with a "did you mean". `dir` is where the private scratch directory is made
 ---(default `$TMPDIR` or `/tmp`). Both handles are tagged `anon`
 ---(`fd.info(h).anon` is true); the address
 ---handle is an `O_PATH` descriptor (tags `path anon address unix/TYPE`) that
@@ -410,8 +444,8 @@ function sock.sendto(s, addr, data, opts) end
 ---
 ---Receives one datagram and returns `data, from, truncated`: `from` is the
 ---sender's address in the grammar, or nil for an unbound sender; `truncated`
----is true when the datagram was longer than `opts.size` (default 65536).
----Takes `opts.timeout`.
+---is true when the datagram was longer than `opts.size` (default 65536, at
+---most 64 MiB; larger is an argument error). Takes `opts.timeout`.
 ---@param s Fd
 ---@param opts? table
 function sock.recvfrom(s, opts) end
@@ -444,9 +478,32 @@ proc = {}
 
 ---`proc.spawn{argv..., fds=, env=, env_add=, cwd=, uid=, gid=, groups=, setsid=, pgroup=, pdeathsig=, umask=, rlimits=, stdin=, stdout=, stderr=, listen=, listen_names=, notify=, notify_fd=, detach=, cgroup=} -> Proc`
 ---
----Starts `argv[1]` (looked up in the child's `PATH` when it has no `/`) with
----`argv` as its arguments. Unknown option names are an error (they are
----usually typos).
+---Starts `argv[1]` with `argv` as its arguments. Unknown option names are an
+---error with a "did you mean" (they are usually typos).
+---
+---**Finding the program** works as Go's os/exec does: a name with a `/` is
+---used as it is; any other is searched in the `PATH` the child will have (its
+---`env`, or this process's), or in the default
+---`/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` when that
+---environment has none (`env = {}`). Empty and relative `PATH` entries are
+---not searched, so `./evil` never runs because `PATH` is empty or contains
+---`.`; write `"./evil"` to mean it. A candidate must pass `access(X_OK)`.
+---
+---**Errors name the field.** What can be checked before the fork is: the
+---values (below), NUL bytes in argv and env, `cwd` (exists, is a directory,
+---can be entered), the program. What fails after it (in Go's fork path or in
+---fdwire's trampoline) is attributed to the step that failed. The error has
+---`field` (`"cwd"`, `"argv[0]"`, `"env"`, `"uid"`, `"groups"`, `"rlimits"`,
+---`"pdeathsig"`, ...) and says it: `spawn true: ENOENT: cwd "/nonexistent":
+---no such file or directory`.
+---
+---**Values are exact.** `uid`, `gid` and `groups[i]` are integers from 0 to
+---4294967294 (`uid = 2^32` is an error, not root; `65534.7` is an error, not
+---65534); `pdeathsig` is a signal name or 1-64; `pgroup` is `true`, `false`
+---or a group id from 0; `umask` is 0 to `0o777`; `notify_fd` and the keys of
+---`fds` are descriptor numbers below the hard `RLIMIT_NOFILE`; `setsid`,
+---`notify` and `detach` are `true` or `false`; env values are strings or
+---numbers. Anything else is an argument error naming the field.
 ---
 ---**The map.** `fds = {[n] = handle, ...}` puts each handle at exactly number
 ---`n` in the child. The child holds exactly these descriptors plus 0, 1 and 2
@@ -568,7 +625,10 @@ function proc.exec(spec) end
 
 ---`proc.getfd(pid_or_proc, n, {mode=}) -> Fd`
 ---
----Copies descriptor `n` out of another process. Two kernel mechanisms, with
+---Copies descriptor `n` out of another process. `pid` is 1 to 4194304 and
+---`n` 0 to 2^31-1 (exact integers: `2^32 + pid` is an error, not `pid`); a
+---pid with no process behind it is `ESRCH` (`there is no process 999999`) in
+---both modes. Two kernel mechanisms, with
 ---different meanings:
 ---- `mode = "dup"` (**the default**): `pidfd_getfd(2)`. The copy is the *same
 ---  open file description* as the target's: the file offset, `O_APPEND` and
@@ -742,7 +802,10 @@ function task.spawn(fn, ...) end
 
 ---`task.sleep(seconds)`
 ---
----Parks the current task for `seconds` (fractions allowed).
+---Parks the current task for `seconds` (fractions allowed). `seconds` is a
+---number `>= 0`; negative, `nan` and strings are argument errors. A duration
+---longer than the clock holds (2^63 ns, about 292 years: `1e10`, `math.huge`)
+---sleeps until the end of it, never returning at once.
 ---@param seconds number
 function task.sleep(seconds) end
 
@@ -751,7 +814,7 @@ function task.sleep(seconds) end
 ---Waits for the tasks to finish. With one task, returns its results; with
 ---several, the first result of each, in order. If a task failed, its error is
 ---raised here (and is then not reported as an unawaited failure).
----`opts.timeout` bounds the wait. Waiting for oneself raises `EDEADLK`; when
+---`opts.timeout` bounds the wait (`0`: only tasks already finished). Waiting for oneself raises `EDEADLK`; when
 ---every task waits for another and nothing else can wake them, the script
 ---fails with `EDEADLK`.
 ---@param t1 Task
@@ -775,7 +838,12 @@ function task.yield() end
 ---
 ---Runs `fn(...)` in the current task; every wait inside it ends with
 ---`ETIMEDOUT` once `seconds` have passed (the nearer of this deadline and a
----call's own `timeout` wins). Returns `fn`'s results or raises its error.
+---call's own `timeout` wins, and the error says which: `the enclosing
+---task.timeout of 5s expired while waiting here`, or the call's own `no data
+---within 1s`). Returns `fn`'s results or raises its error. `seconds` follows
+---`task.sleep`'s rules (`0`: no wait inside may block; beyond the clock: no
+---deadline); `fn` must be a function. Both are checked with structured
+---argument errors.
 ---@param seconds number
 ---@param fn? function
 ---@param ... any
@@ -827,8 +895,9 @@ function fs.exists(path) end
 
 ---`fs.mkdir(path, mode)`
 ---
----Makes a directory (`mode` default 0777, before the umask). `EEXIST` when it is
----already there.
+---Makes a directory (`mode` default 0777, before the umask; an integer 0 to
+---`0o7777`, anything else an argument error). `EEXIST` when it is already
+---there.
 ---@param path string
 ---@param mode? integer
 function fs.mkdir(path, mode) end
@@ -848,7 +917,8 @@ function fs.unlink(path) end
 
 ---`fs.umask(mask) -> old`
 ---
----Sets the process's file creation mask and returns the previous one. The
+---Sets the process's file creation mask and returns the previous one.
+---`mask` is 0 to `0o777` (larger is an argument error, not cut down). The
 ---tools bind path sockets under umask 0177 so a socket is 0600 from birth.
 ---@param mask integer
 ---@return integer
@@ -889,7 +959,9 @@ user = {}
 
 ---`user.lookup(user) -> {name=, uid=, gid=}`
 ---
----Resolves a user name or a numeric uid through the user database. A numeric
+---Resolves a user name or a numeric uid through the user database. A uid is
+---an exact integer from 0 to 4294967294: `user.lookup(2^32)` is an argument
+---error (it used to find root). A numeric
 ---uid without an entry gets gid = uid; `"nobody"` without an entry is 65534.
 ---Unknown names raise `lookup user NAME: ENOENT`.
 ---@param user string|integer
@@ -901,7 +973,7 @@ function user.lookup(user) end
 ---Drops root for good: the supplementary groups are cleared (none of root's
 ---stay; the same rule as `proc.spawn{uid=}`, one implementation), then real, effective and saved gid, then uid (`setgroups`, `setresgid`,
 ---`setresuid`; Go applies them to every thread). `user` is a name, a uid, or a
----table `{uid=, gid=}`. It fails unless afterwards `setresuid(0)` is refused,
+---table `{uid=, gid=, name=}` (ids checked as for `user.lookup`). It fails unless afterwards `setresuid(0)` is refused,
 ---so a success means root cannot come back. Without root it fails with `EPERM`.
 ---(Go callers: `runtime/privdrop`.)
 ---@param user string|integer

@@ -104,10 +104,7 @@ func (rt host) signalWatch(L *lua.LState) int {
 // procPidfdOpen: proc.pidfd_open(pid) -> Fd, a pidfd for pid (its inode,
 // from fd.info, names that process for the boot on Linux 6.9+).
 func (rt host) procPidfdOpen(L *lua.LState) int {
-	pid := rt.CheckInt(L, "proc.pidfd_open", 1, "pid")
-	if pid <= 0 {
-		return rt.ArgError(L, "proc.pidfd_open", 1, "pid", "expected a positive pid, got %d", pid)
-	}
+	pid := int(rt.Args(L, "proc.pidfd_open").Int(1, "pid", luabind.RangePid))
 	n, err := sys.PidfdOpen(pid, 0)
 	if err != nil {
 		return rt.Raise(L, err)

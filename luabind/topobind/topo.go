@@ -96,6 +96,12 @@ func (rt host) openTopo(L *lua.LState) {
 	})
 }
 
+// pid reads argument 1 of a native as a pid, checked like every pid of
+// the Lua surface (L.CheckInt would truncate 2^32 + pid to pid).
+func (rt host) pid(L *lua.LState, name string) int {
+	return int(rt.Args(L, "fdwire.topo.native."+name).Int(1, "pid", luabind.RangePid))
+}
+
 // topoNow: seconds on CLOCK_MONOTONIC, the clock of clock.monotonic.
 func (rt host) topoNow(L *lua.LState) int {
 	L.Push(lua.LNumber(sys.Monotonic().Seconds()))
@@ -149,7 +155,7 @@ func (rt host) topoExe(L *lua.LState) int {
 // topoProcFds(pid) -> {{num=, link=, dev=, ino=, access=, kind=}...} or
 // nil, message when the process is gone.
 func (rt host) topoProcFds(L *lua.LState) int {
-	fds, err := diag.ProcFds(L.CheckInt(1))
+	fds, err := diag.ProcFds(rt.pid(L, "proc_fds"))
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
@@ -243,7 +249,7 @@ func (rt host) topoCgroupPopulated(L *lua.LState) int {
 // topoSessionMembers(sid) -> {{pid=, comm=}...}
 func (rt host) topoSessionMembers(L *lua.LState) int {
 	t := L.NewTable()
-	for _, s := range reap.SessionMembers(L.CheckInt(1)) {
+	for _, s := range reap.SessionMembers(rt.pid(L, "session_members")) {
 		e := L.NewTable()
 		e.RawSetString("pid", lua.LNumber(s.Pid))
 		e.RawSetString("comm", lua.LString(s.Comm))
@@ -258,14 +264,14 @@ func (rt host) topoSignalPid(L *lua.LState) int {
 	if err != nil {
 		return rt.Raise(L, err)
 	}
-	if err := reap.Signal(L.CheckInt(1), sig); err != nil {
+	if err := reap.Signal(rt.pid(L, "signal_pid"), sig); err != nil {
 		return rt.Raise(L, err)
 	}
 	return 0
 }
 
 func (rt host) topoReapOrphan(L *lua.LState) int {
-	L.Push(lua.LBool(reap.ReapIfOrphan(L.CheckInt(1))))
+	L.Push(lua.LBool(reap.ReapIfOrphan(rt.pid(L, "reap_orphan"))))
 	return 1
 }
 
@@ -278,7 +284,7 @@ func (rt host) topoSubreaper(L *lua.LState) int {
 
 // topoAlive(pid) reports whether pid exists and is not a zombie.
 func (rt host) topoAlive(L *lua.LState) int {
-	st, ok := reap.ReadStat(L.CheckInt(1))
+	st, ok := reap.ReadStat(rt.pid(L, "alive"))
 	L.Push(lua.LBool(ok && st.State != "Z"))
 	return 1
 }

@@ -3,6 +3,7 @@ package topobind
 import (
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
 )
 
@@ -11,7 +12,10 @@ import (
 // when the kernel cannot say (a process gone, a descriptor closed, no
 // ptrace access).
 func (rt host) topoKcmp(L *lua.LState) int {
-	same, err := diag.SameFile(L.CheckInt(1), L.CheckInt(2), L.CheckInt(3), L.CheckInt(4))
+	a := rt.Args(L, "fdwire.topo.native.kcmp")
+	fdr := luabind.Range{Min: 0, Max: 1<<31 - 1, What: "a descriptor number", Note: "an int"}
+	same, err := diag.SameFile(int(a.Int(1, "pid1", luabind.RangePid)), int(a.Int(2, "fd1", fdr)),
+		int(a.Int(3, "pid2", luabind.RangePid)), int(a.Int(4, "fd2", fdr)))
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
@@ -24,7 +28,7 @@ func (rt host) topoKcmp(L *lua.LState) int {
 // topoGoProgram(pid) -> whether pid runs a Go program (nil, message when
 // its executable cannot be read).
 func (rt host) topoGoProgram(L *lua.LState) int {
-	ok, err := diag.GoProgram(L.CheckInt(1))
+	ok, err := diag.GoProgram(rt.pid(L, "go_program"))
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))

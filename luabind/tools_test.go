@@ -41,6 +41,68 @@ func TestToolArgsParser(t *testing.T) {
 		`fdwire x: --all takes no value`, `try 'fdwire x --help'`)
 }
 
+// The named spec form and the number rules: exponents, exact integers
+// in range, durations (0, inf, saturation), comma lists, aliases, fixed
+// values, unique prefixes with "did you mean", --run --, COMMAND without
+// --, and options that stand alone.
+func TestToolArgsSpecForm(t *testing.T) {
+	mustRunStderrLines(t, `
+		local args = require "fdwire.tools.args"
+		local n = args.parse_number
+		assert(n("1e3") == 1000 and n("2.5") == 2.5 and n(".5") == 0.5 and n("5.") == 5 and n("-2") == -2)
+		assert(n("1e-3") == 0.001 and n("0.1e1") == 1 and n("00012") == 12)
+		for _, bad in ipairs { "", "e3", "1e", "0x10", "1.2.3", " 1", "1 ", "inf", "nan", "--1" } do
+			assert(n(bad) == nil, "parse_number accepted " .. bad)
+		end
+		local spec = { name = "y", usage = "fdwire y", options = {
+			{ long = "fd", short = "f", arg = { "N", "S" }, type = "int", min = 0, list = true, comma = true },
+			{ long = "stdin", arg = "S", key = "fd", list = true, fixed = 0 },
+			{ long = "blocking", short = "b" }, { long = "block-size", arg = "N", type = "int", max = 10 },
+			{ long = "dup" }, { long = "pidfd-getfd", key = "dup" },
+			{ long = "timeout", short = "t", arg = "SECS", type = "duration", default = 10 },
+			{ long = "idle", arg = "SECS", type = "duration", positive = true },
+			{ long = "name", arg = "N", list = true, split = ":" },
+			{ long = "pass", arg = "W", values = { "listener", "connections" } },
+			{ long = "version" },
+		}, terminators = { "--", "--run" }, positional = { min = 0, max = 0, names = "" },
+		command = "required", standalone = { "version" } }
+		local o, pos, cmd = args.parse(spec, { "--fd", "0,1,2", "s", "--stdin", "z", "-t", "1e3",
+			"--pidfd-g", "--name", "a:b", "--name=c", "--run", "--", "cat", "-n" })
+		assert(#o.fd == 4 and o.fd[3][1] == 2 and o.fd[3][2] == "s" and o.fd[4][1] == 0 and o.fd[4][2] == "z", "fd pairs")
+		assert(o.timeout == 1000 and o.dup and #o.name == 3 and o.name[3] == "c", "values")
+		assert(cmd[1] == "cat" and cmd[2] == "-n" and #cmd == 2, "--run --")
+		o, pos, cmd = args.parse(spec, { "-t", "inf", "cat", "-t", "1" })
+		assert(o.timeout == math.huge and cmd[1] == "cat" and cmd[2] == "-t", "COMMAND without --")
+		assert(args.parse(spec, { "-t", "1e30", "x" }).timeout == math.huge, "saturates")
+		assert(args.parse(spec, { "-t", "0", "x" }).timeout == 0, "0 is a duration")
+		assert(args.parse(spec, { "--version" }).version, "standalone")
+		local function bad(argv) return select(2, args.parse(spec, argv)) == 2 end
+		assert(bad { "--block", "x" }, "ambiguous")
+		assert(bad { "--blokcing", "x" }, "misspelt")
+		assert(bad { "-t", "-1", "x" }, "negative duration")
+		assert(bad { "--idle", "0", "x" }, "positive")
+		assert(bad { "--block-size", "11", "x" }, "int range")
+		assert(bad { "--block-size", "1.5", "x" }, "not an integer")
+		assert(bad { "--fd", "0,,1", "s", "x" }, "empty item")
+		assert(bad { "-f", "0", "--run", "x" }, "--run as SOCKSPEC")
+		assert(bad { "--pass", "both", "x" }, "values")
+		assert(bad { "--fd", "0", "s" }, "missing COMMAND")
+		assert(args.parse(spec, { "--blockin", "x" }).blocking, "unique prefix")
+		local names = {}
+		for _, o in ipairs(args.options(spec)) do names[#names + 1] = (o.short or "") .. "/" .. o.long .. "/" .. o.type .. "/" .. o.key end
+		assert(names[2] == "/stdin/string/fd" and names[1] == "f/fd/int/fd", table.concat(names, " "))
+	`, "fdwire y: option --block is ambiguous: --blocking, --block-size", "try 'fdwire y --help'",
+		"fdwire y: unknown option --blokcing; did you mean --blocking?", "try 'fdwire y --help'",
+		"fdwire y: -t expects non-negative seconds, got -1", "try 'fdwire y --help'",
+		"fdwire y: --idle must be more than 0 (inf: never)", "try 'fdwire y --help'",
+		"fdwire y: --block-size must be from -2147483648 to 10, got 11", "try 'fdwire y --help'",
+		`fdwire y: --block-size expects an integer, got "1.5"`, "try 'fdwire y --help'",
+		`fdwire y: --fd has an empty item in "0,,1"`, "try 'fdwire y --help'",
+		"fdwire y: -f needs N S before --run", "try 'fdwire y --help'",
+		`fdwire y: --pass takes listener, connections; got "both"`, "try 'fdwire y --help'",
+		"fdwire y: missing COMMAND", "try 'fdwire y --help'")
+}
+
 func TestToolMainInProcess(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", dir)

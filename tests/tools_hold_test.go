@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -290,5 +291,38 @@ print(n .. " " .. tostring(data and data:gsub("%z", " ")))
 	}
 	if code := hold.wait(t); code != 143 {
 		t.Fatalf("hold exit %d: %s", code, hold.Stderr())
+	}
+}
+
+// --user: root binds, then the holder runs as uid 65534 and still serves
+// root (the default rules name the uid that started it).
+func TestToolHoldUser(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	name := fmt.Sprintf("@fdwire-holduser-%d", os.Getpid())
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	hold := toolStart(t, env, func(c *exec.Cmd) { c.ExtraFiles = []*os.File{wr} }, "hold", "--user", "65534", "--ready-fd", "3", name)
+	wr.Close()
+	if _, err := rd.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("readiness: %v; %s", err, hold.Stderr())
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", hold.cmd.Process.Pid))
+	if !regexp.MustCompile(`(?m)^Uid:\s+65534\s+65534\s+65534\s+65534$`).Match(status) {
+		t.Errorf("hold --user 65534 still has other uids:\n%s", status)
+	}
+	dir := t.TempDir()
+	if r := toolRun(t, env, "", nil, "-e", holdStoreFiles, name, dir, "2"); r.Code != 0 {
+		t.Fatalf("store: %+v", r)
+	}
+	if r := toolRun(t, env, "", nil, "-e", holdCheckFiles, name, "2"); r.Code != 0 {
+		t.Fatalf("retrieve: %+v", r)
+	}
+	// uid 65534 itself is not in the default rules.
+	if r := nobodyRun(t, env, "hold-list", name); r.Code != 4 {
+		t.Errorf("hold-list as 65534: %+v", r)
 	}
 }

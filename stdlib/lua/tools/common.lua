@@ -120,7 +120,7 @@ function M.listen(t, opts)
 	-- (activate, as systemd-socket-activate)
 	local old
 	if t.path and not opts.umask then
-		old = fs.umask(MASK_GO + 128)
+		old = fs.umask(MASK_GO + 64) -- 0177
 	elseif t.path then
 		-- the umask applied to 0666, as systemd's default SocketMode:
 		-- no execute bits on a socket file

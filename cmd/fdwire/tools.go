@@ -7,7 +7,6 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/fdwire/fdwire/luabind"
-	"github.com/fdwire/fdwire/luabind/modules"
 )
 
 // The tools written in fdwire's own Lua (stdlib/lua/tools/*.lua), each a
@@ -33,7 +32,10 @@ func toolCommands() []subcommand {
 // signal to COMMAND and return its status.
 func runToolOwnSignals(module string) func(args []string) int {
 	return func(args []string) int {
-		rt, err := luabind.New(luabind.Options{Script: module, Args: args, Modules: append(modules.Default(), versionModule())})
+		defer endReaper()
+		opts := runtimeOptions(module, args)
+		opts.Modules = append(opts.Modules, versionModule())
+		rt, err := luabind.New(opts)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fdwire:", err)
 			return 1

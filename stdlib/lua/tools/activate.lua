@@ -52,8 +52,9 @@ M.spec = {
 		{ 0, "with --accept and --count: N connections handled" },
 		{ 1, "error (cannot listen, cannot start COMMAND, ...)" },
 		{ 2, "bad command line" },
-		{ 129, "ended by SIGHUP before COMMAND started, or in --accept mode" },
+		{ 129, "ended by SIGHUP before COMMAND started, or in --accept mode (COMMANDs are terminated)" },
 		{ 130, "ended by SIGINT before COMMAND started, or in --accept mode (COMMANDs are terminated)" },
+		{ 131, "ended by SIGQUIT before COMMAND started, or in --accept mode (COMMANDs are terminated)" },
 		{ 143, "ended by SIGTERM before COMMAND started, or in --accept mode (COMMANDs are terminated)" },
 	},
 }

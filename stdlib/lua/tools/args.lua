@@ -46,9 +46,23 @@ M.INT_MAX = 2147483647
 -- nanoseconds (int64) can hold.
 M.DURATION_MAX = 9.2e9
 
--- Shared exit rows: every tool can be ended by these signals.
+-- Shared exit rows: every tool can be ended by these signals (the CLI
+-- ends a run cleanly on HUP, INT, QUIT and TERM).
+M.EXIT_SIGHUP = { 129, "ended by SIGHUP" }
 M.EXIT_SIGINT = { 130, "ended by SIGINT" }
+M.EXIT_SIGQUIT = { 131, "ended by SIGQUIT" }
 M.EXIT_SIGTERM = { 143, "ended by SIGTERM" }
+
+-- M.with_signals returns rows followed by the four signal rows (suffix,
+-- when given, is added to each: " before COMMAND ran").
+function M.with_signals(rows, suffix)
+	local out = {}
+	for _, r in ipairs(rows) do out[#out + 1] = r end
+	for _, r in ipairs { M.EXIT_SIGHUP, M.EXIT_SIGINT, M.EXIT_SIGQUIT, M.EXIT_SIGTERM } do
+		out[#out + 1] = { r[1], r[2] .. (suffix or "") }
+	end
+	return out
+end
 
 local INF = 1 / 0
 

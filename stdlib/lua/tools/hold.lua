@@ -50,7 +50,7 @@ M.spec = {
 	exits = {
 		{ 1, "error (bad rules file, socket in use, ...)" },
 		{ 2, "bad command line" },
-		args.EXIT_SIGINT,
+		args.EXIT_SIGHUP, args.EXIT_SIGINT, args.EXIT_SIGQUIT,
 		{ 143, "ended by SIGTERM (after the lame-duck period)" },
 	},
 }

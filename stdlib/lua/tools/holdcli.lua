@@ -23,7 +23,8 @@ end
 -- exits builds a client's exit table from the rows it can return.
 local ROWS = {
 	[0] = { 0, "done" },
-	[1] = { 1, "error (EBUSY: the identifier is held already, ENOSPC: the holder is full, ...)" },
+	[1] = { 1, "error (a protocol error, a descriptor not open, ...)" },
+	store = { 1, "error (EBUSY: the identifier is held already, ENOSPC: the holder is full, ...)" },
 	[2] = { 2, "bad command line" },
 	[3] = { 3, "no holder at SOCKSPEC (or none within the timeout)" },
 	[4] = { 4, "refused by the holder: its rules deny this uid that (EACCES, EPERM), or too many clients" },
@@ -31,12 +32,10 @@ local ROWS = {
 	[6] = { 6, "expired identifier" },
 	[7] = { 7, "the socket is served by another uid (not trusted): nothing was sent" },
 }
-local function exits(codes, first)
+local function exits(codes, first, one)
 	local t = { first }
-	for _, c in ipairs(codes) do t[#t + 1] = ROWS[c] end
-	t[#t + 1] = args.EXIT_SIGINT
-	t[#t + 1] = args.EXIT_SIGTERM
-	return t
+	for _, c in ipairs(codes) do t[#t + 1] = (c == 1 and one) or ROWS[c] end
+	return args.with_signals(t)
 end
 
 local function opts_of(o)
@@ -55,7 +54,7 @@ M.store_spec = {
 		{ long = "replace", short = "R", help = "replace what is held under ID (the old descriptor is closed)" },
 	},
 	positional = { min = 2, max = 2, names = "SOCKSPEC and ID" },
-	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0]),
+	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0], ROWS.store),
 }
 
 function M.store(argv)
@@ -87,8 +86,8 @@ M.retrieve_spec = {
 	command = "required",
 	exits = (function()
 		local t = exits({ 1, 2, 3, 4, 5, 6, 7 }, { "N", "COMMAND's exit status (128+SIGNAL when a signal ended it)" })
-		table.insert(t, #t - 1, { 126, "COMMAND could not be run" })
-		table.insert(t, #t - 1, { 127, "COMMAND was not found" })
+		table.insert(t, #t - 3, { 126, "COMMAND could not be run" })
+		table.insert(t, #t - 3, { 127, "COMMAND was not found" })
 		return t
 	end)(),
 }
@@ -155,7 +154,7 @@ M.transfer_spec = {
 		{ long = "replace", short = "R", help = "replace identifiers TO holds already" },
 	},
 	positional = { min = 2, max = 2, names = "FROM and TO" },
-	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0]),
+	exits = exits({ 1, 2, 3, 4, 7 }, ROWS[0], ROWS.store),
 }
 
 function M.transfer(argv)

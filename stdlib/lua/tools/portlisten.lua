@@ -45,15 +45,13 @@ M.spec = {
 		{ long = "count", short = "c", arg = "N", type = "int", min = 1, help = "exit after handling N connections" },
 	},
 	positional = { min = 2, max = 2, names = "ADDR and HANDLER" },
-	exits = {
+	exits = args.with_signals({
 		{ 0, "the listener was delivered (--pass listener), or --count connections were handled" },
 		{ 1, "error (bind failed, privilege drop failed, handler of the wrong socket type, ...)" },
 		{ 2, "bad command line" },
 		{ 3, "no handler within --retry seconds (--pass listener)" },
 		{ 7, "HANDLER is served by an untrusted uid: nothing was passed" },
-		{ 130, "ended by SIGINT; held connections are closed" },
-		{ 143, "ended by SIGTERM; held connections are closed" },
-	},
+	}, "; held connections are closed and logged"),
 }
 
 -- M.drop becomes user (name or uid; default nobody) when running as root;

@@ -31,16 +31,14 @@ M.spec = {
 	terminators = { "--", "--run" },
 	positional = { min = 0, max = 0, names = "" },
 	command = "required",
-	exits = {
+	exits = args.with_signals({
 		{ "N", "COMMAND's exit status (128+SIGNAL when a signal ended it)" },
 		{ 2, "bad command line" },
 		{ 124, "not every sender came within the timeout" },
 		{ 125, "fdwire failed before COMMAND could run (socket in use, bad directory, ...)" },
 		{ 126, "COMMAND could not be run" },
 		{ 127, "COMMAND was not found" },
-		{ 130, "ended by SIGINT before COMMAND ran" },
-		{ 143, "ended by SIGTERM before COMMAND ran" },
-	},
+	}, " before COMMAND ran"),
 }
 
 -- M.allowed reports whether a peer's uid may send.

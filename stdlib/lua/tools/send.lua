@@ -38,14 +38,13 @@ M.spec = {
 			list = true, comma = true, help = "also send to a receiver run by UID; repeatable" },
 	},
 	positional = { min = 1, max = 1, names = "SOCKSPEC" },
-	exits = {
+	exits = args.with_signals {
 		{ 0, "the receiver took the descriptors" },
 		{ 1, "error (a descriptor is not open, protocol error, ...)" },
 		{ 2, "bad command line" },
 		{ 3, "no receiver at SOCKSPEC (or none within the timeout)" },
 		{ 4, "the receiver refused this sender (its uid is not allowed)" },
 		{ 7, "SOCKSPEC is served by another uid (not trusted): nothing was sent" },
-		args.EXIT_SIGINT, args.EXIT_SIGTERM,
 	},
 }
 

@@ -133,6 +133,9 @@ func (rt *Runtime) openFd(L *lua.LState) {
 		"close":   rt.fdCloseMany,
 		"splice":  rt.fdSplice,
 	}, "splice")
+	for k, f := range rt.dirFunctions() { // fd_dir.go
+		mod.RawSetString(k, L.NewFunction(f))
+	}
 	mod.RawSetString("stdin", rt.newFd(L, fdio.Borrow(0)))
 	mod.RawSetString("stdout", rt.newFd(L, fdio.Borrow(1)))
 	mod.RawSetString("stderr", rt.newFd(L, fdio.Borrow(2)))

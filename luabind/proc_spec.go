@@ -35,6 +35,9 @@ func spawnKeyNames() []string {
 	for k := range procSpawnKeys {
 		out = append(out, k)
 	}
+	for k := range isolationKeys { // proc_isolate.go
+		out = append(out, k)
+	}
 	sort.Strings(out)
 	return out
 }
@@ -91,7 +94,7 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 	spec.ForEach(func(k, _ lua.LValue) {
 		switch k := k.(type) {
 		case lua.LString:
-			if !procSpawnKeys[string(k)] {
+			if !procSpawnKeys[string(k)] && !isolationKeys[string(k)] {
 				bad("unknown option %q%s", string(k), DidYouMean(string(k), spawnKeyNames()))
 			}
 		case lua.LNumber:
@@ -303,6 +306,7 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		}
 		a.Cgroup = f
 	}
+	a.Isolate = rt.checkIsolation(spec, bad, handle) // proc_isolate.go
 	return a
 }
 

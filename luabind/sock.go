@@ -34,6 +34,9 @@ func (rt *Runtime) openSock(L *lua.LState) {
 	for k, f := range rt.anonFunctions() { // sockanon.go
 		fns[k] = f
 	}
+	for k, f := range rt.connectorFunctions() { // sock_connector.go
+		fns[k] = f
+	}
 	rt.register(L, "sock", fns, append([]string{"accept", "connect", "sendfds", "recvfds"}, anonBlocking...)...)
 }
 
@@ -139,6 +142,9 @@ func (rt *Runtime) sockAccept(L *lua.LState) int {
 // each with an optional opts table.
 func (rt *Runtime) sockConnect(L *lua.LState) int {
 	const fn = "sock.connect"
+	if n, ok := rt.connectViaConnector(L); ok { // sock_connector.go
+		return n
+	}
 	switch first := L.Get(1).(type) {
 	case *lua.LUserData:
 		if _, isFd := first.Value.(*fdio.FD); isFd && L.Get(2) != lua.LNil {

@@ -100,3 +100,29 @@ func resolveHint(err error, r uint64) string {
 	}
 	return "refused by resolve flag: " + strings.Join(named, "; or ")
 }
+
+// ReadDirNamesAt lists the entries of directory fd (not "." or ".."). It
+// reads a new description (openat "." from fd), so fd's offset and an
+// O_PATH fd both work.
+func ReadDirNamesAt(fd int) ([]string, error) {
+	d, err := Openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer Close(d)
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(d, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, Wrap("getdents64", FdAddr(fd), err)
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}

@@ -10,7 +10,7 @@ import (
 
 // apiPages are the docs pages that describe the Lua API, in the order
 // fdwire-lua(7) shows them; the CLI tools have their own man pages.
-var apiPages = []string{"guide.md", "fd.md", "sock.md", "anon.md", "proc.md", "task.md", "fs.md", "holder.md", "topo.md"}
+var apiPages = []string{"guide.md", "fd.md", "sock.md", "anon.md", "proc.md", "isolation.md", "task.md", "fs.md", "holder.md", "topo.md"}
 
 func apiDocs() ([]clidoc.DocPage, error) { return clidoc.ParseDocs(docs.Pages, apiPages) }
 

@@ -108,6 +108,47 @@ function fd.splice(from, to, n, opts) end
 ---@return table
 function fd.list() end
 
+---`fd.openat(dir, path, flags, opts) -> h`
+---
+---Opens `path` relative to directory handle `dir` with `openat2(2)`. `flags`
+---as for `fd.open` (default `"r"`; `O_CLOEXEC` is always added). `opts.resolve`
+---is a list of resolve flags (or one string joined by `|`): `"beneath"` (the
+---lookup may not leave `dir`: `..` above it or an absolute path or symlink
+---fails), `"in_root"` (`dir` is treated as `/`: `..` and absolute paths stay
+---inside), `"no_symlinks"`, `"no_magiclinks"` (`/proc/PID/fd/N` and the like),
+---`"no_xdev"` (no mount crossings), `"cached"`. The default is none, exactly as
+---`openat2` with no resolve flags (which is `openat`). `opts.mode` (with
+---`O_CREAT`) is the new file's mode. A refusal is the kernel's errno with the
+---flag named: `openat2 ../x: EXDEV: invalid cross-device link (refused by
+---resolve flag: the path leaves the directory (RESOLVE_BENEATH))`; `ELOOP` for
+---a refused link.
+---@param dir any
+---@param path? string
+---@param flags? string
+---@param opts? table
+---@return Fd
+function fd.openat(dir, path, flags, opts) end
+
+---`fd.opendir(path) -> h`
+---
+---Opens a directory (`O_RDONLY | O_DIRECTORY`) as a handle, for `fd.openat`,
+---`fd.readdir`, `root = {{bind = h}}` or to hand to a child. `fd.opendir(dir,
+---path, {resolve = ...})` opens one relative to another directory handle with
+---the same resolve flags as `fd.openat`, to hand out a narrower capability.
+---Not a directory: `ENOTDIR`.
+---@param path string
+---@return Fd
+function fd.opendir(path) end
+
+---`fd.readdir(dir) -> {name, ...}`
+---
+---The names in directory handle `dir`, sorted, without `.` and `..`. It reads
+---through a fresh description of the directory, so `dir` may be an `O_PATH`
+---handle and its own offset is left alone.
+---@param dir any
+---@return table
+function fd.readdir(dir) end
+
 ---`fd.ready(h, events, opts) -> what`
 ---
 ---Waits until `h` is ready without reading or writing anything: `events` is
@@ -473,6 +514,33 @@ function sock.setopt(s, name, value) end
 ---@param s Fd
 ---@param name? string
 function sock.getopt(s, name) end
+
+---`sock.connector(target, opts) -> h`
+---
+---Makes a connector to `target`: an address handle from `sock.bind_anon`, or
+---any address (`"@name"`, `"unix:/path"`, `"tcp:127.0.0.1:80"`). Returns the
+---client end, a `unix/seqpacket` socket tagged `connector`; hand it to a
+---child in its map. This fdwire process serves the other end on a thread of
+---its own, connecting on the client's behalf for each request, until every
+---copy of the client end is closed. `opts.type` is the connections' socket
+---type for an address string (the address handle's own type otherwise);
+---`opts.timeout` (seconds, default 10) bounds one TCP connect. `sock.connect(h,
+---opts)` on a connector (made here or received; any connected seqpacket unix
+---socket counts) speaks the protocol and returns the connected socket;
+---failures are errors with the server's errno: `connect connector fd 5:
+---ECONNREFUSED: connection refused (reported by the connector's server)`.
+---
+---The listener sees the serving fdwire process as its peer (`SO_PEERCRED`),
+---not the client: whoever holds the connector acts with the server's reach to
+---that one target. That is the point (a capability), and the reason to hand
+---one out only to whom the listener's own handle would go.
+---
+---The wire protocol is in [anon.md](anon.md#connectors); a C or Python client
+---is ten lines (`scripts/connector-client.py`).
+---@param target any
+---@param opts? table
+---@return Fd
+function sock.connector(target, opts) end
 
 proc = {}
 

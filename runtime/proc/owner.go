@@ -50,6 +50,10 @@ func NewOwner(o OwnerOptions) (*Owner, error) {
 	for i := 0; i < reserveFds; i++ {
 		n, err := sys.Openat(unix.AT_FDCWD, "/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			// A sealed fdwire (a root without /dev) reserves eventfds.
+			n, err = sys.Eventfd(0, 0)
+		}
+		if err != nil {
 			ow.freeReserve()
 			return nil, err
 		}

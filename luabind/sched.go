@@ -232,40 +232,18 @@ func (rt *Runtime) parkWhere(L *lua.LState, op string, where func() (*fdio.FD, i
 // including a timeout or a cancel, so a partial result is never lost.
 func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error), progress func(errv *lua.LTable)) int {
 	t := rt.sched.current
-	fail := func(ev lua.LValue) lua.LValue {
-		if progress != nil {
-			if et, ok := ev.(*lua.LTable); ok {
-				c := L.NewTable()
-				et.ForEach(func(k, v lua.LValue) { c.RawSet(k, v) })
-				c.Metatable = et.Metatable
-				progress(c)
-				return c
-			}
-		}
-		return ev
-	}
-	raiseV := func(ev lua.LValue) int { L.Error(fail(ev), 0); return 0 }
-	tryNow := func() (int, bool) {
-		res, err := try()
-		if err == nil {
-			return rt.pushOK(L, res), true
-		}
-		if !fdio.IsAgain(err) {
-			ev := rt.errorValue(L, err)
-			rt.attachTraceback(L, ev)
-			return raiseV(ev), true
-		}
-		return 0, false
-	}
 	// Most calls finish at once (data queued, room to write), and telling
-	// whether this call could yield walks the Go stack: try first.
+	// whether this call could yield walks the Go stack: try first. (No
+	// closure is made on this path: it is every relay's hot path.)
 	tried := false
 	if t != nil && L != rt.L && t.cancelled == nil {
-		if n, done := tryNow(); done {
+		if n, done := rt.tryFirst(L, try, progress); done {
 			return n
 		}
 		tried = true
 	}
+	fail := func(ev lua.LValue) lua.LValue { return rt.withProgress(L, ev, progress) }
+	raiseV := func(ev lua.LValue) int { L.Error(fail(ev), 0); return 0 }
 	if t == nil || L == rt.L || !canYield() {
 		var res []lua.LValue
 		err := fdio.BlockWhere(where, timeout, op, func() error {
@@ -282,7 +260,7 @@ func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, in
 	}
 	raisePendingCancel(L, t)
 	if !tried {
-		if n, done := tryNow(); done {
+		if n, done := rt.tryFirst(L, try, progress); done {
 			return n
 		}
 	}
@@ -321,6 +299,36 @@ func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, in
 	arm()
 	t.abort = func(ev lua.LValue) { w.Cancel(); rt.wake(t, nil, fail(ev)) }
 	return L.Yield(rt.parkMark)
+}
+
+// tryFirst runs try once: done reports that it finished (results pushed)
+// or failed (raised, with progress); not done means it would block.
+func (rt *Runtime) tryFirst(L *lua.LState, try func() ([]lua.LValue, error), progress func(*lua.LTable)) (int, bool) {
+	res, err := try()
+	if err == nil {
+		return rt.pushOK(L, res), true
+	}
+	if fdio.IsAgain(err) {
+		return 0, false
+	}
+	ev := rt.errorValue(L, err)
+	rt.attachTraceback(L, ev)
+	L.Error(rt.withProgress(L, ev, progress), 0)
+	return 0, true
+}
+
+// withProgress is ev with what the call already did added (a copy, since
+// a cancel's error value is shared).
+func (rt *Runtime) withProgress(L *lua.LState, ev lua.LValue, progress func(*lua.LTable)) lua.LValue {
+	et, ok := ev.(*lua.LTable)
+	if progress == nil || !ok {
+		return ev
+	}
+	c := L.NewTable()
+	et.ForEach(func(k, v lua.LValue) { c.RawSet(k, v) })
+	c.Metatable = et.Metatable
+	progress(c)
+	return c
 }
 
 // parkUntil suspends the running task until deadline (sleep) or until

@@ -116,7 +116,10 @@ func (rt *Runtime) sockBind(L *lua.LState) int {
 
 func (rt *Runtime) sockListen(L *lua.LState) int {
 	s := rt.checkOpenFd(L, "sock.listen", 1, "s")
-	backlog := int(rt.Args(L, "sock.listen").OptInt(2, "backlog", backlogRange(), 0))
+	backlog := 0
+	if L.Get(2) != lua.LNil { // somaxconn is read only when a backlog is given
+		backlog = int(rt.Args(L, "sock.listen").Int(2, "backlog", backlogRange()))
+	}
 	if err := sock.Listen(s, backlog); err != nil {
 		return rt.raise(L, err)
 	}
@@ -218,7 +221,10 @@ func (rt *Runtime) sockListenOn(L *lua.LState) int {
 	a := rt.checkAddr(L, "sock.listen_on", 1)
 	opts := rt.Args(L, "sock.listen_on").Opts(2, "opts", "type", "backlog")
 	typ := rt.optType(opts, a.DefaultType())
-	backlog := int(opts.Int("backlog", backlogRange(), 0))
+	backlog := 0
+	if opts.Has("backlog") {
+		backlog = int(opts.Int("backlog", backlogRange(), 0))
+	}
 	s, err := sock.ListenOn(a, typ, backlog)
 	if err != nil {
 		return rt.raise(L, err)

@@ -46,7 +46,9 @@ func (rt *Runtime) sockBindAnon(L *lua.LState) int {
 	const fn = "sock.bind_anon"
 	opts := rt.Args(L, fn).Opts(1, "opts", "type", "backlog", "publishable", "dir")
 	o := sock.AnonOptions{Type: rt.optType(opts, unix.SOCK_STREAM)}
-	o.Backlog = int(opts.Int("backlog", backlogRange(), 0))
+	if opts.Has("backlog") {
+		o.Backlog = int(opts.Int("backlog", backlogRange(), 0))
+	}
 	o.Publishable = opts.Bool("publishable", false)
 	o.Dir = opts.String("dir", "")
 	l, h, err := sock.BindAnon(o)

@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,5 +51,40 @@ func TestSeenRecvfdsUnderEMFILE(t *testing.T) {
 	}
 	if !strings.Contains(r.Stdout, "descriptor table is full") || !strings.Contains(r.Stdout, "dropped") || strings.Contains(r.Stdout, "253") {
 		t.Errorf("message does not explain the full table: %q", r.Stdout)
+	}
+}
+
+// TestSeenLookupUsesAccessNotModeBits: as uid 65534, a root-owned 0700
+// "prog" earlier in PATH has x bits but may not be executed; mode bits
+// said yes and the spawn failed with EACCES. access(X_OK) skips it and
+// finds the next one, as execvp and os/exec do.
+func TestSeenLookupUsesAccessNotModeBits(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv (util-linux) is missing: cannot run as a second uid")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a child as uid 65534")
+	}
+	root, err := os.MkdirTemp("", "fdwire-strict-path-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	os.Chmod(root, 0o755)
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	for _, d := range []string{a, b} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(a, "prog"), []byte("#!/bin/sh\necho A\n"), 0o700)
+	os.WriteFile(filepath.Join(b, "prog"), []byte("#!/bin/sh\necho B\n"), 0o755)
+	code := `local p = proc.spawn{"prog", env = {PATH = "` + a + `:` + b + `"}, stdout = "pipe"}
+		io.write(p:stdout():read(10)) p:wait()`
+	cmd := exec.Command("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", fdwireBin, "-e", code)
+	cmd.Dir = "/"
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "B\n" {
+		t.Fatalf("want the executable prog in %s, got %q (%v)", b, out, err)
 	}
 }

@@ -125,16 +125,65 @@ func TestToolHoldSurvivesEMFILE(t *testing.T) {
 	if r := toolRun(t, env, "", nil, "-e", holdStoreFiles, name, dir, "5"); r.Code != 0 {
 		t.Fatalf("store: %+v", r)
 	}
+	// A client already connected when the table fills: its store is
+	// answered with an error, and nothing is stored.
+	early := `
+local c = sock.connect("seqpacket", arg[1])
+print("connected")
+io.stdout:flush()
+io.read("*l")
+local r = fd.open("/dev/null", "r")
+sock.sendfds(c, { r }, "store\0late\0")
+local _, data = sock.recvfds(c, { max = 1, timeout = 20 })
+print((data:gsub("%z", " ")))
+io.stdout:flush()
+io.read("*l") -- stays connected: the table stays full
+`
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	client := toolStart(t, env, func(c *exec.Cmd) { c.Stdin = pr }, "-e", early, name)
+	eventually(t, "the early client", func() bool { return strings.Contains(client.Stdout(), "connected") })
 	// Only the soft limit moves (raising a hard limit needs
-	// CAP_SYS_RESOURCE): 3 means no new descriptor at all.
+	// CAP_SYS_RESOURCE). Set to the lowest free descriptor number, it
+	// leaves the holder no new descriptor at all (and is still above the
+	// number of descriptors its poller watches).
 	pid := strconv.Itoa(hold.cmd.Process.Pid)
-	if out, err := exec.Command("prlimit", "--pid", pid, "--nofile=3:").CombinedOutput(); err != nil {
-		t.Fatalf("prlimit: %v %s", err, out)
+	entries, _ := os.ReadDir("/proc/" + pid + "/fd")
+	open := map[int]bool{}
+	for _, e := range entries {
+		n, _ := strconv.Atoi(e.Name())
+		open[n] = true
+	}
+	free := 0
+	for open[free] {
+		free++
+	}
+	if out, err := exec.Command("prlimit", "--pid", pid, fmt.Sprintf("--nofile=%d:", free)).CombinedOutput(); err != nil {
+		_, perr := os.Stat("/proc/" + pid)
+		select {
+		case <-hold.done:
+			t.Logf("hold exited %d", hold.code)
+		default:
+		}
+		t.Fatalf("prlimit %s: %v %s (%v); holder: %s; client %s", pid, err, out, perr, hold.Stderr(), client.Stderr())
+	}
+	pw.Write([]byte("go\n"))
+	eventually(t, "the early client's answer", func() bool { return strings.Contains(client.Stdout(), "err ") })
+	if !strings.Contains(client.Stdout(), "err EMFILE the holder is out of descriptors: nothing was stored") {
+		t.Errorf("store while the table is full: %q %s; holder %s", client.Stdout(), client.Stderr(), hold.Stderr())
 	}
 	list := toolStart(t, env, nil, "hold-list", "--timeout", "30", name)
-	eventually(t, "EMFILE logged", func() bool { return strings.Contains(hold.Stderr(), "EMFILE") })
+	eventually(t, "accept's EMFILE logged", func() bool { return strings.Contains(hold.Stderr(), "accept: ") })
+	pw.Write([]byte("done\n"))
+	if code := client.wait(t); code != 0 {
+		t.Errorf("early client: exit %d %s", code, client.Stderr())
+	}
 	if out, err := exec.Command("prlimit", "--pid", pid, "--nofile=1024:").CombinedOutput(); err != nil {
-		t.Fatalf("prlimit: %v %s", err, out)
+		t.Fatalf("prlimit: %v %s; holder %s", err, out, hold.Stderr())
 	}
 	if code := list.wait(t); code != 0 || len(strings.Fields(list.Stdout())) != 5 {
 		t.Fatalf("hold-list after EMFILE: exit %d %q %s", code, list.Stdout(), list.Stderr())

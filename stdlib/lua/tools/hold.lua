@@ -302,23 +302,28 @@ function Holder:serve(c, peer)
 		while not self.stopping do
 			local okr, fds, data, extra = pcall(sock.recvfds, c, ro)
 			if not okr then
-				if type(fds) == "table" and fds.name == "ETIMEDOUT" then return end -- idle: dropped
-				error(fds, 0)
-			end
-			if not data then
+				local e = fds
+				if type(e) == "table" and e.name == "ETIMEDOUT" then return end -- idle: dropped
+				if not (type(e) == "table" and (e.name == "EMFILE" or e.name == "ENFILE")) then error(e, 0) end
+				-- The kernel could not give us the request's descriptor; the
+				-- client still has its own: say so, and go on.
+				common.log("hold", "a request from pid %d lost its descriptor: %s", peer.pid, tostring(e))
+				err(c, e.name, "the holder is out of descriptors: nothing was stored")
+			elseif not data then
 				for _, h in ipairs(fds) do h:close() end
 				return
+			else
+				self.busy = self.busy + 1
+				local okh, eh = pcall(function()
+					if extra and extra.truncated then
+						for _, h in ipairs(fds) do h:close() end
+						return err(c, "EMSGSIZE", "the request was cut short (MSG_TRUNC): nothing was done")
+					end
+					self:handle(c, peer, fds, data)
+				end)
+				self.busy = self.busy - 1
+				if not okh then error(eh, 0) end
 			end
-			self.busy = self.busy + 1
-			local okh, eh = pcall(function()
-				if extra and extra.truncated then
-					for _, h in ipairs(fds) do h:close() end
-					return err(c, "EMSGSIZE", "request too long")
-				end
-				self:handle(c, peer, fds, data)
-			end)
-			self.busy = self.busy - 1
-			if not okh then error(eh, 0) end
 		end
 	end)
 	c:close()

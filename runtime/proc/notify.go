@@ -76,8 +76,9 @@ type readiness struct {
 
 	// Who may speak for the child (set by start).
 	pid     int
-	session bool   // the child leads its own session
-	cgroup  string // the child's own cgroup ("" when it shares fdwire's)
+	session  bool   // the child leads its own session
+	cgroup   string // the child's own cgroup ("" when it shares fdwire's)
+	cgroupID uint64 // its id (the directory's inode), 0 when unknown
 
 	// changed is an eventfd the drainer bumps after each accepted
 	// message, for pollers (Proc.ReadyFds); stop ends the drainer.
@@ -118,6 +119,9 @@ func newReadiness(socket bool) (*readiness, error) {
 		return nil, err
 	}
 	r.sock = f
+	// SCM_PIDFD (Linux 6.5+) pins each sender, so one that exits before
+	// its message is read can still be placed in the child's cgroup.
+	sys.SetsockoptInt(n, unix.SOL_SOCKET, unix.SO_PASSPIDFD, 1, "SO_PASSPIDFD")
 	for _, p := range []**fdio.FD{&r.changed, &r.stop} {
 		e, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 		if err != nil {
@@ -130,12 +134,17 @@ func newReadiness(socket bool) (*readiness, error) {
 }
 
 // start learns who the child is and starts draining its socket.
-func (r *readiness) start(pid int, setsid bool) {
+func (r *readiness) start(pid int, setsid bool, pidfd *fdio.FD) {
 	r.mu.Lock()
 	r.pid, r.session = pid, setsid
 	if own, ok := cgroupOf(os.Getpid()); ok {
 		if cg, ok := cgroupOf(pid); ok && cg != own {
 			r.cgroup = cg
+			if n := pidfd.Raw(); n >= 0 {
+				if info, err := sys.PidfdGetInfo(n, sys.PidfdInfoCgroupID); err == nil && info.Mask&sys.PidfdInfoCgroupID != 0 {
+					r.cgroupID = info.CgroupID
+				}
+			}
 		}
 	}
 	r.mu.Unlock()
@@ -309,8 +318,10 @@ func (r *readiness) message(m *sock.Message) bool {
 			m.Pidfd.Close()
 		}
 	}
+	var senderFd *fdio.FD
 	if m.Pidfd != nil {
-		m.Pidfd.Close()
+		senderFd = m.Pidfd
+		defer senderFd.Close()
 		m.Pidfd = nil
 	}
 	pid := 0
@@ -322,7 +333,7 @@ func (r *readiness) message(m *sock.Message) bool {
 		r.drop(pid, "message longer than 4096 bytes")
 		return false
 	}
-	if why := r.refuse(pid); why != "" {
+	if why := r.refuse(pid, senderFd); why != "" {
 		closeAll()
 		r.drop(pid, why)
 		return false
@@ -375,7 +386,8 @@ func (r *readiness) message(m *sock.Message) bool {
 }
 
 // refuse says why pid may not speak for the child ("" when it may).
-func (r *readiness) refuse(pid int) string {
+// pidfd is the sender's SCM_PIDFD, or nil.
+func (r *readiness) refuse(pid int, pidfd *fdio.FD) string {
 	if pid <= 0 {
 		return "no sender credentials"
 	}
@@ -384,6 +396,16 @@ func (r *readiness) refuse(pid int) string {
 	}
 	st, ok := readStat(pid)
 	if !ok {
+		// Gone (exited and reaped) before its message was read: its
+		// pidfd still tells the cgroup it died in (Linux 6.15+).
+		if pidfd != nil && r.cgroupID != 0 {
+			if n := pidfd.Raw(); n >= 0 {
+				info, err := sys.PidfdGetInfo(n, sys.PidfdInfoCgroupID|sys.PidfdInfoExit)
+				if err == nil && info.Mask&sys.PidfdInfoCgroupID != 0 && info.CgroupID == r.cgroupID {
+					return ""
+				}
+			}
+		}
 		return "the sender is gone, so it cannot be told apart from a stranger"
 	}
 	if r.session && st.sid == r.pid {

@@ -295,7 +295,7 @@ func (o *Owner) start(a Attr, pl *plan) (_ *Proc, err error) {
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
 	p.ready = pl.ready
 	if p.ready != nil {
-		p.ready.start(pid, a.Setsid) // notify.go: who may speak for it; the drainer
+		p.ready.start(pid, a.Setsid, p.Pidfd) // notify.go: who may speak for it; the drainer
 	}
 	for _, f := range pl.childOnly {
 		f.Close()

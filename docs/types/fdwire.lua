@@ -633,8 +633,13 @@ proc = {}
 ---when the kernel-reported sender pid (SCM_CREDENTIALS) is the child, one of
 ---its descendants, a member of the session it leads (`setsid`), or a process
 ---in its cgroup when it has one of its own, as systemd's `NotifyAccess=all`
----does within a unit; the sender's uid plays no part. Other messages are
----dropped and counted (`p:notices().dropped`). `notify_fd = N` follows the s6
+---does within a unit; the sender's uid plays no part. A sender that has
+---exited and been reaped before its message is read (a `systemd-notify
+-----no-block` run by a shell) is placed by the pidfd the kernel attached to
+---the message (SCM_PIDFD, Linux 6.5) and the cgroup that pidfd says it died
+---in (PIDFD_INFO_EXIT, Linux 6.15): so for children with a cgroup of their own
+---(every topology process); otherwise such a message cannot be told from a
+---stranger's. Other messages are dropped and counted (`p:notices().dropped`). `notify_fd = N` follows the s6
 ---convention: the child gets the write end of a pipe at `N` and writes a
 ---newline when it is ready.
 ---

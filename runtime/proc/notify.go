@@ -75,7 +75,7 @@ type readiness struct {
 	st      Ready
 
 	// Who may speak for the child (set by start).
-	pid     int
+	pid      int
 	session  bool   // the child leads its own session
 	cgroup   string // the child's own cgroup ("" when it shares fdwire's)
 	cgroupID uint64 // its id (the directory's inode), 0 when unknown

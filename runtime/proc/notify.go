@@ -595,6 +595,7 @@ func statusNote(s string) string {
 
 // WaitReady blocks until TryReady stops returning EAGAIN (for Go callers
 // without a loop); a zero timeout waits forever.
+// A negative timeout does not wait (ETIMEDOUT unless ready already).
 func (p *Proc) WaitReady(timeout time.Duration) (*Ready, error) {
 	var deadline time.Time
 	if timeout > 0 {
@@ -604,6 +605,9 @@ func (p *Proc) WaitReady(timeout time.Duration) (*Ready, error) {
 		st, err := p.TryReady()
 		if !fdio.IsAgain(err) {
 			return st, err
+		}
+		if timeout < 0 { // timeout = 0 in Lua: do not wait
+			return nil, fdio.TimeoutError("ready", timeout)
 		}
 		var pfds []unix.PollFd
 		for _, f := range append(p.ReadyFds(), p.Pidfd) {

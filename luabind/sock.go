@@ -37,6 +37,9 @@ func (rt *Runtime) openSock(L *lua.LState) {
 	for k, f := range rt.connectorFunctions() { // sock_connector.go
 		fns[k] = f
 	}
+	for k, f := range rt.netnsFunctions() { // sock_netns.go
+		fns[k] = f
+	}
 	rt.register(L, "sock", fns, append([]string{"accept", "connect", "sendfds", "recvfds"}, anonBlocking...)...)
 }
 

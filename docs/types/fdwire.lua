@@ -542,6 +542,29 @@ function sock.getopt(s, name) end
 ---@return Fd
 function sock.connector(target, opts) end
 
+---`sock.netns() -> h`
+---
+---Makes a network namespace with loopback up and returns a handle of it (an
+---nsfd, tagged `netns`), for `proc.spawn{join = {net = h}}` and
+---`sock.listen_in`. It lives while a handle of it or a process in it does.
+---Needs CAP_SYS_ADMIN: without it `EPERM`.
+---@return Fd
+function sock.netns() end
+
+---`sock.listen_in(netns, addr, opts) -> s`
+---
+---`sock.listen_on(addr, opts)` with the socket made inside network namespace
+---`netns` (a handle from `sock.netns()` or an opened `/proc/PID/ns/net`): the
+---calling thread enters it for the socket's creation, bind and listen, and
+---goes back. A socket belongs to the namespace it was made in for its whole
+---life, wherever it is used later. A wrong handle: `EINVAL ... needs a net
+---namespace`; entering without CAP_SYS_ADMIN over it: `EPERM`.
+---@param netns any
+---@param addr? string|AddrHandle
+---@param opts? table
+---@return Fd
+function sock.listen_in(netns, addr, opts) end
+
 proc = {}
 
 ---`proc.spawn{argv..., fds=, env=, env_add=, cwd=, uid=, gid=, groups=, setsid=, pgroup=, pdeathsig=, umask=, rlimits=, stdin=, stdout=, stderr=, listen=, listen_names=, notify=, notify_fd=, detach=, cgroup=} -> Proc`
@@ -862,6 +885,70 @@ function Proc:stdout() end
 ---@return Fd
 function Proc:stderr() end
 
+topo = {}
+
+---`topo.loading() -> boolean`
+---
+---True while `topo.load` (`fdwire up`, `fdwire test`, `fdwire graph`) reads a
+---topology file, false when the file runs as a script; a file that does more
+---than `topo.run_main` when run (`scripts/parallel-netns.topo.lua` runs two
+---topologies at once) returns its definition when loading.
+---@return boolean
+function topo.loading() end
+
+---`topo.define(spec)`
+---
+---Validates `spec` and returns its definition (which `topo.up`, `topo.graph` accept as well). Raises a spec
+---error naming the place.
+---@param spec table
+function topo.define(spec) end
+
+---`topo.up(spec, opts)`
+---
+---Makes the sockets and pipes, starts the processes and returns a `Topology` once every process has
+---started and each with a ready check is ready (or the run has already ended: `Topology:wait` then says
+---why). `opts.echo = true` (or a function taking a line) prints the processes' output; `opts.signals =
+---true` makes SIGINT/SIGTERM end the run with an ordered teardown; `opts.expect_failure` is for tests
+---(see `T:up`). Any other key is an error. Raises on a spec error, when a `path` socket's name is taken
+---(see above), or when the sockets and pipes cannot be made (after cleaning up).
+---@param spec table
+---@param opts? table
+function topo.up(spec, opts) end
+
+---`topo.run_main(spec, opts)`
+---
+---What a topology file ends with: `return topo.run_main(spec)`. Run as a script (`fdwire FILE`), it runs the
+---topology with output echo, prints the summary and ends the script with the result's exit code. While
+---`topo.load` (and so `fdwire up`, `fdwire graph`) reads the file, it just returns the spec.
+---@param spec table
+---@param opts? table
+function topo.run_main(spec, opts) end
+
+---`topo.load(path)`
+---
+---Reads a topology file and returns its definition. The file returns its spec, or ends with
+---`return topo.run_main(spec)`. A missing file raises `ENOENT`; a syntax error says
+---`FILE:LINE:COLUMN: syntax error near 'x'` (or the last line, for a file that ends inside an unclosed
+---`{`, `(` or block). In a test file, a relative path is read next to the test file.
+---@param path string
+function topo.load(path) end
+
+---`topo.graph(spec)`
+---
+---Returns the topology as Graphviz DOT: processes are nodes; each socket and pipe is an edge from the
+---process holding one end to the process holding the other (clients to listeners, writers to readers, pair
+---ends both ways), labelled with its name and with the fd number at each end; an object with nobody on
+---one side is a small node of its own; dependencies are dashed.
+---@param spec table
+function topo.graph(spec) end
+
+---`topo.summary(result)`
+---
+---The printed summary of a result: one line per process (pid, state, exit status, duration, time to
+---ready), then failures and notes. `tostring(result)` gives the same.
+---@param result table
+function topo.summary(result) end
+
 task = {}
 
 ---`task.spawn(fn, ...) -> t`
@@ -1160,61 +1247,6 @@ function holder.restore(addr, entries, opts) end
 ---@param opts? table
 ---@return integer
 function holder.transfer(from, to, opts) end
-
-topo = {}
-
----`topo.define(spec)`
----
----Validates `spec` and returns its definition (which `topo.up`, `topo.graph` accept as well). Raises a spec
----error naming the place.
----@param spec table
-function topo.define(spec) end
-
----`topo.up(spec, opts)`
----
----Makes the sockets and pipes, starts the processes and returns a `Topology` once every process has
----started and each with a ready check is ready (or the run has already ended: `Topology:wait` then says
----why). `opts.echo = true` (or a function taking a line) prints the processes' output; `opts.signals =
----true` makes SIGINT/SIGTERM end the run with an ordered teardown; `opts.expect_failure` is for tests
----(see `T:up`). Any other key is an error. Raises on a spec error, when a `path` socket's name is taken
----(see above), or when the sockets and pipes cannot be made (after cleaning up).
----@param spec table
----@param opts? table
-function topo.up(spec, opts) end
-
----`topo.run_main(spec, opts)`
----
----What a topology file ends with: `return topo.run_main(spec)`. Run as a script (`fdwire FILE`), it runs the
----topology with output echo, prints the summary and ends the script with the result's exit code. While
----`topo.load` (and so `fdwire up`, `fdwire graph`) reads the file, it just returns the spec.
----@param spec table
----@param opts? table
-function topo.run_main(spec, opts) end
-
----`topo.load(path)`
----
----Reads a topology file and returns its definition. The file returns its spec, or ends with
----`return topo.run_main(spec)`. A missing file raises `ENOENT`; a syntax error says
----`FILE:LINE:COLUMN: syntax error near 'x'` (or the last line, for a file that ends inside an unclosed
----`{`, `(` or block). In a test file, a relative path is read next to the test file.
----@param path string
-function topo.load(path) end
-
----`topo.graph(spec)`
----
----Returns the topology as Graphviz DOT: processes are nodes; each socket and pipe is an edge from the
----process holding one end to the process holding the other (clients to listeners, writers to readers, pair
----ends both ways), labelled with its name and with the fd number at each end; an object with nobody on
----one side is a small node of its own; dependencies are dashed.
----@param spec table
-function topo.graph(spec) end
-
----`topo.summary(result)`
----
----The printed summary of a result: one line per process (pid, state, exit status, duration, time to
----ready), then failures and notes. `tostring(result)` gives the same.
----@param result table
-function topo.summary(result) end
 
 ---@class Topology
 local Topology = {}

@@ -93,3 +93,41 @@ func TestChildSpecRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %v %s", err, d.Encode())
 	}
 }
+
+// TestNetnsSameName: two network namespaces of fdwire's own each bind the
+// same abstract name, and a socket made in one reaches only its own.
+func TestNetnsSameName(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("a network namespace of fdwire's own needs CAP_SYS_ADMIN (run as root)")
+	}
+	name := "@fdwire-ns-test-" + strings.Repeat("x", 3)
+	var ls [2]int
+	for i := range ls {
+		h, err := ns.NewNetns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		err = ns.InNetns(h, func() error {
+			s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			ls[i] = s
+			if err := unix.Bind(s, &unix.SockaddrUnix{Name: name}); err != nil {
+				return err
+			}
+			return unix.Listen(s, 1)
+		})
+		if err != nil {
+			t.Fatalf("netns %d: %v", i, err)
+		}
+		defer unix.Close(ls[i])
+	}
+	// Not in ours.
+	c, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	defer unix.Close(c)
+	if err := unix.Connect(c, &unix.SockaddrUnix{Name: name}); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("connect in our namespace: %v, want ECONNREFUSED", err)
+	}
+}

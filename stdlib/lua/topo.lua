@@ -168,6 +168,10 @@ function M.load(path)
 	return spec.define(v)
 end
 
+-- topo.loading() tells a topology file whether topo.load (fdwire up, test,
+-- graph) is reading it, or it runs as a script.
+function M.loading() return loading > 0 end
+
 -- topo.run_main(spec, opts) runs the topology as `fdwire up` would,
 -- prints the summary, and ends the script with the run's exit status;
 -- under topo.load it returns the spec instead.

@@ -3,6 +3,7 @@
 -- sure none of them, nor any process, outlives the run.
 local native = require("fdwire.topo.native")
 local util = require("fdwire.util")
+local isolate = require("fdwire.topo.isolate")
 
 local M = {}
 
@@ -74,6 +75,7 @@ function M.setup(top)
 			M.subreaper_set = pcall(native.subreaper)
 		end
 	end
+	isolate.setup(top)
 	local need = {}
 	for _, P in pairs(top.procs) do
 		for _, ref in pairs(P.spec.fds) do
@@ -101,7 +103,7 @@ function M.setup(top)
 		if so.kind == "path" then claim_path(o) end
 		if so.created then
 			if so.kind == "path" or so.kind == "abstract" then
-				o.h.sock = sock.listen_on(o.address, { type = so.type, backlog = so.backlog })
+				o.h.sock = isolate.listen(top, o.address, { type = so.type, backlog = so.backlog })
 				if so.kind == "path" then
 					-- Removed at the end only while it is still this inode.
 					local st = fs.stat(o.address)
@@ -205,6 +207,7 @@ end
 
 -- close closes every handle the run still holds and removes its files.
 function M.close(top)
+	isolate.close(top)
 	for _, list in ipairs({ top.helpers or {} }) do
 		for _, t in ipairs(list) do pcall(t.cancel, t) end
 	end

@@ -6,6 +6,7 @@ local native = require("fdwire.topo.native")
 local util = require("fdwire.util")
 local objects = require("fdwire.topo.objects")
 local report = require("fdwire.topo.report")
+local isolate = require("fdwire.topo.isolate")
 
 local M = {}
 
@@ -246,6 +247,7 @@ local function start(top, P)
 		-- Born inside the topology's cgroup (clone3 CLONE_INTO_CGROUP), so
 		-- nothing it forks can start outside the group cgroup.kill empties.
 		argv.cgroup = top.guards.cgroup
+		isolate.spawn_args(top, P, argv, fds, mine)
 		P.proc = proc.spawn(argv)
 	end)
 	for _, h in ipairs(mine) do h:close() end

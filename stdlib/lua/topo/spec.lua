@@ -2,6 +2,7 @@
 -- definition the runner, the graph and verify share. Every error names
 -- its place in the spec: procs.client.fds[3]: no socket named "ap".
 local util = require("fdwire.util")
+local isolate = require("fdwire.topo.isolate")
 
 local M = {}
 
@@ -63,6 +64,8 @@ end
 local TOP_FIELDS = set("name", "sockets", "pipes", "procs", "timeout", "grace", "dir")
 local SOCK_FIELDS = set("path", "abstract", "anon", "pair", "type", "backlog")
 local PROC_FIELDS = set("argv", "sh", "env", "cwd", "fds", "listen", "ready", "depends_on", "expect", "timeout", "stdin", "uid", "gid", "groups")
+for _, k in ipairs(isolate.TOP_FIELDS) do TOP_FIELDS[k] = true end
+for _, k in ipairs(isolate.PROC_FIELDS) do PROC_FIELDS[k] = true end
 local READY_FIELDS = set("notify", "notify_fd", "connect", "output", "stdout", "stderr", "timeout")
 local EXPECT_FIELDS = set("exit", "signal", "stdout", "stderr")
 local TYPES = set("stream", "dgram", "seqpacket")
@@ -324,6 +327,7 @@ local function check_proc(def, name, v)
 		end
 	end
 	check_cred(p, place, v)
+	isolate.check_proc(p, place, v, fail)
 	p.ready = check_ready(def, p, place .. ".ready", v.ready)
 	if v.depends_on ~= nil then
 		local d = v.depends_on
@@ -418,6 +422,7 @@ function M.define(spec)
 	def.grace = spec.grace or M.DEFAULT_GRACE
 	if spec.dir ~= nil and type(spec.dir) ~= "string" then fail("dir", "expected a directory path, got %s", type(spec.dir)) end
 	def.dir = spec.dir
+	isolate.check_top(def, spec, fail)
 	check_sockets(def, spec)
 	check_pipes(def, spec)
 	if type(spec.procs) ~= "table" or next(spec.procs) == nil then

@@ -100,9 +100,13 @@ function M.run(top, opts)
 					else
 						local o = top.objs[ref.obj]
 						local d = o.ino[ref.part]
+						-- A connector stands in for an address handle given to a
+						-- process without /proc (topo/isolate.lua).
+						local conn = P.connector_ino and P.connector_ino[n]
+						if conn then d = conn end
 						if d and key(f) ~= key(d) then
-							bad("%s: is %s, not the %s the runner made (inode %d)", where, f.link, ref.text, d.ino)
-						elseif d then
+							bad("%s: is %s, not the %s the runner made (inode %d)", where, f.link, conn and "connector for " .. ref.text or ref.text, d.ino)
+						elseif d and not conn then
 							local hk = ref.obj .. "." .. ref.part
 							local first = holders[hk]
 							if not first then

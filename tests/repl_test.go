@@ -390,3 +390,21 @@ func TestREPLBackgroundPrintStaysOnScreen(t *testing.T) {
 	p.send("\x15\x04")
 	p.waitExit()
 }
+
+// TestREPLCtrlCAfterTabListingDropsTheLine: Ctrl-C with a completion
+// listing open abandons the typed line, as at any other time; it used to
+// close only the listing, and the next line was appended to the old one
+// ("sock.bind_a" + "zz = 42" set a field of sock).
+func TestREPLCtrlCAfterTabListingDropsTheLine(t *testing.T) {
+	p := startREPL(t, t.TempDir())
+	p.send("sock.bind_\t\t")
+	p.expect("bind_at")
+	p.send("\x03")
+	p.expect("^C")
+	p.line("zz = 42")
+	p.settle()
+	p.line(`print("got", zz, sock.bind_azz, sock.bind_zz)`)
+	p.expectRe(`(got\t42\tnil\tnil)\r\n`)
+	p.send("\x04")
+	p.waitExit()
+}

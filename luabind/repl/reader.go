@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/chzyer/readline"
@@ -55,8 +56,13 @@ func HistoryPath() string {
 
 // rlReader is LineReader on github.com/chzyer/readline.
 type rlReader struct {
-	rl   *readline.Instance
-	last string // the newest history entry, to drop consecutive repeats
+	rl *readline.Instance
+	// op is rl.Operation for the input filter, which runs on readline's
+	// own goroutine from the first key on (set once NewEx returned).
+	op atomic.Pointer[readline.Operation]
+	// prompted is set by the first ReadLine (see Close).
+	prompted atomic.Bool
+	last     string // the newest history entry, to drop consecutive repeats
 }
 
 // NewReadline makes a LineReader on the terminal at stdin/stdout, with
@@ -79,7 +85,17 @@ func NewReadline(historyFile string, complete Completer) (LineReader, error) {
 		HistoryLimit:           HistoryLimit,
 		AutoComplete:           completerAdapter(complete),
 		InterruptPrompt:        "^C",
-		EOFPrompt:              "\n",
+		// Ctrl-C with a completion listing open would only close the
+		// listing and keep the typed line, so the next line was appended
+		// to it; close the listing first, and Ctrl-C then abandons the
+		// line as it does everywhere else.
+		FuncFilterInputRune: func(c rune) (rune, bool) {
+			if op := r.op.Load(); c == readline.CharInterrupt && op != nil && op.IsInCompleteMode() {
+				op.ExitCompleteMode(true)
+			}
+			return c, true
+		},
+		EOFPrompt: "\n",
 		FuncGetWidth: func() int {
 			// A terminal that reports no size (a fresh pty) still
 			// completes: readline turns completion off at width 0.
@@ -94,10 +110,12 @@ func NewReadline(historyFile string, complete Completer) (LineReader, error) {
 		return nil, err
 	}
 	r.rl = rl
+	r.op.Store(rl.Operation)
 	return r, nil
 }
 
 func (r *rlReader) ReadLine(prompt string) (string, error) {
+	r.prompted.Store(true)
 	r.rl.SetPrompt(prompt)
 	line, err := r.rl.Readline()
 	if errors.Is(err, readline.ErrInterrupt) {
@@ -122,7 +140,17 @@ func (r *rlReader) Stderr() io.Writer { return r.rl.Stderr() }
 // after the last line (type-ahead, or ^D read as EOF while a statement
 // ran). The terminal is already back in cooked mode by then, and history
 // is written as entries are added, so nothing is lost by not waiting.
+//
+// Before any ReadLine, the terminal goroutine may not have registered in
+// readline's WaitGroup yet, and waiting for it then is a WaitGroup misuse
+// (what the race detector reported): only the history file and stdin are
+// closed, and that goroutine, parked on a channel, is left.
 func (r *rlReader) Close() error {
+	if !r.prompted.Load() {
+		r.rl.Config.Stdin.Close()
+		r.rl.Operation.Close()
+		return nil
+	}
 	done := make(chan error, 1)
 	go func() { done <- r.rl.Close() }()
 	select {

@@ -93,6 +93,6 @@ func (ix *Index) Others(k Key, pid, fd int) []Holder {
 // description (offset, status flags), through kcmp; ok is false when the
 // kernel will not say (no CONFIG_KCMP, or no ptrace access to a pid).
 func SameDescription(pid1, fd1, pid2, fd2 int) (same, ok bool) {
-	same, err := sys.Kcmp(pid1, fd1, pid2, fd2)
+	same, err := SameFile(pid1, fd1, pid2, fd2)
 	return same, err == nil
 }

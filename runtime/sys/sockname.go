@@ -22,15 +22,3 @@ func Unnamed(fd int, peer bool) (bool, error) {
 	}
 	return rsa.Addr.Family == unix.AF_UNIX && l == uint32(unsafe.Sizeof(rsa.Addr.Family)), nil
 }
-
-// Kcmp reports whether descriptor fd1 of pid1 and fd2 of pid2 are the same
-// open file description (kcmp KCMP_FILE), which an inode comparison cannot
-// tell: both ends of a pipe share one inode, a dup shares the description.
-func Kcmp(pid1, fd1, pid2, fd2 int) (bool, error) {
-	const kcmpFile = 0
-	r, _, e := unix.Syscall6(unix.SYS_KCMP, uintptr(pid1), uintptr(pid2), kcmpFile, uintptr(fd1), uintptr(fd2), 0)
-	if e != 0 {
-		return false, Wrap("kcmp", "", e)
-	}
-	return r == 0, nil
-}

@@ -266,7 +266,7 @@ func (o *Owner) start(a Attr, pl *plan) (_ *Proc, err error) {
 		return nil, explainStartError("spawn", a, path, ferr)
 	}
 	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil, owner: o}
-	if pidfd < 0 || o.inject("pidfd") != nil {
+	if pidfd < 0 || o.failAt == "pidfd" {
 		// clone3 without CLONE_PIDFD (old kernel or seccomp): open one now;
 		// the child cannot have been reaped yet because only we wait for it.
 		if pidfd >= 0 {
@@ -274,8 +274,7 @@ func (o *Owner) start(a Attr, pl *plan) (_ *Proc, err error) {
 		}
 		pidfd, err = sys.PidfdOpen(pid, 0)
 		if err == nil {
-			err = o.inject("pidfd-open")
-			if err != nil {
+			if err = o.inject("pidfd"); err != nil {
 				unix.Close(pidfd)
 			}
 		}

@@ -1,0 +1,8 @@
+package proc
+
+// SetFailAt makes the named step of o's spawns fail (tests only).
+func SetFailAt(o *Owner, step string) { o.failAt = step }
+
+// SpawnSteps are the steps of a spawn that can be made to fail, in order.
+var SpawnSteps = []string{"mark-inherited", "rlimit", "notify", "notify-pipe", "stdio-null", "stdio-pipe",
+	"trampoline-pipe", "fork", "pidfd", "trampoline-report"}

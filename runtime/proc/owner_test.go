@@ -1,0 +1,203 @@
+package proc_test
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/internal/leakcheck"
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/proc"
+	"github.com/fdwire/fdwire/runtime/reap"
+)
+
+// TestSpawnFailureAtEachStepLeaksNothing injects a failure at every step
+// of a spawn that uses every feature that makes descriptors (notify
+// socket and pipe, stdio pipes and /dev/null, the trampoline's report
+// pipe, a cgroup) and checks that each failure closes everything and
+// leaves no child.
+func TestSpawnFailureAtEachStepLeaksNothing(t *testing.T) {
+	leakcheck.Check(t)
+	o, err := proc.NewOwner(proc.OwnerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(time.Second)
+	cg, err := fdio.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cg.Close()
+	umask := 0o22
+	attr := func() proc.Attr {
+		return proc.Attr{Argv: []string{"true"}, Notify: true, NotifyFd: 5, Umask: &umask,
+			Stdio: [3]proc.Stdio{proc.StdioPipe, proc.StdioNull, proc.StdioPipe}}
+	}
+	for _, step := range proc.SpawnSteps {
+		before := len(fdio.OpenNumbers())
+		proc.SetFailAt(o, step)
+		p, err := o.Spawn(attr())
+		if err == nil {
+			p.Wait(0)
+			t.Errorf("%s: spawn succeeded despite the injected failure", step)
+			continue
+		}
+		if !strings.Contains(err.Error(), "injected failure at "+step) {
+			t.Errorf("%s: error %v is not the injected one", step, err)
+		}
+		if after := len(fdio.OpenNumbers()); after != before {
+			t.Errorf("%s: %d descriptors before, %d after the failed spawn", step, before, after)
+		}
+		if n := len(o.Children()); n != 0 {
+			t.Errorf("%s: %d children left registered", step, n)
+		}
+	}
+	proc.SetFailAt(o, "")
+	// The reproduction of issue 13: a closed cgroup handle leaked five
+	// descriptors (notify socket, pipes, trampoline report pipe).
+	cg2, _ := fdio.Dup(cg)
+	cg2.Close()
+	before := len(fdio.OpenNumbers())
+	a := attr()
+	a.Cgroup = cg2
+	if _, err := o.Spawn(a); !errors.Is(err, unix.EBADF) {
+		t.Errorf("closed cgroup handle: %v, want EBADF", err)
+	}
+	if after := len(fdio.OpenNumbers()); after != before {
+		t.Errorf("closed cgroup handle: %d descriptors before, %d after", before, after)
+	}
+}
+
+// TestTwoOwnersEndOnlyTheirOwn: closing one owner ends its children and
+// leaves the other's running.
+func TestTwoOwnersEndOnlyTheirOwn(t *testing.T) {
+	leakcheck.Check(t)
+	a, err := proc.NewOwner(proc.OwnerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := proc.NewOwner(proc.OwnerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(time.Second)
+	pa, err := a.Spawn(proc.Attr{Argv: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := b.Spawn(proc.Attr{Argv: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Children()) != 1 || a.Children()[0] != pa || b.Knows(pa.Pid) {
+		t.Fatal("each owner must list only its own child")
+	}
+	a.Close(time.Second)
+	if s := pa.Status(); s == nil || s.Signal != unix.SIGTERM {
+		t.Errorf("a's child: status %v, want signal SIGTERM", s)
+	}
+	if run, err := pb.Running(); !run || err != nil {
+		t.Errorf("b's child was ended by a's Close (running %v, %v)", run, err)
+	}
+	if _, err := a.Spawn(proc.Attr{Argv: []string{"true"}}); !errors.Is(err, unix.EBADF) {
+		t.Errorf("spawn on a closed owner: %v, want EBADF", err)
+	}
+}
+
+// TestDeathSignalSurvivesThreadChurn: children must not get their death
+// signal while this process lives, however Go's threads come and go.
+// Goroutines that lock a thread and exit make Go end that thread; a child
+// forked on such a thread would be SIGKILLed. Spawns go through the
+// owner's spawner thread, so none is.
+func TestDeathSignalSurvivesThreadChurn(t *testing.T) {
+	leakcheck.Check(t)
+	o, err := proc.NewOwner(proc.OwnerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close(time.Second)
+	// churn ends up to n threads: each goroutine locks its thread and
+	// exits without unlocking, which makes Go end that thread.
+	churn := func(n int) {
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runtime.LockOSThread()
+			}()
+		}
+		wg.Wait()
+	}
+	var kids []*proc.Proc
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				p, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				kids = append(kids, p)
+				mu.Unlock()
+				churn(8)
+			}
+		}()
+	}
+	wg.Wait()
+	churn(64)
+	for _, p := range kids {
+		if run, err := p.Running(); !run {
+			t.Errorf("child %d ended while this process lives (%v, %v)", p.Pid, p.Status(), err)
+		}
+	}
+}
+
+// TestDetachedChildIsLeftAlone: a detached child gets its own session, is
+// not ended when its owner closes, and the Reaper, when the last owner
+// closes, spares it.
+func TestDetachedChildIsLeftAlone(t *testing.T) {
+	r := reap.NewReaper()
+	o, err := proc.NewOwner(proc.OwnerOptions{Reaper: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "60"}, Detach: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := p.Pid
+	defer func() { unix.Kill(pid, unix.SIGKILL); r.ReapZombies(); r.Close(0) }()
+	st, ok := reap.ReadStat(pid)
+	if !ok || st.Session != pid {
+		t.Fatalf("detached child: session %d, want its own (%d)", st.Session, pid)
+	}
+	o.Close(100 * time.Millisecond)
+	r.Close(100 * time.Millisecond)
+	st, ok = reap.ReadStat(pid)
+	if !ok || st.State == "Z" {
+		t.Fatalf("the detached child was ended (state %q)", st.State)
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "SigPnd:") || strings.HasPrefix(l, "ShdPnd:") {
+			if f := strings.Fields(l); len(f) == 2 && strings.Trim(f[1], "0") != "" {
+				t.Errorf("a signal is pending for the detached child: %s", l)
+			}
+		}
+	}
+	// Re-arm to reap it as the orphan-like child it now is.
+	r.Arm()
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -71,6 +72,10 @@ type Runtime struct {
 	external bool
 	failures int
 	closed   bool
+	// watched counts, per signal, the Lua watches (signal.watch) that
+	// take it; the CLI's fallback handler leaves those signals to them.
+	watchMu sync.Mutex
+	watched map[os.Signal]int
 }
 
 type blockingFn struct {
@@ -395,6 +400,26 @@ func (rt *Runtime) Close() {
 	rt.fds.CloseAll()
 	rt.sched.loop.Close()
 	rt.L.Close()
+}
+
+// NoteSignalWatch records that a Lua watch takes sigs (delta 1) or no
+// longer does (delta -1); any goroutine.
+func (rt *Runtime) NoteSignalWatch(sigs []os.Signal, delta int) {
+	rt.watchMu.Lock()
+	defer rt.watchMu.Unlock()
+	if rt.watched == nil {
+		rt.watched = map[os.Signal]int{}
+	}
+	for _, s := range sigs {
+		rt.watched[s] += delta
+	}
+}
+
+// SignalWatched reports whether a Lua watch takes sig now; any goroutine.
+func (rt *Runtime) SignalWatched(sig os.Signal) bool {
+	rt.watchMu.Lock()
+	defer rt.watchMu.Unlock()
+	return rt.watched[sig] > 0
 }
 
 // Interrupt ends the run as os.exit(code) would, from any goroutine (a

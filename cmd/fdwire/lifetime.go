@@ -29,7 +29,7 @@ const grace = 2 * time.Second
 
 // runtimeOptions are the options of every runtime the CLI makes.
 func runtimeOptions(script string, args []string) luabind.Options {
-	return luabind.Options{Script: script, Args: args, Modules: modules.Default(), Reaper: reaper, Grace: grace}
+	return luabind.Options{Script: script, Args: args, Modules: append(modules.Default(), versionModule()), Reaper: reaper, Grace: grace}
 }
 
 // endReaper ends the orphans no runtime claimed; after every runtime of

@@ -27,7 +27,7 @@ var topSpec = clidoc.Spec{
 		{Code: "N", Meaning: "the script called os.exit(N)"},
 		{Code: "1", Meaning: "the script raised an error (message and traceback on stderr)"},
 		{Code: "2", Meaning: "bad command line"},
-		{Code: "130", Meaning: "interrupted by SIGINT (143 for SIGTERM)"},
+		{Code: "130", Meaning: "interrupted by SIGINT (143 SIGTERM, 129 SIGHUP, 131 SIGQUIT); children are ended first"},
 	},
 }
 

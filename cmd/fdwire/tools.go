@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -26,21 +29,30 @@ func toolCommands() []subcommand {
 	}
 }
 
-// runToolOwnSignals is runTool without the CLI's SIGINT/SIGTERM handler:
-// the tool watches signals itself (signal.watch), so that hold can finish
-// requests in flight on SIGTERM and activate can forward every catchable
-// signal to COMMAND and return its status.
+// runToolOwnSignals is runTool for tools that watch signals themselves
+// (signal.watch), so that hold can finish requests in flight on SIGTERM
+// and activate can forward every catchable signal to COMMAND and return
+// its status. An ending signal that no watch of the tool takes at that
+// moment still ends the run in order, as for every other run.
 func runToolOwnSignals(module string) func(args []string) int {
 	return func(args []string) int {
 		defer endReaper()
-		opts := runtimeOptions(module, args)
-		opts.Modules = append(opts.Modules, versionModule())
-		rt, err := luabind.New(opts)
+		rt, err := luabind.New(runtimeOptions(module, args))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "fdwire:", err)
 			return 1
 		}
 		defer rt.Close()
+		sigs := make(chan os.Signal, 4)
+		signal.Notify(sigs, endSignals...)
+		defer signal.Stop(sigs)
+		go func() {
+			for s := range sigs {
+				if !rt.SignalWatched(s) {
+					rt.Interrupt(128 + int(s.(unix.Signal)))
+				}
+			}
+		}()
 		res := rt.RunModuleMain(module, args)
 		if res.Err != nil {
 			fmt.Fprintln(os.Stderr, "fdwire:", rt.ErrorReport(res.Err))

@@ -74,6 +74,7 @@ func (rt host) signalWatch(L *lua.LState) int {
 	}
 	ch := make(chan os.Signal, 16)
 	signal.Notify(ch, sigs...)
+	rt.NoteSignalWatch(sigs, 1) // the CLI's fallback leaves these to us
 	done := make(chan struct{})
 	var mu sync.Mutex // keeps the write from racing the close below
 	go func() {
@@ -92,6 +93,7 @@ func (rt host) signalWatch(L *lua.LState) int {
 	}()
 	r.OnClose(func() {
 		signal.Stop(ch)
+		rt.NoteSignalWatch(sigs, -1)
 		close(done)
 		mu.Lock()
 		w.Close()

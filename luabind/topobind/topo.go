@@ -290,7 +290,8 @@ func (rt host) topoAlive(L *lua.LState) int {
 }
 
 // topoSignals() -> Fd: readable with one byte (the signal number) when
-// SIGINT or SIGTERM arrives, so a topology can tear down in order. A
+// SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives, so a topology can tear down
+// in order (the CLI's rule for every run, see docs/guide.md). A
 // second signal gives up on that and interrupts the runtime (whose close
 // still terminates children and removes the run's files). Closing the Fd
 // restores the default handling.
@@ -300,7 +301,7 @@ func (rt host) topoSignals(L *lua.LState) int {
 		return rt.Raise(L, err)
 	}
 	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, unix.SIGINT, unix.SIGTERM)
+	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	done := make(chan struct{})
 	var mu sync.Mutex // keeps the write from racing the close below
 	go func() {

@@ -21,7 +21,7 @@ M.spec = {
 		{ 1, "an expectation failed, or the timeout passed" },
 		{ 2, "bad command line, or TOPO.lua does not exist" },
 		{ 3, "the spec is invalid or the topology could not be set up" },
-		{ "130", "interrupted by SIGINT (143 for SIGTERM), after the teardown" },
+		{ "130", "interrupted by SIGINT (143 for SIGTERM, 129 for SIGHUP, 131 for SIGQUIT), after the teardown" },
 	},
 }
 

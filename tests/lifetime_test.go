@@ -1,0 +1,325 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/internal/leakcheck"
+)
+
+// Lifetime (docs/guide.md): children never outlive fdwire unless started
+// with detach = true, however fdwire ends.
+
+// started is an fdwire run whose first stdout line lists pids.
+type started struct {
+	cmd    *exec.Cmd
+	pids   []int
+	stderr *strings.Builder
+}
+
+// startFdwire runs fdwire with args and reads the pids it prints first.
+func startFdwire(t *testing.T, adjust func(*exec.Cmd), args ...string) *started {
+	t.Helper()
+	cmd := exec.Command(fdwireBin, args...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "FDWIRE="+fdwireBin)
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if adjust != nil {
+		adjust(cmd)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("reading pids: %v; stderr:\n%s", err, errb.String())
+	}
+	s := &started{cmd: cmd, stderr: &errb}
+	for _, f := range strings.Fields(line) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		s.pids = append(s.pids, n)
+		if !alive(n) {
+			t.Errorf("pid %d is not running before the test acts", n)
+		}
+	}
+	return s
+}
+
+// exitCode waits for the run and returns its status (128+N when killed).
+func (s *started) exitCode() int {
+	err := s.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// gone waits (bounded, not timed: the kernel delivers asynchronously) for
+// each pid to have ended, reaping the ones that came to this process (the
+// test binary is a subreaper), and reports the survivors, killing them.
+func gone(t *testing.T, what string, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("%s: pid %d survived", what, pid)
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	reapOurs()
+}
+
+// reapOurs reaps zombies that were reparented to this test process.
+func reapOurs() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG|unix.WALL, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// spawnTree is a script that starts a child and an orphaned grandchild
+// (its shell exits; fdwire adopts it as subreaper), prints their pids and
+// waits.
+const spawnTree = `
+	local c = proc.spawn{"sleep", "60"}
+	local p = proc.spawn{"sh", "-c", "sleep 60 & echo $!", stdout = "pipe"}
+	local g = p:stdout():read(100)
+	p:wait()
+	io.stdout:write(c:pid(), " ", g)
+	io.stdout:flush()
+	c:wait()
+`
+
+var endSignals = []unix.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT}
+
+// TestLifetimeSignalsEndScriptInOrder: SIGINT, SIGTERM, SIGHUP and
+// SIGQUIT each end a script with its ordered teardown (exit 128+N), and
+// neither its child nor its orphaned grandchild is left.
+func TestLifetimeSignalsEndScriptInOrder(t *testing.T) {
+	leakcheck.Check(t)
+	for _, sig := range endSignals {
+		s := startFdwire(t, nil, "-e", spawnTree)
+		s.cmd.Process.Signal(sig)
+		if code := s.exitCode(); code != 128+int(sig) {
+			t.Errorf("%v: exit %d, want %d; stderr:\n%s", sig, code, 128+int(sig), s.stderr)
+		}
+		if strings.Contains(s.stderr.String(), "goroutine ") {
+			t.Errorf("%v: Go's own handler ran (a goroutine dump), not fdwire's teardown:\n%s", sig, s.stderr)
+		}
+		gone(t, unix.SignalName(sig), s.pids...)
+	}
+}
+
+// TestLifetimeSigkillEndsChildren: SIGKILL gives fdwire no say; the kernel
+// ends its children (PR_SET_PDEATHSIG), and a detached child is left
+// running in a session of its own.
+func TestLifetimeSigkillEndsChildren(t *testing.T) {
+	leakcheck.Check(t)
+	s := startFdwire(t, nil, "-e", `
+		local c = proc.spawn{"sleep", "60"}
+		local u = proc.spawn{"sleep", "60", uid = 65534, umask = 18} -- through the trampoline
+		local d = proc.spawn{"sleep", "60", detach = true, stdin = "null", stdout = "null", stderr = "null"}
+		print(c:pid(), u:pid(), d:pid())
+		io.stdout:flush()
+		c:wait()
+	`)
+	detached := s.pids[2]
+	defer func() { unix.Kill(detached, unix.SIGKILL); gone(t, "cleanup", detached) }()
+	s.cmd.Process.Signal(unix.SIGKILL)
+	s.exitCode()
+	gone(t, "SIGKILL", s.pids[0], s.pids[1])
+	if !alive(detached) {
+		t.Fatalf("the detached child %d died with fdwire", detached)
+	}
+	if sid, _ := unix.Getsid(detached); sid != detached {
+		t.Errorf("the detached child is in session %d, not its own", sid)
+	}
+}
+
+// TestLifetimeDetachSurvivesExit: a detached child is not signalled or
+// reaped as an orphan when fdwire exits normally (issue 13: TerminateAll
+// dropped it and the orphan sweep then killed it), and it is in its own
+// session, in fdwire's parent's cgroup.
+func TestLifetimeDetachSurvivesExit(t *testing.T) {
+	leakcheck.Check(t)
+	r := fdwire(t, "", "-e", `
+		local d = proc.spawn{"sh", "-c", "sleep 60 & exec sleep 60", detach = true, stdin = "null", stdout = "null", stderr = "null"}
+		print(d:pid())
+	`)
+	pid, _ := strconv.Atoi(strings.TrimSpace(r.Stdout))
+	if r.Code != 0 || pid == 0 {
+		t.Fatalf("%+v", r)
+	}
+	defer func() { unix.Kill(-pid, unix.SIGKILL); gone(t, "cleanup", pid) }()
+	if !alive(pid) {
+		t.Fatalf("the detached child %d did not survive fdwire's exit", pid)
+	}
+	if sid, _ := unix.Getsid(pid); sid != pid {
+		t.Errorf("session %d, want its own", sid)
+	}
+	mine, _ := os.ReadFile("/proc/self/cgroup")
+	theirs, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if string(mine) != string(theirs) {
+		t.Errorf("the detached child is in another cgroup:\n%s\nwant:\n%s", theirs, mine)
+	}
+}
+
+// TestLifetimeExitWithFullDescriptorTable: the script fills its descriptor
+// table (prlimit 64) and ends; teardown still ends every child and orphan
+// (issue 13: Go's poller was first set up at teardown, failed with
+// EMFILE, and Go aborted before any child was signalled).
+func TestLifetimeExitWithFullDescriptorTable(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	leakcheck.Check(t)
+	cmd := exec.Command("prlimit", "--nofile=64:64", fdwireBin, "-e", `
+		local c = proc.spawn{"sleep", "60"}
+		local p = proc.spawn{"sh", "-c", "sleep 60 & echo $!", stdout = "pipe"}
+		local g = p:stdout():read(100)
+		p:wait()
+		local held, err = {}, nil
+		while true do
+			local ok, h = pcall(fd.dup, fd.stdin)
+			if not ok then err = h break end
+			held[#held + 1] = h
+		end
+		assert(err.name == "EMFILE", tostring(err))
+		io.stdout:write(c:pid(), " ", g)
+		io.stdout:flush()
+	`)
+	out, err := cmd.Output()
+	var stderr string
+	if ee, ok := err.(*exec.ExitError); ok {
+		stderr = string(ee.Stderr)
+	}
+	if err != nil || strings.Contains(stderr, "fatal error") {
+		t.Errorf("fdwire with a full table: %v\n%s", err, stderr)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		n, _ := strconv.Atoi(f)
+		pids = append(pids, n)
+	}
+	if len(pids) != 2 {
+		t.Fatalf("pids %q", out)
+	}
+	gone(t, "full descriptor table", pids...)
+}
+
+// TestLifetimeSignalsEndTool: each ending signal to `fdwire activate`
+// ends its COMMAND and removes the socket file it made.
+func TestLifetimeSignalsEndTool(t *testing.T) {
+	leakcheck.Check(t)
+	for _, sig := range append(endSignals, unix.SIGKILL) {
+		sock := filepath.Join(t.TempDir(), "a.sock")
+		s := startFdwire(t, nil, "activate", "--now", "-l", sock, "--", "sh", "-c", "echo $$; exec sleep 60")
+		s.cmd.Process.Signal(sig)
+		code := s.exitCode()
+		if sig != unix.SIGKILL && code != 128+int(sig) {
+			t.Errorf("%v: exit %d, want %d; stderr:\n%s", sig, code, 128+int(sig), s.stderr)
+		}
+		gone(t, "activate "+unix.SignalName(sig), s.pids...)
+		if _, err := os.Lstat(sock); err == nil && sig != unix.SIGKILL {
+			t.Errorf("%v: the socket file %s is left", sig, sock)
+		}
+	}
+}
+
+// TestExecFailuresReturn: proc.exec of a missing program, a file without
+// execute permission or a directory raises an error and the script goes
+// on (issue 13: it never returned; the trampoline exited 127).
+func TestExecFailuresReturn(t *testing.T) {
+	leakcheck.Check(t)
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "data")
+	os.WriteFile(notExec, []byte("#!/bin/sh\necho no\n"), 0o644)
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(garbage, []byte("\x00\x01not a program\n"), 0o755)
+	badInterp := filepath.Join(dir, "badinterp")
+	os.WriteFile(badInterp, []byte("#!/nonexistent/interp\n"), 0o755)
+	r := fdwire(t, "", "-e", `
+		local c = proc.spawn{"sleep", "60"}
+		local cases = {
+			{ {"/nonexistent"}, "ENOENT" },
+			{ {arg[1]}, "EACCES" },
+			{ {"/tmp"}, "EACCES" },
+			{ {arg[2]}, "ENOEXEC" },
+			{ {arg[3]}, "ENOENT" },
+			{ {"true", cwd = "/nonexistent"}, "ENOENT" },
+		}
+		for _, k in ipairs(cases) do
+			local ok, e = pcall(proc.exec, k[1])
+			assert(not ok, "exec returned without error")
+			assert(e.name == k[2], tostring(k[1][1]) .. ": " .. tostring(e) .. ", want " .. k[2])
+		end
+		assert(c:running(), "the child must still be running after failed execs")
+		print("still here")
+	`, notExec, garbage, badInterp)
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "still here" {
+		t.Fatalf("%+v", r)
+	}
+}
+
+// TestToolNotExecutableIs126: recv's COMMAND that is not executable makes
+// it exit 126, one that does not exist 127, as documented.
+func TestToolNotExecutableIs126(t *testing.T) {
+	leakcheck.Check(t)
+	for _, k := range []struct {
+		prog string
+		code int
+	}{{"/etc/passwd", 126}, {"/nonexistent/prog", 127}} {
+		name := "@fdwire-owner-126-" + strconv.Itoa(os.Getpid()) + "-" + strconv.Itoa(k.code)
+		recv := exec.Command(fdwireBin, "recv", "-f", "3", name, "--", k.prog)
+		recv.Dir = repoRoot
+		var errb strings.Builder
+		recv.Stderr = &errb
+		if err := recv.Start(); err != nil {
+			t.Fatal(err)
+		}
+		send := fdwire(t, "", "send", "--blocking", "--timeout", "20", name)
+		if send.Code != 0 {
+			recv.Process.Kill()
+		}
+		err := recv.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != k.code {
+			t.Errorf("recv -- %s: exit %d, want %d; stderr:\n%s\nsend: %+v", k.prog, code, k.code, errb.String(), send)
+		}
+	}
+}

@@ -323,3 +323,61 @@ func TestToolNotExecutableIs126(t *testing.T) {
 		}
 	}
 }
+
+// TestLifetimeSignalsEndTopology: SIGTERM, SIGHUP and SIGQUIT to `fdwire
+// up` each tear the topology down in order (exit 128+N) and leave no
+// process, socket file, run directory or cgroup (SIGINT: TestTopoUpSIGINT).
+func TestLifetimeSignalsEndTopology(t *testing.T) {
+	leakcheck.Check(t)
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT} {
+		dir := t.TempDir()
+		pids := filepath.Join(dir, "pids")
+		topoFile := writeFile(t, dir, "svc.lua", fmt.Sprintf(`return {
+			sockets = { api = { path = "api.sock" } },
+			procs = {
+				db = { sh = "echo $$ >> %[1]s; sleep 60 & echo $! >> %[1]s; echo db-up; wait", fds = { [3] = "api" }, ready = { stdout = "db%%-up" } },
+			},
+		}`, pids))
+		tmp := t.TempDir()
+		cg := newOwnCgroup(t)
+		cmd := exec.Command(fdwireBin, "up", topoFile)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		cg.in(cmd)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "db | db-up") {
+				break
+			}
+		}
+		cmd.Process.Signal(sig)
+		for sc.Scan() {
+		}
+		s := &started{cmd: cmd}
+		if code := s.exitCode(); code != 128+int(sig) {
+			t.Errorf("%v: exit %d, want %d; stderr:\n%s", sig, code, 128+int(sig), errb.String())
+		}
+		b, _ := os.ReadFile(pids)
+		var ps []int
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			ps = append(ps, pid)
+		}
+		if len(ps) != 2 {
+			t.Errorf("%v: pids %q", sig, b)
+		}
+		gone(t, "fdwire up "+unix.SignalName(sig), ps...)
+		assertEmpty(t, tmp)
+		if left := cg.left(); len(left) > 0 {
+			t.Errorf("%v: cgroups left: %v", sig, left)
+		}
+	}
+}

@@ -27,11 +27,8 @@ func (rt *Runtime) initErrorMeta(L *lua.LState) {
 }
 
 func errorString(t *lua.LTable) string {
-	s := lua.LVAsString(t.RawGetString("op"))
-	if a := lua.LVAsString(t.RawGetString("addr")); a != "" {
-		s += " " + a
-	}
-	return s + ": " + lua.LVAsString(t.RawGetString("name")) + ": " + lua.LVAsString(t.RawGetString("msg"))
+	return sys.Format(lua.LVAsString(t.RawGetString("op")), lua.LVAsString(t.RawGetString("addr")),
+		lua.LVAsString(t.RawGetString("name")), lua.LVAsString(t.RawGetString("msg")))
 }
 
 // errorValue converts a Go error into the Lua error table.

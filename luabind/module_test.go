@@ -106,3 +106,22 @@ func TestOneMonotonicClock(t *testing.T) {
 		assert(a <= b and b <= c, string.format("%f %f %f", a, b, c))
 	`)
 }
+
+// TestToolErrorsAreThePrimitivesErrors: the tools' common.fail raised its
+// own table with an errno table of ten names (EBADF, ESRCH, ENOSYS, ...
+// came out as errno 0) and its own formatting; now it is the primitives'
+// error value.
+func TestToolErrorsAreThePrimitivesErrors(t *testing.T) {
+	mustRun(t, `
+		local common = require "fdwire.tools.common"
+		local _, prim = pcall(fd.open, "/nonexistent/x")
+		for _, c in ipairs{ {"EBADF", 9}, {"ESRCH", 3}, {"ENOSYS", 38}, {"EINVAL", 22} } do
+			local ok, e = pcall(common.fail, "send", c[1], "why", 1)
+			assert(not ok and e.errno == c[2] and e.name == c[1] and e.status == 1, c[1] .. " " .. tostring(e.errno))
+			assert(getmetatable(e) == getmetatable(prim), "not the primitives' error value")
+			assert(tostring(e) == "send: " .. c[1] .. ": why", tostring(e))
+		end
+		local ok, e = pcall(common.fail, "holder.list", "BOGUS", "from the peer")
+		assert(not ok and e.name == "ERROR" and e.errno == 0 and e.msg == "BOGUS: from the peer", tostring(e))
+	`)
+}

@@ -49,13 +49,17 @@ func Fact(err error, key string, v any) error {
 	return &c
 }
 
-func (e *Error) Error() string {
-	s := e.Op
-	if e.Addr != "" {
-		s += " " + e.Addr
+func (e *Error) Error() string { return Format(e.Op, e.Addr, e.Name(), e.Msg()) }
+
+// Format is fdwire's one way to write an error, in Go and in Lua (the
+// error values' __tostring): "connect unix:/run/x.sock: ECONNREFUSED:
+// connection refused", the object left out when there is none.
+func Format(op, addr, name, msg string) string {
+	s := op
+	if addr != "" {
+		s += " " + addr
 	}
-	s += ": " + e.Name() + ": " + e.Msg()
-	return s
+	return s + ": " + name + ": " + msg
 }
 
 // Unwrap lets callers use errors.Is(err, unix.ECONNREFUSED).

@@ -3,6 +3,7 @@
 -- sockets that are removed when closed, connecting with waits, running
 -- COMMAND with descriptors in place, and error reporting.
 local M = {}
+local errors = require "fdwire.errors"
 
 -- Exit statuses shared by every tool (each tool's --help lists its own).
 M.OK, M.ERROR, M.USAGE = 0, 1, 2
@@ -23,13 +24,14 @@ function M.log(tool, fmtstr, ...)
 	io.stderr:write("fdwire " .. tool .. ": " .. string.format(fmtstr, ...) .. "\n")
 end
 
--- M.fail raises a structured error like the primitives' (op, name, msg),
--- with an exit status for the tool.
+-- M.fail raises the primitives' own error value (fdwire.errors: errno
+-- from the name, the shared metatable and its formatting), with an exit
+-- status for the tool. A name that is no errno (a peer's answer) is kept
+-- in the message under ERROR.
 function M.fail(op, name, msg, status)
-	local errno = ({ EINVAL = 22, ENOENT = 2, EPERM = 1, EACCES = 13, ETIMEDOUT = 110, EEXIST = 17,
-		EADDRINUSE = 98, ECONNREFUSED = 111, EPROTO = 71, ENOTSOCK = 88 })[name] or 0
-	error(setmetatable({ op = op, name = name, errno = errno, msg = msg, status = status },
-		{ __tostring = function(e) return e.op .. ": " .. e.name .. ": " .. e.msg end }), 0)
+	local ok, e = pcall(errors.new, op, name, msg, { status = status })
+	if not ok then e = errors.new(op, "ERROR", tostring(name) .. ": " .. msg, { status = status }) end
+	error(e, 0)
 end
 
 -- M.runtime_dir returns the per-user 0700 directory bare SOCKSPECs live

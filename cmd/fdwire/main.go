@@ -143,6 +143,22 @@ func run(args []string) int {
 // and closes the runtime (children terminated, handles closed). It
 // returns the exit status.
 func runScript(script string, args []string, body func(rt *luabind.Runtime) *luabind.Result) int {
+	return runRuntime(script, args, runMode{label: "fdwire", errStatus: 1}, body)
+}
+
+// runMode is what differs between the ways a runtime runs for the CLI.
+type runMode struct {
+	// ownSignals leaves the end signals to the Lua code (fdwire up and
+	// test tear their topologies down in order and still report).
+	ownSignals bool
+	label      string // prefix of an uncaught error's report ("fdwire up")
+	errStatus  int    // exit status after an uncaught error
+}
+
+// runRuntime is every CLI run of Lua: the runtime, the end signals (unless
+// the Lua code takes them), the uncaught error's report, and the status:
+// os.exit's, errStatus after an error, 1 when a background task failed.
+func runRuntime(script string, args []string, m runMode, body func(rt *luabind.Runtime) *luabind.Result) int {
 	defer endReaper()
 	rt, err := luabind.New(runtimeOptions(script, args))
 	if err != nil {
@@ -150,17 +166,22 @@ func runScript(script string, args []string, body func(rt *luabind.Runtime) *lua
 		return 1
 	}
 	defer rt.Close()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, endSignals...)
-	defer signal.Stop(sigs)
-	go func() {
-		for s := range sigs {
-			rt.Interrupt(128 + int(s.(unix.Signal)))
-		}
-	}()
+	if !m.ownSignals {
+		sigs := make(chan os.Signal, 2)
+		signal.Notify(sigs, endSignals...)
+		defer signal.Stop(sigs)
+		go func() {
+			for s := range sigs {
+				rt.Interrupt(128 + int(s.(unix.Signal)))
+			}
+		}()
+	}
 	res := body(rt)
 	if res.Err != nil {
-		fmt.Fprintln(os.Stderr, "fdwire:", rt.ErrorReport(res.Err))
+		fmt.Fprintln(os.Stderr, m.label+":", rt.ErrorReport(res.Err))
+		if res.Exit == nil {
+			return m.errStatus
+		}
 	}
 	status := res.ExitCode()
 	if status == 0 && rt.Failures() > 0 {

@@ -1,11 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"os"
-
-	"github.com/fdwire/fdwire/luabind"
-)
+import "github.com/fdwire/fdwire/luabind"
 
 // The topology commands, written in Lua (stdlib/lua/topo/cli.lua and
 // stdlib/lua/testing.lua).
@@ -26,21 +21,6 @@ func runOwnSignals(name, module string) func([]string) int {
 }
 
 func runModuleOwnSignals(name, module string, args []string) int {
-	defer endReaper()
-	rt, err := luabind.New(runtimeOptions(module, args))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "fdwire:", err)
-		return 1
-	}
-	defer rt.Close()
-	res := rt.RunModuleMain(module, args)
-	if res.Err != nil {
-		fmt.Fprintln(os.Stderr, "fdwire "+name+":", rt.ErrorReport(res.Err))
-		return 3
-	}
-	status := res.ExitCode()
-	if status == 0 && rt.Failures() > 0 {
-		status = 1
-	}
-	return status
+	return runRuntime(module, args, runMode{ownSignals: true, label: "fdwire " + name, errStatus: 3},
+		func(rt *luabind.Runtime) *luabind.Result { return rt.RunModuleMain(module, args) })
 }

@@ -280,3 +280,34 @@ func TestTopoSummaryTruth(t *testing.T) {
 		t.Errorf("up --json: output and summary belong on stderr: %q", r.Stderr)
 	}
 }
+
+// TestTopoBadInput: the calls this issue added refuse what they cannot
+// do, with the place and, for a misspelt option, a suggestion; nothing
+// leaks.
+func TestTopoBadInput(t *testing.T) {
+	leakcheck.Check(t)
+	r := fdwire(t, "", "-e", `
+		local top = topo.up({ procs = { s = { argv = { "sleep", "60" } } } })
+		for _, c in ipairs({
+			{ function() top:verify({ strikt = true }) end, 'opts.strikt: unknown option (did you mean "strict"?)' },
+			{ function() top:verify("strict") end, "bad argument #1 (opts): expected a table" },
+			{ function() top:fdstore("nosuch") end, 'no process named "nosuch"' },
+			{ function() topo.up({ procs = { a = { sh = "true" } } }, { expect_falure = true }) end, 'opts.expect_falure: unknown option (did you mean "expect_failure"?)' },
+			{ function() topo.up({ procs = { a = { sh = "true" } } }, 5) end, "bad argument #2 (opts): expected a table" },
+			{ function() topo.load(5) end, "bad argument #1 (path): expected a file name, got number" },
+		}) do
+			local ok, e = pcall(c[1])
+			assert(not ok and tostring(e):find(c[2], 1, true), c[2] .. " -> " .. tostring(e))
+		end
+		-- not started with notify: no notices, nothing stored
+		local fds, names = top:fdstore("s")
+		assert(#fds == 0 and #names == 0)
+		assert(top:proc("s"):notices() == nil)
+		assert(#top:proc("s"):fdstore() == 0)
+		assert(top:down())
+		print("ok")
+	`)
+	if r.Code != 0 || strings.TrimSpace(r.Stdout) != "ok" {
+		t.Fatalf("%+v", r)
+	}
+}

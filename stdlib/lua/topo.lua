@@ -40,7 +40,7 @@ function M.up(s, opts)
 	local known = { echo = true, signals = true, expect_failure = true }
 	for k in pairs(opts or {}) do
 		if not known[k] then
-			util.errorf("topo.up", "EINVAL", "opts." .. tostring(k) .. ": unknown option (known: echo, expect_failure, signals)")
+			util.errorf("topo.up", "EINVAL", "opts." .. tostring(k) .. ": unknown option" .. (type(k) == "string" and spec.suggest(k, known) or "") .. " (known: echo, expect_failure, signals)")
 		end
 	end
 	local def = spec.define(s)

@@ -46,6 +46,8 @@ local function suggest(name, t)
 	return best and string.format(" (did you mean %q?)", best) or ""
 end
 
+M.suggest = suggest
+
 local function check_fields(place, t, known)
 	for k in pairs(t) do
 		if not known[k] then

@@ -48,7 +48,7 @@ function M.run(top, opts)
 	opts = opts or {}
 	for k in pairs(opts) do
 		if k ~= "strict" then
-			util.errorf("Topology:verify", "EINVAL", "opts." .. tostring(k) .. ": unknown option (known: strict)")
+			util.errorf("Topology:verify", "EINVAL", "opts." .. tostring(k) .. ": unknown option" .. (type(k) == "string" and require("fdwire.topo.spec").suggest(k, { strict = true }) or "") .. " (known: strict)")
 		end
 	end
 	local problems, checked = {}, 0

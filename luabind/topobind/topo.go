@@ -7,6 +7,7 @@ package topobind
 import (
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
@@ -176,7 +177,7 @@ func (rt host) topoProcFds(L *lua.LState) int {
 	return 1
 }
 
-// topoUnixSocks({ino...}) -> {[ino]={peer=, state=, type=, path=, peer_known=}}.
+// topoUnixSocks({ino...}) -> {["ino"]={peer=, state=, type=, path=, peer_known=}}.
 func (rt host) topoUnixSocks(L *lua.LState) int {
 	want := L.CheckTable(1)
 	socks, err := diag.UnixSockets()
@@ -201,7 +202,9 @@ func (rt host) topoUnixSocks(L *lua.LState) int {
 		e.RawSetString("type", lua.LString(s.Type))
 		e.RawSetString("path", lua.LString(s.Path))
 		e.RawSetString("peer_known", lua.LBool(s.PeerKnown))
-		t.RawSet(n, e)
+		// Keyed by the inode as a string: a number key this large would
+		// make gopher-lua grow the table's array part up to it.
+		t.RawSetString(strconv.FormatUint(uint64(n), 10), e)
 	})
 	L.Push(t)
 	return 1

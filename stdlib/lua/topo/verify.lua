@@ -186,7 +186,7 @@ function M.run(top, opts)
 	for name, ends in pairs(pairs_seen) do
 		local a, b = ends.a, ends.b
 		if a and b then
-			local sa = socks[a.ino]
+			local sa = socks[tostring(a.ino)]
 			if sa and sa.peer_known and sa.peer ~= b.ino then
 				bad("sockets.%s: %s and %s are not the two ends of one connection (peer of %d is %d, not %d)", name, a.where, b.where, a.ino, sa.peer, b.ino)
 			elseif sa and sa.state ~= "connected" then
@@ -196,7 +196,7 @@ function M.run(top, opts)
 	end
 	for _, name in ipairs(top.def.order) do
 		for _, l in ipairs(top.procs[name].verify_listen or {}) do
-			local s = socks[l.ino]
+			local s = socks[tostring(l.ino)]
 			if s and s.state ~= "listen" then bad("%s: socket is %s, not listening", l.where, tostring(s.state)) end
 		end
 		top.procs[name].verify_listen = nil

@@ -96,6 +96,8 @@ var manPages = map[string]clidoc.Page{
 	"graph": {
 		Examples: [][2]string{
 			{"Draw a topology file:", "fdwire graph -o pipeline.svg scripts/pipeline.topo.lua"},
+			{"Draw the shell you type it in, with its jobs; then a cgroup's processes as JSON:",
+				"fdwire graph --pid $$ -o shell.svg\nfdwire graph --json --cgroup system.slice/ssh.service"},
 		},
 		SeeAlso: []string{"dot(1)", "fdwire-up(1)", "lsfd(1)", "sock_diag(7)"},
 	},

@@ -7,7 +7,7 @@ import "github.com/fdwire/fdwire/luabind"
 func topoCommands() []subcommand {
 	return []subcommand{
 		{"up", "run a topology file: start in dependency order, tear down in reverse, print a summary", runOwnSignals("up", "fdwire.topo.cli_up")},
-		{"graph", "print a topology file as Graphviz DOT, or write SVG with -o FILE.svg", runTool("fdwire.topo.cli_graph")},
+		{"graph", "draw a topology file, or running processes (--pid), as Graphviz DOT or SVG", runGraph},
 		{"test", "run topology test files in parallel and report N passed, N failed", runOwnSignals("test", "fdwire.testing")},
 	}
 }

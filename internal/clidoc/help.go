@@ -50,15 +50,16 @@ func Help(sp Spec) string {
 // Parsed is what Parse found: flags and option values by long name, and
 // the positional arguments.
 type Parsed struct {
-	Opts map[string]string
-	Args []string
+	Opts  map[string]string
+	Lists map[string][]string // every value of each option, in order
+	Args  []string
 }
 
 // Parse reads argv by sp (single-valued options only, which is all the Go
 // commands need). help is true when -h/--help was given; err is a usage
 // error for the caller to print with exit status 2.
 func Parse(sp Spec, argv []string) (p Parsed, help bool, err error) {
-	p.Opts = map[string]string{}
+	p.Opts, p.Lists = map[string]string{}, map[string][]string{}
 	find := func(long, short string) *Option {
 		for i, o := range sp.Options {
 			if (long != "" && o.Long == long) || (short != "" && o.Short == short) {
@@ -117,6 +118,7 @@ func Parse(sp Spec, argv []string) (p Parsed, help bool, err error) {
 		default:
 			return p, false, fmt.Errorf("%s needs %s", name, strings.Join(o.Arg, " "))
 		}
+		p.Lists[key] = append(p.Lists[key], p.Opts[key])
 		if v := p.Opts[key]; len(o.Values) > 0 && len(o.Arg) > 0 && !contains(o.Values, v) {
 			return p, false, fmt.Errorf("%s takes %s, got %q", name, strings.Join(o.Values, " or "), v)
 		}

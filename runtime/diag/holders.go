@@ -96,3 +96,17 @@ func SameDescription(pid1, fd1, pid2, fd2 int) (same, ok bool) {
 	same, err := SameFile(pid1, fd1, pid2, fd2)
 	return same, err == nil
 }
+
+// drop forgets every descriptor of pid.
+func (ix *Index) drop(pid int) {
+	for k, hs := range ix.ByKey {
+		out := hs[:0]
+		for _, h := range hs {
+			if h.Pid != pid {
+				out = append(out, h)
+			}
+		}
+		ix.ByKey[k] = out
+	}
+	delete(ix.Comm, pid)
+}

@@ -20,6 +20,10 @@ type UnixSock struct {
 	Path  string // bound name ("@name" for abstract), "" if none
 	// PeerKnown is false when the source (/proc/net/unix) cannot tell peers.
 	PeerKnown bool
+	// Pending lists, for a listener, the connections in its accept queue
+	// (UNIX_DIAG_ICONS) by the inode of their client's socket: the
+	// queued server ends have no inode of their own.
+	Pending []uint64
 }
 
 // Netlink sock_diag constants for AF_UNIX (linux/unix_diag.h).
@@ -27,8 +31,10 @@ const (
 	sockDiagByFamily = 20
 	udiagShowName    = 0x01
 	udiagShowPeer    = 0x04
+	udiagShowIcons   = 0x08
 	unixDiagName     = 0
 	unixDiagPeer     = 2
+	unixDiagIcons    = 3
 )
 
 var tcpStates = map[uint8]string{1: "connected", 7: "unconnected", 10: "listen"}
@@ -62,7 +68,7 @@ func unixDiag() (map[uint64]UnixSock, error) {
 	le.PutUint32(req[8:], 1)
 	req[16] = unix.AF_UNIX
 	le.PutUint32(req[20:], 0xffffffff) // every state
-	le.PutUint32(req[28:], udiagShowName|udiagShowPeer)
+	le.PutUint32(req[28:], udiagShowName|udiagShowPeer|udiagShowIcons)
 	le.PutUint32(req[32:], 0xffffffff)
 	le.PutUint32(req[36:], 0xffffffff)
 	if err := unix.Sendto(s, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
@@ -107,6 +113,10 @@ func unixDiag() (map[uint64]UnixSock, error) {
 				case unixDiagPeer:
 					if len(v) >= 4 {
 						u.Peer = uint64(le.Uint32(v))
+					}
+				case unixDiagIcons:
+					for i := 0; i+4 <= len(v); i += 4 {
+						u.Pending = append(u.Pending, uint64(le.Uint32(v[i:])))
 					}
 				case unixDiagName:
 					if len(v) > 0 && v[0] == 0 {

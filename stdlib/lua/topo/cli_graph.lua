@@ -5,12 +5,24 @@ local M = {}
 
 M.spec = {
 	name = "graph",
-	usage = "fdwire graph [-o FILE] TOPO.lua",
+	usage = "fdwire graph [-o FILE] TOPO.lua\n" ..
+		"       fdwire graph [-o FILE] [--json] [--only] (--pid PID... | --cgroup PATH | --all)",
 	about = "Prints a topology file as Graphviz DOT: processes are nodes, sockets and pipes are edges\n" ..
 		"labelled with the fd number at each end, dependencies are dashed. With -o FILE.svg (or .png,\n" ..
-		".pdf) it runs Graphviz's dot to write the picture; -o FILE.dot writes the DOT text.",
+		".pdf) it runs Graphviz's dot to write the picture; -o FILE.dot writes the DOT text.\n\n" ..
+		"With --pid, --cgroup or --all it draws running processes instead, as the kernel connects\n" ..
+		"them (/proc/PID/fd and fdinfo, sock_diag's UNIX_DIAG_PEER and accept queues, inet_diag\n" ..
+		"for TCP): pipes from writer to reader, unix and TCP connections, listeners with their\n" ..
+		"pending connections, terminals; each edge carries the fd numbers at its ends. A process\n" ..
+		"outside the selection that holds the other end is drawn dashed.",
 	options = {
 		{ "o", "output", arg = "FILE", help = "write FILE (.dot, or .svg/.png/.pdf through dot) instead of printing DOT" },
+		{ nil, "pid", arg = "PID", list = true, int = true, min = 1,
+			help = "draw running process PID and its descendants; repeatable" },
+		{ nil, "cgroup", arg = "PATH", help = "draw the processes of cgroup PATH (relative: under /sys/fs/cgroup)" },
+		{ nil, "all", help = "draw every process this user can see" },
+		{ nil, "only", help = "with --pid: the processes named, not their descendants" },
+		{ nil, "json", help = "print the graph of processes as JSON instead of DOT" },
 	},
 	positional = { 1, 1, names = "TOPO.lua" },
 	exits = {

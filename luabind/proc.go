@@ -74,6 +74,9 @@ const stdioMark = "fdwire.stdio"
 // procExec: proc.exec{...} replaces this process; it returns only on error.
 func (rt *Runtime) procExec(L *lua.LState) int {
 	a := rt.checkSpawnSpec(L, "proc.exec", true)
+	// The warden would outlive the exec as a stray child of the new
+	// program: let it go (the next Watch, if exec fails, starts another).
+	rt.Warden().Pause()
 	return rt.raise(L, rt.owner.Exec(a))
 }
 

@@ -39,6 +39,10 @@ type Options struct {
 	// runtime/reap): the fdwire command makes one per process and gives
 	// it to its runtime; nil leaves orphans to init.
 	Reaper *reap.Reaper
+	// Warden, when set, is told about the run directories, socket files
+	// and cgroups the runtime's modules make, and removes them if this
+	// process is killed before it can (see runtime/reap/warden.go).
+	Warden *reap.Warden
 }
 
 // Runtime is one Lua state with its scheduler, its handles and children.
@@ -401,6 +405,9 @@ func (rt *Runtime) Close() {
 	rt.sched.loop.Close()
 	rt.L.Close()
 }
+
+// Warden is Options.Warden (nil: none; its methods then do nothing).
+func (rt *Runtime) Warden() *reap.Warden { return rt.opts.Warden }
 
 // NoteSignalWatch records that a Lua watch takes sigs (delta 1) or no
 // longer does (delta -1); any goroutine.

@@ -327,9 +327,11 @@ func TestToolNotExecutableIs126(t *testing.T) {
 // TestLifetimeSignalsEndTopology: SIGTERM, SIGHUP and SIGQUIT to `fdwire
 // up` each tear the topology down in order (exit 128+N) and leave no
 // process, socket file, run directory or cgroup (SIGINT: TestTopoUpSIGINT).
+// After SIGKILL the warden removes them (issue 13: every child kept
+// running, and the run directory and cgroup stayed).
 func TestLifetimeSignalsEndTopology(t *testing.T) {
 	leakcheck.Check(t)
-	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT} {
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGKILL} {
 		dir := t.TempDir()
 		pids := filepath.Join(dir, "pids")
 		topoFile := writeFile(t, dir, "svc.lua", fmt.Sprintf(`return {
@@ -375,9 +377,42 @@ func TestLifetimeSignalsEndTopology(t *testing.T) {
 			t.Errorf("%v: pids %q", sig, b)
 		}
 		gone(t, "fdwire up "+unix.SignalName(sig), ps...)
+		if sig == unix.SIGKILL {
+			waitEmpty(tmp) // the warden works after fdwire is gone
+			defer reapStrays()
+		}
 		assertEmpty(t, tmp)
 		if left := cg.left(); len(left) > 0 {
 			t.Errorf("%v: cgroups left: %v", sig, left)
 		}
+	}
+}
+
+// waitEmpty waits (bounded) for dir to become empty.
+func waitEmpty(dir string) {
+	for i := 0; i < 1000; i++ {
+		if ents, _ := os.ReadDir(dir); len(ents) == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// reapStrays waits (bounded) until this process has no children left,
+// reaping what comes to it: after a SIGKILL of fdwire its warden finishes
+// its work and exits as a child of this (subreaper) process.
+func reapStrays() {
+	for i := 0; i < 1000; i++ {
+		reapOurs()
+		tasks, _ := os.ReadDir("/proc/self/task")
+		kids := 0
+		for _, tk := range tasks {
+			b, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/children")
+			kids += len(strings.Fields(string(b)))
+		}
+		if kids == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

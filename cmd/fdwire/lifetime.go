@@ -24,14 +24,22 @@ var endSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUI
 // the first spawn, closed (remaining orphans ended) when the run ends.
 var reaper = reap.NewReaper()
 
+// warden cleans up after this process if it is killed (SIGKILL): the
+// run directories, socket files and cgroups (with what runs in them) that
+// it made. Started the first time something is made.
+var warden = reap.NewWarden("/proc/self/exe")
+
 // grace is how long children get between SIGTERM and SIGKILL.
 const grace = 2 * time.Second
 
 // runtimeOptions are the options of every runtime the CLI makes.
 func runtimeOptions(script string, args []string) luabind.Options {
-	return luabind.Options{Script: script, Args: args, Modules: append(modules.Default(), versionModule()), Reaper: reaper, Grace: grace}
+	return luabind.Options{Script: script, Args: args, Modules: append(modules.Default(), versionModule()), Reaper: reaper, Warden: warden, Grace: grace}
 }
 
-// endReaper ends the orphans no runtime claimed; after every runtime of
-// the process has closed.
-func endReaper() { reaper.Close(grace) }
+// endReaper ends the orphans no runtime claimed and lets the warden go;
+// after every runtime of the process has closed.
+func endReaper() {
+	reaper.Close(grace)
+	warden.Close()
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/proc"
+	"github.com/fdwire/fdwire/runtime/reap"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -75,6 +76,7 @@ func main() {
 // children.
 func early() {
 	proc.RunTrampoline()
+	reap.RunWarden()
 }
 
 func run(args []string) int {

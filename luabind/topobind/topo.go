@@ -130,9 +130,20 @@ func (rt host) topoMkdtemp(L *lua.LState) int {
 	if err != nil {
 		return rt.Raise(L, err)
 	}
+	rt.watch(g, "dir", dir)
 	L.Push(lua.LString(dir))
 	L.Push(rt.NewFd(L, g))
 	return 2
+}
+
+// watch tells the warden (if any) about what guard g removes when it
+// closes, so that a SIGKILL of fdwire does not leave it behind.
+func (rt host) watch(g *fdio.FD, kind, path string) {
+	w := rt.Warden()
+	if w == nil || w.Watch(kind, path) != nil {
+		return // best effort: the guard still removes it on every other end
+	}
+	g.OnClose(func() { w.Unwatch(path) })
 }
 
 func (rt host) topoEnviron(L *lua.LState) int {
@@ -219,6 +230,7 @@ func (rt host) topoCgroupNew(L *lua.LState) int {
 		L.Push(lua.LString(err.Error()))
 		return 2
 	}
+	rt.watch(h, "cgroup", path)
 	L.Push(lua.LString(path))
 	L.Push(rt.NewFd(L, h))
 	return 2

@@ -92,9 +92,10 @@ func (g *Group) Add(pid int) error {
 	return g.write("cgroup.procs", strconv.Itoa(pid))
 }
 
-// Pids lists the processes in the group.
+// Pids lists the processes in the group. Like Kill and Populated it uses
+// raw syscalls, so teardown works with the descriptor table full.
 func (g *Group) Pids() []int {
-	b, _ := os.ReadFile(filepath.Join(g.Path, "cgroup.procs"))
+	b, _ := sys.ReadFile(filepath.Join(g.Path, "cgroup.procs"))
 	var out []int
 	for _, f := range strings.Fields(string(b)) {
 		if n, err := strconv.Atoi(f); err == nil {
@@ -109,7 +110,7 @@ func (g *Group) Kill() error { return g.write("cgroup.kill", "1") }
 
 // Populated reports whether any process is still in the group.
 func (g *Group) Populated() bool {
-	b, err := os.ReadFile(filepath.Join(g.Path, "cgroup.events"))
+	b, err := sys.ReadFile(filepath.Join(g.Path, "cgroup.events"))
 	if err != nil {
 		return false
 	}
@@ -126,13 +127,13 @@ func (g *Group) Remove() error {
 
 func (g *Group) write(file, v string) error {
 	p := filepath.Join(g.Path, file)
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	fd, err := sys.Openat(unix.AT_FDCWD, p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return sys.Wrap("open", p, unwrap(err))
+		return err
 	}
-	defer f.Close()
-	if _, err := f.WriteString(v); err != nil {
-		return sys.Wrap("write", p, unwrap(err))
+	defer sys.Close(fd)
+	if _, err := sys.Write(fd, []byte(v)); err != nil {
+		return sys.WithHint(err, p)
 	}
 	return nil
 }

@@ -623,10 +623,8 @@ proc = {}
 ---  dropped from root keeps none of root's groups).
 ---- `setsid = true` starts a new session; `pgroup = true` a new process
 ---  group led by the child, `pgroup = N` joins group N (not with `setsid`).
----- `pdeathsig = "TERM"` asks the kernel to signal the child when its parent
----  dies. Linux ties this to the parent *thread* that started it; fdwire's
----  threads live as long as the process, but a Go program embedding the
----  runtime should know it.
+---- `pdeathsig = "TERM"` chooses the signal the kernel sends the child when
+---  fdwire ends (default `KILL`, see **Lifetime**; refused with `detach`).
 ---- `umask = "027"` (an octal string, or a number).
 ---- `rlimits = {nofile = 1024, core = {0, 0}, nproc = {cur = 64, max = 64}}`:
 ---  one number sets the soft limit (and raises the hard one only if needed);
@@ -672,16 +670,28 @@ proc = {}
 ---so no process it forks can start outside it. Fails with the kernel's error
 ---(`EBUSY`, `EACCES`, `EOPNOTSUPP`) when the group cannot take processes.
 ---
----**Lifetime.** When the script ends, fails or is interrupted (SIGINT,
----SIGTERM), every child not started with `detach = true` is sent SIGTERM,
----given a grace period (2 s), then SIGKILL, and reaped; no zombie is left.
----The fdwire command is also a *child subreaper*
----(`PR_SET_CHILD_SUBREAPER`): a grandchild whose parent exits (a daemon
----that double-forks, `sh -c 'x &'`) is adopted by fdwire, reaped when it
----exits, and terminated with the children at the end. (A Go program that
----embeds the runtime opts into this with `proc.EnableSubreaper()`.) If
----fdwire itself is killed with SIGKILL nothing can clean up; use
----`pdeathsig` for children that must not outlive it.
+---**Lifetime.** Children never outlive fdwire unless started with
+---`detach = true`, however fdwire ends (the rule is stated in guide.md,
+---"Children never outlive fdwire"). When the script ends, fails, calls
+---`os.exit`, or gets SIGINT, SIGTERM, SIGHUP or SIGQUIT, every child not
+---detached is sent SIGTERM, given a grace period (2 s), then SIGKILL, and
+---reaped; no zombie is left. When fdwire gets no say (SIGKILL, a crash),
+---the kernel ends each child: every child not detached is started with
+---`PR_SET_PDEATHSIG` (SIGKILL unless `pdeathsig` names another signal). The
+---fdwire command is also a *child subreaper* from its first spawn on
+---(`PR_SET_CHILD_SUBREAPER`): a grandchild whose parent exits (a daemon that
+---double-forks, `sh -c 'x &'`) is adopted by fdwire, reaped when it exits,
+---and ended with the children at the end. A Go program embedding the runtime
+---opts into this by giving its runtime a `reap.NewReaper()`
+---(`luabind.Options.Reaper`). Only what the runtime itself started is ended:
+---two runtimes in one process never end each other's children.
+---
+---`detach = true` starts the child in a new session (`setsid`), with no
+---death signal and in no cgroup of fdwire's; it is not signalled when fdwire
+---ends and not taken for an orphan, nor are the other members of its
+---session. `pgroup` and `pdeathsig` are refused with it. Give it
+---`stdin/stdout/stderr = "null"` when it must not hold fdwire's terminal or
+---pipes.
 ---
 ---**The trampoline, and what it costs.** Go cannot run code between fork
 ---and exec, and umask, rlimits and `LISTEN_PID` (which must be the child's
@@ -709,13 +719,23 @@ function proc.spawn(spec) end
 ---(`"pipe"`, `notify`, `notify_fd`, `detach`): execline-style chain loading,
 ---so a script can end by becoming the program it prepared. Children keep
 ---running (they become the new program's children); every handle not in the
----map is closed by close-on-exec. It returns only by raising an error. Exec
----also goes through the trampoline: the map's sources are made to survive
----`execve` and the trampoline, a fresh process image, moves them to their
----numbers and execs the program, because moving descriptors inside a live
----multi-threaded Go process could clobber ones its runtime is using. An
----error in the trampoline (program not found after all) is printed on
----stderr and the process exits with 127.
+---map is closed by close-on-exec. It returns only by raising an error, and a failed exec changes nothing
+---in this process: the program is opened (`O_PATH`) and checked before the
+---point of no return (a missing program is `ENOENT`; a directory, a file
+---without execute permission or on a `noexec` mount is `EACCES`; a file that
+---is neither an ELF binary for this machine nor a `#!` script is `ENOEXEC`;
+---a missing ELF interpreter or `#!` interpreter is `ENOENT`), as is `cwd`,
+---and `setsid` is refused (`EPERM`) when this process leads its process
+---group. Exec goes through the trampoline: the map's sources are made to
+---survive `execve` and the trampoline, a fresh process image, moves them to
+---their numbers, changes to exactly the directory that was checked
+---(`fchdir`), calls `setsid`/`setpgid`, and runs exactly the file that was
+---checked (through `/proc/self/fd`; a `#!` script by its path, which its
+---interpreter needs), because moving descriptors inside a live
+---multi-threaded Go process could clobber ones its runtime is using. What
+---can still fail after that point (a `setpgid` refused, a file replaced
+---under a `#!` path) is printed on stderr and the process exits with 127.
+---The tools map `EACCES`/`ENOEXEC` to exit 126 and `ENOENT` to 127.
 ---@param spec table
 function proc.exec(spec) end
 

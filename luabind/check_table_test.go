@@ -126,6 +126,7 @@ const fdSetup = `
 	R, W = fd.pipe()
 	CL = fd.memfd("closed"); CL:close()
 	TMP = os.tmpname()
+	ROOT = fd.opendir("/")
 `
 
 func TestArgTableFd(t *testing.T) {
@@ -163,6 +164,14 @@ func TestArgTableFd(t *testing.T) {
 		{fn: "Fd:cloexec", code: `R:cloexec($)`, arg: "on", vals: append([]string{`nil`}, badBool...)},
 		{fn: "Fd:nonblock", code: `R:nonblock($)`, arg: "on", vals: append([]string{`nil`}, badBool...)},
 		{fn: "Fd:info", code: `CL:info()`, arg: "self", vals: []string{""}, errno: "EBADF"},
+		{fn: "fd.openat", code: `fd.openat($, "etc")`, arg: "dir", vals: []string{`nil`, `3`, `"x"`}},
+		{fn: "fd.openat", code: `fd.openat(CL, "etc")`, arg: "dir", vals: []string{""}, errno: "EBADF"},
+		{fn: "fd.openat", code: `fd.openat(ROOT, $)`, arg: "path", vals: append([]string{`"etc\0x"`}, badStrNL...)},
+		{fn: "fd.openat", code: `fd.openat(ROOT, "etc", $)`, arg: "flags", vals: append([]string{`"O_BOGUS"`}, badStr...)},
+		{fn: "fd.openat", code: `fd.openat(ROOT, "etc", "r", $)`, arg: "opts", vals: append([]string{`{resolv = {}}`, `{resolve = {"RESOLVE_BOGUS"}}`, `{resolve = 1}`}, badOpts...)},
+		{fn: "fd.openat", code: `fd.openat(ROOT, TMP .. "x", "w", {mode = $})`, arg: "opts", vals: append([]string{`4096`}, badInt...), want: "mode"},
+		{fn: "fd.opendir", code: `fd.opendir(ROOT, "etc", $)`, arg: "opts", vals: []string{`{mode = 420}`, `{resolv = {}}`, `"x"`}},
+		{fn: "fd.readdir", code: `fd.readdir($)`, arg: "dir", vals: []string{`nil`, `3`, `"x"`}},
 	}
 	badInputsTried += runArgTable(t, fdSetup, cases)
 }
@@ -230,6 +239,9 @@ func TestArgTableSock(t *testing.T) {
 		{fn: "sock.connect_at", code: `sock.connect_at(DIR, "x", $)`, arg: "opts", vals: append([]string{`{typ = "stream"}`}, badOpts...)},
 		{fn: "sock.connect_at", code: `sock.connect_at(DIR, $)`, arg: "name", vals: append([]string{`"a\0b"`}, badStrNL...)},
 		{fn: "sock.setopt", code: `sock.setopt(A, "sndbuf", $)`, arg: "value", vals: []string{`0.5`, `2^32`, `1/0`, `0/0`, `"1"`, `nil`}},
+		{fn: "sock.connector", code: `sock.connector(L, $)`, arg: "opts", vals: append([]string{`{timout = 1}`, `{tpye = "stream"}`}, badOpts...)},
+		{fn: "sock.connector", code: `sock.connector(L, {timeout = $})`, arg: "opts", vals: append([]string{`0`, `1/0`}, badDur...), want: "timeout"},
+		{fn: "sock.connector", code: `sock.connector(L, {type = $})`, arg: "opts", vals: append([]string{`"strem"`}, badStr...), want: "type"},
 		{fn: "sock.setopt", code: `sock.setopt(A, $, 1)`, arg: "name", vals: append([]string{`"SO_BOGUS"`}, badStrNL...)},
 	}
 	badInputsTried += runArgTable(t, sockSetup, cases)
@@ -268,6 +280,11 @@ func TestArgTableProc(t *testing.T) {
 		spec("listen_names", []string{`{1}`, `"x"`}, "listen_names"),
 		spec("cgroup", []string{`1`, `"x"`}, "cgroup"),
 		spec("usr", []string{`0`}, `did you mean "uid"`),
+		spec("namespaces", []string{`"user"`, `{"nett"}`, `{1}`, `{x = "user"}`}, "namespaces"),
+		spec("uid_map", []string{`"x"`, `1`, `{{0, 0}}`, `{{0, -1, 1}}`, `{{0, 0.5, 1}}`, `{{0, 2^32, 1}}`, `{{0, 0, 0/0}}`, `{}`}, "uid_map"),
+		spec("no_new_privs", badBool, "no_new_privs"),
+		spec("root", []string{`1`, `{1}`, `{{bnd = "/x"}}`, `{{bind = "/x", ro = 1}}`, `{{tmpfs = 1}}`}, "root"),
+		spec("join", []string{`1`, `{nett = R}`, `{net = 3}`}, "join"),
 		spec("evn", []string{`{}`}, `did you mean "env"`),
 		spec("timeout", []string{`1`}, "unknown option"),
 		{fn: "proc.exec", code: `proc.exec{"true", uid = $}`, arg: "spec", vals: []string{`2^32`, `-1`, `0.5`}, want: "uid"},

@@ -25,15 +25,11 @@ func (rt *Runtime) dirFunctions() map[string]lua.LGFunction {
 
 // checkResolve reads opts.resolve: a list of names or one string with
 // names joined by "|".
-func (rt *Runtime) checkResolve(L *lua.LState, fn string, n int, opts *lua.LTable) uint64 {
+func (rt *Runtime) checkResolve(L *lua.LState, fn string, n int, opts *lua.LTable, keys ...string) uint64 {
 	if opts == nil {
 		return 0
 	}
-	opts.ForEach(func(k, _ lua.LValue) {
-		if s, _ := k.(lua.LString); s != "resolve" && s != "mode" {
-			rt.argError(L, fn, n, "opts", "unknown option %q (resolve, mode)", lua.LVAsString(k))
-		}
-	})
+	rt.Args(L, fn).OptsOf(opts, n, "opts", keys...) // unknown keys: "did you mean"
 	var names []string
 	switch v := opts.RawGetString("resolve").(type) {
 	case *lua.LNilType:
@@ -66,7 +62,7 @@ func (rt *Runtime) checkDirHandle(L *lua.LState, fn string, n int) int {
 	f := rt.checkOpenFd(L, fn, n, "dir")
 	num, err := f.Num()
 	if err != nil {
-		rt.argError(L, fn, n, "dir", "the directory handle is closed (EBADF)")
+		rt.closedError(L, fn, n, "dir")
 	}
 	return num
 }
@@ -75,7 +71,7 @@ func (rt *Runtime) checkDirHandle(L *lua.LState, fn string, n int) int {
 func (rt *Runtime) fdOpenat(L *lua.LState) int {
 	const fn = "fd.openat"
 	dir := rt.checkDirHandle(L, fn, 1)
-	path := rt.checkString(L, fn, 2, "path")
+	path := rt.checkPath(L, fn, 2, "path")
 	flags := unix.O_RDONLY
 	switch v := L.Get(3).(type) {
 	case lua.LString:
@@ -89,21 +85,18 @@ func (rt *Runtime) fdOpenat(L *lua.LState) int {
 		return rt.argError(L, fn, 3, "flags", "expected a string, got %s", typeName(v))
 	}
 	opts := rt.optTable(L, fn, 4, "opts")
-	resolve := rt.checkResolve(L, fn, 4, opts)
+	resolve := rt.checkResolve(L, fn, 4, opts, "resolve", "mode")
 	how := unix.OpenHow{Flags: uint64(flags), Resolve: resolve}
 	if flags&(unix.O_CREAT|unix.O_TMPFILE) != 0 {
 		how.Mode = 0o666
 	}
-	if opts != nil {
-		if v, ok := opts.RawGetString("mode").(lua.LNumber); ok {
-			if v < 0 || v > 0o7777 || float64(v) != float64(int(v)) {
-				return rt.argError(L, fn, 4, "opts", "mode %v is not a permission value (0 to 0o7777)", float64(v))
-			}
-			if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
-				return rt.argError(L, fn, 4, "opts", "mode applies only with O_CREAT or O_TMPFILE (openat2 refuses it otherwise)")
-			}
-			how.Mode = uint64(v)
+	if o := rt.Args(L, fn).OptsOf(opts, 4, "opts", "resolve", "mode"); o.Has("mode") {
+		// A mode of the wrong type is refused, not ignored.
+		m := o.Int("mode", RangeMode, 0)
+		if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
+			return rt.argError(L, fn, 4, "opts", "mode applies only with O_CREAT or O_TMPFILE (openat2 refuses it otherwise)")
 		}
+		how.Mode = uint64(m)
 	}
 	n, err := sys.Openat2(dir, path, how)
 	if err != nil {
@@ -121,8 +114,8 @@ func (rt *Runtime) fdOpendir(L *lua.LState) int {
 	if _, ok := L.Get(1).(*lua.LUserData); ok {
 		dir, pathArg = rt.checkDirHandle(L, fn, 1), 2
 	}
-	path := rt.checkString(L, fn, pathArg, "path")
-	resolve := rt.checkResolve(L, fn, pathArg+1, rt.optTable(L, fn, pathArg+1, "opts"))
+	path := rt.checkPath(L, fn, pathArg, "path")
+	resolve := rt.checkResolve(L, fn, pathArg+1, rt.optTable(L, fn, pathArg+1, "opts"), "resolve")
 	n, err := sys.Openat2(dir, path, unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY, Resolve: resolve})
 	if err != nil {
 		return rt.raise(L, err)

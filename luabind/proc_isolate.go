@@ -42,7 +42,7 @@ func (rt *Runtime) checkIsolation(spec *lua.LTable, bad func(string, ...any), ha
 				bad("namespaces[%d] is a %s, not a name", i, typeName(v.RawGetInt(i)))
 			}
 			if _, known := ns.Flag(string(name)); !known {
-				bad("namespaces[%d]: unknown namespace %q (known: %s)", i, string(name), strings.Join(ns.Names(), ", "))
+				bad("namespaces[%d]: unknown namespace %q%s (known: %s)", i, string(name), DidYouMean(string(name), ns.Names()), strings.Join(ns.Names(), ", "))
 			}
 			s.New = append(s.New, string(name))
 		}
@@ -165,7 +165,7 @@ func readRootEntry(v lua.LValue, i int, bad func(string, ...any), handle func(lu
 		if !known {
 			keys := append([]string(nil), rootEntryKeys...)
 			sort.Strings(keys)
-			bad("root[%d]: unknown key %q (known: %s)", i, name, strings.Join(keys, ", "))
+			bad("root[%d]: unknown key %q%s (known: %s)", i, name, DidYouMean(name, keys), strings.Join(keys, ", "))
 		}
 	})
 	switch b := t.RawGetString("bind").(type) {

@@ -2,7 +2,6 @@ package luabind
 
 import (
 	"errors"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -29,33 +28,28 @@ func (rt *Runtime) sockConnector(L *lua.LState) int {
 	)
 	if f := rt.addrHandle(L, 1); f != nil {
 		if f.Closed() {
-			return rt.argError(L, fn, 1, "target", "the address handle is closed (EBADF)")
+			return rt.argErrno(L, unix.EBADF, fn, 1, "target", "the address handle is closed")
 		}
 		h = f
 	} else {
 		a = rt.checkAddr(L, fn, 1)
 	}
-	opts := rt.optTable(L, fn, 2, "opts")
+	opts := rt.Args(L, fn).Opts(2, "opts", "type", "timeout")
 	var o sock.ConnectorOptions
-	if opts != nil {
-		opts.ForEach(func(k, v lua.LValue) {
-			switch lua.LVAsString(k) {
-			case "type":
-				t, err := sock.ParseType(lua.LVAsString(v))
-				if err != nil {
-					rt.argError(L, fn, 2, "opts", "type: %v", err)
-				}
-				o.Type = t
-			case "timeout":
-				d, ok := v.(lua.LNumber)
-				if !ok || d <= 0 || d != d {
-					rt.argError(L, fn, 2, "opts", "timeout must be a positive number of seconds")
-				}
-				o.Timeout = time.Duration(float64(d) * float64(time.Second))
-			default:
-				rt.argError(L, fn, 2, "opts", "unknown option %q (type, timeout)", lua.LVAsString(k))
-			}
-		})
+	if opts.Has("type") {
+		o.Type = rt.optType(opts, 0)
+	}
+	if opts.Has("timeout") {
+		// How long the connector tries on the client's behalf: a finite,
+		// positive number of seconds.
+		d, forever, why := DurationValue(opts.Get("timeout"))
+		switch {
+		case why != "":
+			opts.Error("timeout", "%s", why)
+		case d == 0 || forever:
+			opts.Error("timeout", "must be a positive, finite number of seconds")
+		}
+		o.Timeout = d
 	}
 	_, cli, err := sock.NewConnector(h, a, o)
 	if err != nil {
@@ -75,14 +69,14 @@ func (rt *Runtime) connectViaConnector(L *lua.LState) (n int, ok bool) {
 	if _, ok := L.Get(2).(*lua.LTable); L.Get(2) != lua.LNil && !ok {
 		return 0, false
 	}
-	opts := rt.optTable(L, "sock.connect", 2, "opts")
+	timeout := rt.Args(L, "sock.connect").Opts(2, "opts", "timeout").Timeout()
 	sent := false
 	return rt.parkWhere(L, "connect", func() (*fdio.FD, int16) {
 		if !sent {
 			return h, unix.POLLOUT
 		}
 		return h, unix.POLLIN
-	}, optTimeout(L, opts), func() ([]lua.LValue, error) {
+	}, timeout, func() ([]lua.LValue, error) {
 		if !sent {
 			if err := sock.TryRequestConnection(h); err != nil {
 				return nil, err

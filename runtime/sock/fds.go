@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -74,13 +75,14 @@ func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
 		return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EINVAL,
 			"%d fds in one message: the kernel accepts at most %d (SCM_MAX_FD); split them over several messages", len(fds), MaxFdsPerMessage)
 	}
-	nums := make([]int, len(fds))
-	for i, f := range fds {
-		v, err := f.Num()
-		if err != nil {
-			return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EBADF, "fds[%d] is a closed handle", i+1)
-		}
-		nums[i] = v
+	// The numbers and the SCM_RIGHTS buffer are scratch space reused
+	// across calls: nothing is allocated per message on this path.
+	sc := sendScratchPool.Get().(*sendScratch)
+	defer sendScratchPool.Put(sc)
+	nums, bad, ok := fdio.AppendNums(sc.nums[:0], fds)
+	sc.nums = nums
+	if !ok {
+		return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EBADF, "fds[%d] is a closed handle", bad+1)
 	}
 	typ, err := TypeOf(s)
 	if err != nil {
@@ -91,14 +93,22 @@ func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if len(data) == 0 && typ == unix.SOCK_STREAM && len(fds) > 0 {
-		data = []byte{0}
+	// Descriptors need a byte of data to travel with on a stream or
+	// seqpacket socket (x/sys's Sendmsg, used before, added the same NUL to
+	// seqpacket messages); the count returned stays 0 for seqpacket.
+	dummy := false
+	if len(data) == 0 && typ != unix.SOCK_DGRAM && len(fds) > 0 {
+		data = nulByte[:]
+		dummy = typ != unix.SOCK_STREAM
 	}
 	var oob []byte
 	if len(nums) > 0 {
-		oob = unix.UnixRights(nums...)
+		oob = sc.rights(nums)
 	}
-	w, err := sys.Sendmsg(n, data, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	w, err := sys.SendmsgDontwait(n, data, oob, unix.MSG_NOSIGNAL)
+	if dummy {
+		w = 0
+	}
 	if err != nil {
 		if fdio.IsAgain(err) {
 			return 0, fdio.ErrAgain
@@ -106,6 +116,35 @@ func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
 		return 0, sys.Wrap("sendfds", sys.FdAddr(n), unwrapErrno(err))
 	}
 	return w, nil
+}
+
+var nulByte = [1]byte{0}
+
+// sendScratch is one send's descriptor numbers and control message.
+type sendScratch struct {
+	nums []int
+	oob  []byte
+}
+
+var sendScratchPool = sync.Pool{New: func() any { return &sendScratch{} }}
+
+// rights builds the SCM_RIGHTS control message for nums in sc's buffer.
+func (sc *sendScratch) rights(nums []int) []byte {
+	l := unix.CmsgSpace(4 * len(nums))
+	if cap(sc.oob) < l {
+		sc.oob = make([]byte, unix.CmsgSpace(4*MaxFdsPerMessage))
+	}
+	oob := sc.oob[:l]
+	clear(oob)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level = unix.SOL_SOCKET
+	h.Type = unix.SCM_RIGHTS
+	h.SetLen(unix.CmsgLen(4 * len(nums)))
+	data := oob[unix.CmsgLen(0):]
+	for i, n := range nums {
+		binary.NativeEndian.PutUint32(data[4*i:], uint32(n))
+	}
+	return oob
 }
 
 // Message is what one recvmsg delivered.
@@ -174,7 +213,7 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	sc := getScratch(o.MaxData, oobLen)
 	defer putScratch(sc)
 	buf, oob := sc.data[:o.MaxData], sc.oob[:oobLen]
-	r, oobn, flags, _, err := sys.Recvmsg(n, buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+	r, oobn, flags, err := sys.RecvmsgDontwait(n, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		if fdio.IsAgain(err) {
 			return nil, fdio.ErrAgain

@@ -134,7 +134,14 @@ func SetFl(fd, flags int) error {
 	return Wrap("fcntl F_SETFL", FdAddr(fd), err)
 }
 
-// CloseRangeCloexec marks every fd from first up close-on-exec.
+// CloseRange closes every descriptor from first to last (close_range(2)
+// with no flags). Unlike close(2) it reports no error of an individual
+// close (such as a file system's write-back EIO).
+func CloseRange(first, last int) error {
+	return Wrap("close_range", FdAddr(first), unix.CloseRange(uint(first), uint(last), 0))
+}
+
+// CloseRangeCloexec marks every descriptor from first up close-on-exec.
 func CloseRangeCloexec(first uint) error {
 	return Wrap("close_range", "", unix.CloseRange(first, ^uint(0), unix.CLOSE_RANGE_CLOEXEC))
 }

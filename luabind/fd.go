@@ -352,9 +352,10 @@ func (rt *Runtime) fdSplice(L *lua.LState) int {
 	})
 }
 
-// fdCloseMany: fd.close(h, ...) or fd.close({h, ...}) closes every handle
-// in one call: a received batch of 253 descriptors costs 253 close(2)
-// calls and no Lua method dispatch per handle.
+// fdCloseMany: fd.close(h, ...), fd.close({h, ...}) or fd.close(batch)
+// closes every handle in one call: no Lua method dispatch per handle, and
+// each run of consecutive numbers (a received message's descriptors) is
+// one close_range(2).
 func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 	const fn = "fd.close"
 	// Every entry is checked before any is closed: a bad entry in the
@@ -383,17 +384,15 @@ func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 				check(v.RawGetInt(j), i, j)
 			}
 		default:
+			if b, ok := batchOf(v); ok {
+				fds = append(fds, b...)
+				continue
+			}
 			check(v, i, 0)
 		}
 	}
-	var firstErr error
-	for _, f := range fds {
-		if err := f.Close(); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	if firstErr != nil {
-		return rt.raise(L, firstErr)
+	if err := fdio.CloseBatch(fds); err != nil {
+		return rt.raise(L, err)
 	}
 	L.Push(lua.LNumber(len(fds)))
 	return 1

@@ -133,7 +133,27 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		fdr := RangeFd()
 		m.ForEach(func(k, v lua.LValue) {
 			kn := int(intField("fds key "+lua.LVAsString(k), k, fdr))
-			a.Fds[kn] = handle(v, fmt.Sprintf("fds[%d]", kn))
+			b, isBatch := batchOf(v)
+			if !isBatch {
+				if _, dup := a.Fds[kn]; dup {
+					bad("fds[%d] is given twice (an FdBatch at a lower key covers it)", kn)
+				}
+				a.Fds[kn] = handle(v, fmt.Sprintf("fds[%d]", kn))
+				return
+			}
+			// An FdBatch at key n places its descriptors at n, n+1, ...
+			if last := int64(kn) + int64(len(b)) - 1; last > fdr.Max {
+				bad("fds[%d] is an FdBatch of %d: its last descriptor would be %d, beyond %d", kn, len(b), last, fdr.Max)
+			}
+			for j, f := range b {
+				if _, dup := a.Fds[kn+j]; dup {
+					bad("fds[%d] is given twice (the FdBatch at fds[%d] covers it)", kn+j, kn)
+				}
+				if f.Closed() {
+					rt.argErrno(L, unix.EBADF, fn, 1, "spec", "fds[%d] (entry %d of the FdBatch at fds[%d]) is a closed handle", kn+j, j+1, kn)
+				}
+				a.Fds[kn+j] = f
+			}
 		})
 	}
 	for i, name := range []string{"stdin", "stdout", "stderr"} {

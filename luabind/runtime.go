@@ -52,6 +52,7 @@ type Runtime struct {
 	sched     *scheduler
 	errMeta   *lua.LTable
 	fdMeta    *lua.LTable
+	batchMeta *lua.LTable // FdBatch (fdbatch.go)
 	procMeta  *lua.LTable
 	taskMeta  *lua.LTable
 	parkMark  *lua.LUserData
@@ -136,6 +137,7 @@ func New(o Options) (*Runtime, error) {
 	}
 	rt.overrideBase(L)
 	rt.openFd(L)
+	rt.openBatch(L)
 	rt.openSock(L)
 	rt.openProc(L)
 	rt.openTask(L)

@@ -255,12 +255,18 @@ func (rt *Runtime) sockShutdown(L *lua.LState) int {
 func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	const fn = "sock.sendfds"
 	s := rt.checkOpenFd(L, fn, 1, "s")
-	list, ok := L.Get(2).(*lua.LTable)
-	if !ok {
-		return rt.argError(L, fn, 2, "fds", "expected a table of Fd handles, got %s", typeName(L.Get(2)))
-	}
 	var fds []*fdio.FD
-	n := list.Len()
+	list, ok := L.Get(2).(*lua.LTable)
+	n := 0
+	if b, isBatch := batchOf(L.Get(2)); isBatch {
+		rt.openBatchFds(L, fn, 2, "fds", b)
+		fds = b
+	} else if !ok {
+		return rt.argError(L, fn, 2, "fds", "expected a table of Fd handles or an FdBatch, got %s", typeName(L.Get(2)))
+	} else {
+		n = list.Len()
+		fds = make([]*fdio.FD, 0, n)
+	}
 	for i := 1; i <= n; i++ {
 		v := list.RawGetInt(i)
 		ud, ok := v.(*lua.LUserData)
@@ -343,7 +349,8 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 	const fn = "sock.recvfds"
 	s := rt.checkOpenFd(L, fn, 1, "s")
-	opts := rt.Args(L, fn).Opts(2, "opts", "max", "size", "timeout")
+	opts := rt.Args(L, fn).Opts(2, "opts", "max", "size", "timeout", "batch")
+	batch := opts.Bool("batch", false)
 	o := sock.RecvOptions{}
 	if opts.Has("max") {
 		o.MaxFds = int(opts.Int("max", Range{0, sock.MaxFdsPerMessage, "a descriptor count", "SCM_MAX_FD"}, 0))
@@ -355,11 +362,17 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 		if err != nil {
 			return nil, err
 		}
-		// Sized to the fds: NewTable's default hash part (a 32-entry Go
-		// map, made and cleared per message) showed in the receive profile.
-		list := L.CreateTable(len(m.Fds), 0)
-		for _, f := range m.Fds {
-			list.Append(rt.newFd(L, f))
+		var list lua.LValue
+		if batch {
+			list = rt.newBatch(L, m.Fds)
+		} else {
+			// Sized to the fds: NewTable's default hash part (a 32-entry Go
+			// map, made and cleared per message) showed in the receive profile.
+			t := L.CreateTable(len(m.Fds), 0)
+			for _, f := range m.Fds {
+				t.Append(rt.newFd(L, f))
+			}
+			list = t
 		}
 		if m.EOF {
 			return []lua.LValue{list, lua.LNil}, nil

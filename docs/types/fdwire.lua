@@ -74,12 +74,15 @@ function fd.info(h) end
 
 ---`fd.close(h, ...) -> n`
 ---
----Closes every handle given, each one or in lists (`fd.close(fds)` after
----`sock.recvfds`), and returns how many it closed. The same `close(2)` per
----descriptor as `h:close()`, without a Lua method call per handle; closed
----handles are skipped as `h:close()` skips them. Anything but a handle is an
----argument error, found before anything is closed: the call closes all or
----nothing.
+---Closes every handle given, each one, in lists (`fd.close(fds)` after
+---`sock.recvfds`) or in an `FdBatch` (`fd.close(batch)`), and returns how many
+---it closed, without a Lua method call per handle; closed handles are skipped
+---as `h:close()` skips them. Anything but a handle is an argument error, found
+---before anything is closed: the call closes all or nothing. Descriptors with
+---consecutive numbers (a received message's, normally) are closed with one
+---`close_range(2)` per run instead of one `close(2)` each; `close_range` does
+---not report an individual close's error (a file system's write-back `EIO`,
+---which `close(2)` returns), so close such a file with `h:close()` to see it.
 ---@param h Fd
 ---@param ... any
 ---@return integer
@@ -243,6 +246,51 @@ function Fd:nonblock(on) end
 ---@return table
 function Fd:info() end
 
+---@class FdBatch
+local FdBatch = {}
+
+---`FdBatch:len() -> n`
+---
+---The number of descriptors (also `#batch`), open or since closed.
+---@return integer
+function FdBatch:len() end
+
+---`FdBatch:get(i) -> h`
+---
+---The `i`-th handle (1-based; also `batch[i]`, which gives `nil` outside
+---`1..#batch`), made on first use and the same handle `fd.list()` shows. A handle
+---closed through `h:close()` stays closed in the batch.
+---@param i any
+---@return Fd
+function FdBatch:get(i) end
+
+---`FdBatch:num(i) -> n`
+---
+---The `i`-th descriptor's number without making a handle; `EBADF` once closed.
+---@param i any
+---@return integer
+function FdBatch:num(i) end
+
+---`FdBatch:iter() -> iterator`
+---
+---`for i, h in batch:iter() do ... end` visits every handle in order (making
+---each one).
+---@return any iterator
+function FdBatch:iter() end
+
+---`FdBatch:handles() -> list`
+---
+---A plain table of every handle, for code that wants `ipairs`.
+---@return any list
+function FdBatch:handles() end
+
+---`FdBatch:close() -> n`
+---
+---The same as `fd.close(batch)`: closes every descriptor still open and returns
+---the batch's length.
+---@return integer
+function FdBatch:close() end
+
 sock = {}
 
 ---`sock.socket(domain, type) -> s`
@@ -327,7 +375,8 @@ function sock.shutdown(s, how) end
 
 ---`sock.sendfds(s, fds, data, opts) -> n`
 ---
----Sends the handles in `fds` with `data` in one `sendmsg` (`SCM_RIGHTS`) and
+---Sends the handles in `fds` (a list, or an `FdBatch` from
+---`recvfds{batch = true}`) with `data` in one `sendmsg` (`SCM_RIGHTS`) and
 ---returns the number of data bytes sent. At most 253 descriptors
 ---(`SCM_MAX_FD`); 254 or more are refused before any syscall with an `EINVAL`
 ---that names the limit. On a stream socket a message must carry at least one
@@ -359,7 +408,10 @@ function sock.sendfds(s, fds, data, opts) end
 ---seqpacket message gives `""`. Options: `max` (room for this many
 ---descriptors, default and highest 253; `0` for none), `size` (room for data,
 ---default 4096, at most 64 MiB: a larger size is an argument error, never an
----allocation), `timeout`. Any other key is an argument error.
+---allocation), `timeout`, `batch` (`true`: `fds` is an `FdBatch`, see
+---[fd.md](fd.md#fdbatch), which makes a Lua handle only for the descriptors the
+---script touches; `fd.close`, `sock.sendfds` and spawn maps take it whole). Any
+---other key is an argument error.
 ---
 ---The control buffer holds exactly `max` descriptors. When the sender sent
 ---more, the kernel sets `MSG_CTRUNC` and closes the ones that did not fit:
@@ -597,7 +649,8 @@ proc = {}
 ---numbers. Anything else is an argument error naming the field.
 ---
 ---**The map.** `fds = {[n] = handle, ...}` puts each handle at exactly number
----`n` in the child. The child holds exactly these descriptors plus 0, 1 and 2
+---`n` in the child; an `FdBatch` (from `sock.recvfds(s, {batch = true})`) at key
+---`n` puts its descriptors at `n`, `n+1`, ... (a target given twice is refused). The child holds exactly these descriptors plus 0, 1 and 2
 ---as the stdio options say, and nothing else, whatever the map looks like:
 ---holes (`{[7] = a}` leaves 3-6 closed), swaps (`{[0] = b, [1] = a}` where `a`
 ---and `b` are this process's 0 and 1), cycles, one handle at several numbers,

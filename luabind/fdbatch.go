@@ -1,0 +1,199 @@
+package luabind
+
+import (
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+)
+
+// fdBatch is the descriptors of one receive, as sock.recvfds(s, {batch =
+// true}) returns them: owned, close-on-exec and recorded in the runtime's
+// registry (so fd.list() shows them and the runtime closes them at exit,
+// on error and on cancel) from the moment they arrive, but with no Lua
+// handle made for a descriptor until a script touches it. fd.close,
+// sock.sendfds and proc.spawn's fds map take the batch whole, so a
+// receiver that only passes descriptors on or closes them never pays for
+// a handle per descriptor.
+type fdBatch struct {
+	fds []*fdio.FD
+	uds []*lua.LUserData // the handles made so far (nil until the first)
+}
+
+func (rt *Runtime) newBatch(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
+	if !rt.closed {
+		rt.fds.AdoptAll(fds, nil)
+	}
+	ud := L.NewUserData()
+	ud.Value = &fdBatch{fds: fds}
+	L.SetMetatable(ud, rt.batchMeta)
+	return ud
+}
+
+// handle returns the Fd handle of b's i-th descriptor (0-based), making it
+// on first use; it is the same handle fd.list() shows.
+func (rt *Runtime) batchHandle(L *lua.LState, b *fdBatch, i int) *lua.LUserData {
+	if b.uds == nil {
+		b.uds = make([]*lua.LUserData, len(b.fds))
+	}
+	if ud := b.uds[i]; ud != nil {
+		return ud
+	}
+	f := b.fds[i]
+	if v, ok := rt.fds.Value(f); ok {
+		if ud, ok := v.(*lua.LUserData); ok {
+			b.uds[i] = ud
+			return ud
+		}
+	}
+	ud := L.NewUserData()
+	ud.Value = f
+	L.SetMetatable(ud, rt.fdMeta)
+	rt.fds.SetValue(f, ud)
+	b.uds[i] = ud
+	return ud
+}
+
+func (rt *Runtime) checkBatch(L *lua.LState, fn string) *fdBatch {
+	if ud, ok := L.Get(1).(*lua.LUserData); ok {
+		if b, ok := ud.Value.(*fdBatch); ok {
+			return b
+		}
+	}
+	rt.argError(L, fn, 1, "self", "expected an FdBatch, got %s", typeName(L.Get(1)))
+	return nil
+}
+
+// batchIndex reads argument 2 as a 1-based position in b.
+func (rt *Runtime) batchIndex(L *lua.LState, fn string, b *fdBatch) int {
+	i := rt.Args(L, fn).Int(2, "i", Range{1, int64(max(len(b.fds), 1)), "a position in the batch", fmt.Sprintf("1..%d", len(b.fds))})
+	if int(i) > len(b.fds) {
+		rt.argError(L, fn, 2, "i", "the batch is empty")
+	}
+	return int(i) - 1
+}
+
+func (rt *Runtime) openBatch(L *lua.LState) {
+	methods := map[string]lua.LGFunction{
+		// b:len() -> the number of descriptors (also #b)
+		"len": func(L *lua.LState) int {
+			L.Push(lua.LNumber(len(rt.checkBatch(L, "FdBatch:len").fds)))
+			return 1
+		},
+		// b:get(i) -> the i-th Fd handle (also b[i])
+		"get": func(L *lua.LState) int {
+			b := rt.checkBatch(L, "FdBatch:get")
+			L.Push(rt.batchHandle(L, b, rt.batchIndex(L, "FdBatch:get", b)))
+			return 1
+		},
+		// b:num(i) -> the i-th descriptor's number, without making a handle
+		"num": func(L *lua.LState) int {
+			b := rt.checkBatch(L, "FdBatch:num")
+			n, err := b.fds[rt.batchIndex(L, "FdBatch:num", b)].Num()
+			if err != nil {
+				return rt.raise(L, err)
+			}
+			L.Push(lua.LNumber(n))
+			return 1
+		},
+		// for i, h in b:iter() do ... end (ipairs does not see __index)
+		"iter": func(L *lua.LState) int {
+			b := rt.checkBatch(L, "FdBatch:iter")
+			L.Push(L.NewFunction(func(L *lua.LState) int {
+				i := int(L.CheckNumber(2))
+				if i >= len(b.fds) {
+					L.Push(lua.LNil)
+					return 1
+				}
+				L.Push(lua.LNumber(i + 1))
+				L.Push(rt.batchHandle(L, b, i))
+				return 2
+			}))
+			L.Push(L.Get(1))
+			L.Push(lua.LNumber(0))
+			return 3
+		},
+		// b:handles() -> a plain table of every handle
+		"handles": func(L *lua.LState) int {
+			b := rt.checkBatch(L, "FdBatch:handles")
+			t := L.CreateTable(len(b.fds), 0)
+			for i := range b.fds {
+				t.Append(rt.batchHandle(L, b, i))
+			}
+			L.Push(t)
+			return 1
+		},
+		// b:close() -> how many: fd.close(b)
+		"close": func(L *lua.LState) int {
+			b := rt.checkBatch(L, "FdBatch:close")
+			if err := fdio.CloseBatch(b.fds); err != nil {
+				return rt.raise(L, err)
+			}
+			L.Push(lua.LNumber(len(b.fds)))
+			return 1
+		},
+	}
+	var mt *lua.LTable
+	mt, _ = rt.methods(L, "FdBatch", methods)
+	mtab := mt.RawGetString("__index")
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		b := rt.checkBatch(L, "FdBatch")
+		switch k := L.Get(2).(type) {
+		case lua.LNumber:
+			i := int(k)
+			if float64(i) != float64(k) || i < 1 || i > len(b.fds) {
+				L.Push(lua.LNil)
+				return 1
+			}
+			L.Push(rt.batchHandle(L, b, i-1))
+			return 1
+		case lua.LString:
+			if t, ok := mtab.(*lua.LTable); ok {
+				L.Push(t.RawGetString(string(k)))
+				return 1
+			}
+		}
+		L.Push(lua.LNil)
+		return 1
+	}))
+	mt.RawSetString("__len", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LNumber(len(rt.checkBatch(L, "FdBatch").fds)))
+		return 1
+	}))
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		b := rt.checkBatch(L, "FdBatch")
+		var nums []string
+		for _, f := range b.fds {
+			if n := f.Raw(); n >= 0 {
+				nums = append(nums, fmt.Sprint(n))
+			} else {
+				nums = append(nums, "closed")
+			}
+		}
+		L.Push(lua.LString(fmt.Sprintf("<fdbatch %d: %s>", len(b.fds), strings.Join(nums, " "))))
+		return 1
+	}))
+	rt.batchMeta = mt
+}
+
+// batchOf returns the descriptors of v when it is an FdBatch.
+func batchOf(v lua.LValue) ([]*fdio.FD, bool) {
+	if ud, ok := v.(*lua.LUserData); ok {
+		if b, ok := ud.Value.(*fdBatch); ok {
+			return b.fds, true
+		}
+	}
+	return nil, false
+}
+
+// openBatchFds checks that every descriptor of a batch argument is open.
+func (rt *Runtime) openBatchFds(L *lua.LState, fn string, n int, name string, fds []*fdio.FD) {
+	for i, f := range fds {
+		if f.Closed() {
+			rt.argErrno(L, unix.EBADF, fn, n, name, "%s[%d] (a batch entry) is a closed handle", name, i+1)
+		}
+	}
+}

@@ -1,8 +1,9 @@
 -- Binding glue, run once per runtime before any user code.
 -- Arguments: the park mark (the value a blocking binding yields), the list
 -- of blocking functions to wrap, the exit-request check, the error
--- metatable, and a table where the last error's traceback is kept.
-local PARK, blocking, is_exit, ERRMETA, last = ...
+-- metatable, a table where the last error's traceback is kept, and a
+-- check whether the calling coroutine runs under a Go context.
+local PARK, blocking, is_exit, ERRMETA, last, has_context = ...
 
 local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 local raw_error, traceback, getinfo, select, type, getmetatable, rawget =
@@ -61,11 +62,11 @@ local function worker(f, ...)
 	return worker(co_yield(DONE, f(...)))
 end
 
-local function relay(co, ok, ...)
+local function relay(co, poolable, ok, ...)
 	if not ok then return false, ... end
 	local first = ...
 	if first == DONE then
-		if npool < POOL_MAX then
+		if poolable and npool < POOL_MAX then
 			npool = npool + 1
 			pool[npool] = co
 			idle[co] = true
@@ -73,10 +74,10 @@ local function relay(co, ok, ...)
 		return true, select(2, ...)
 	end
 	if first == PARK then
-		return relay(co, co_resume(co, co_yield(PARK)))
+		return relay(co, poolable, co_resume(co, co_yield(PARK)))
 	end
 	-- a plain coroutine.yield inside pcall: pass it out and back in
-	return relay(co, co_resume(co, co_yield(...)))
+	return relay(co, poolable, co_resume(co, co_yield(...)))
 end
 
 local function finish(handler, ok, ...)
@@ -89,7 +90,11 @@ end
 
 local function protected(handler, f, ...)
 	local co
-	if npool > 0 then
+	-- A coroutine made under a context (a REPL statement) inherits that
+	-- context and dies with it: such callers get a fresh worker that is
+	-- never pooled, and pooled workers serve only context-free callers.
+	local poolable = not has_context()
+	if poolable and npool > 0 then
 		co = pool[npool]
 		pool[npool] = nil
 		npool = npool - 1
@@ -97,7 +102,7 @@ local function protected(handler, f, ...)
 	else
 		co = co_create(worker)
 	end
-	return finish(handler, relay(co, co_resume(co, f, ...)))
+	return finish(handler, relay(co, poolable, co_resume(co, f, ...)))
 end
 
 function pcall(f, ...)

@@ -1,6 +1,11 @@
 package luabind
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
 
 // pcall and xpcall reuse their worker coroutines (glue.lua). A reused
 // worker must behave exactly like a fresh coroutine: results and errors
@@ -54,5 +59,51 @@ func TestPcallWorkersReused(t *testing.T) {
 	`)
 	if out != "1,2,3,4,dead,false cannot resume dead coroutine,true ping\n" {
 		t.Fatalf("got %q", out)
+	}
+}
+
+// REPL statements run under a context that ends with them, and a
+// coroutine inherits its creator's context: a pcall worker made by one
+// statement must not be reused by the next (it would fail at once with
+// "context canceled"), nor outlive Ctrl-C of its own statement.
+func TestPcallWorkersNotSharedAcrossStatements(t *testing.T) {
+	rt, err := newTestRuntime(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	run := func(code string) []string {
+		fn, err := rt.L.LoadString(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := rt.StartStatement(fn).Wait()
+		if res.Err != nil {
+			t.Fatalf("%s: %v", code, lua.LVAsString(res.Err))
+		}
+		var out []string
+		for _, v := range res.Values {
+			out = append(out, v.String())
+		}
+		return out
+	}
+	// A statement stopped outright (a second Ctrl-C) after its pcalls
+	// finished: its context is cancelled.
+	fn, err := rt.L.LoadString(`pcall(function() end) pcall(function() end) while true do end`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rt.StartStatement(fn)
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		st.Interrupt(10 * time.Millisecond)
+		st.Interrupt(10 * time.Millisecond)
+	}()
+	st.Wait()
+	for i := 0; i < 3; i++ {
+		got := run(`return pcall(function() return "fine" end)`)
+		if len(got) != 2 || got[0] != "true" || got[1] != "fine" {
+			t.Fatalf("statement %d: pcall gave %q", i+1, got)
+		}
 	}
 }

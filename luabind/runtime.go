@@ -211,6 +211,13 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 		L.Push(lua.LBool(isex))
 		return 1
 	})
+	// hasContext tells glue.lua's pcall whether the calling coroutine runs
+	// under a context (a REPL statement, which Ctrl-C cancels): coroutines
+	// made there inherit it, so they are never pooled for reuse elsewhere.
+	hasContext := L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LBool(L.Context() != nil))
+		return 1
+	})
 	rt.lastErr = L.NewTable()
 	L.Push(fn)
 	L.Push(rt.parkMark)
@@ -218,7 +225,8 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 	L.Push(isExit)
 	L.Push(rt.errMeta)
 	L.Push(rt.lastErr)
-	if err := L.PCall(5, 1, nil); err != nil {
+	L.Push(hasContext)
+	if err := L.PCall(6, 1, nil); err != nil {
 		return err
 	}
 	rt.taskEntry = L.Get(-1).(*lua.LFunction)

@@ -12,6 +12,7 @@
 --     checks itself: runs portlisten's protocol against its own handler
 --     and asserts the greeting arrives
 local GREETING = "hello from fdwire hello-handler\n"
+local LISTENER = "fdwire-portlisten/1 listener"
 
 local function greet(c)
 	pcall(c.write, c, GREETING, { timeout = 5 })
@@ -33,7 +34,9 @@ local function serve(l, count)
 			local ok, fds, data = pcall(sock.recvfds, pc, { max = 1 })
 			if not ok or not data then break end
 			for _, h in ipairs(fds) do
-				if data:match("^fdwire%-portlisten/1 listener") then
+				-- a plain prefix comparison: gopher-lua compiles a pattern on
+				-- every match call, once per connection here
+				if data:sub(1, #LISTENER) == LISTENER then
 					-- We own the listening socket now: accept on it ourselves.
 					while true do
 						local ok2, c = pcall(sock.accept, h)

@@ -84,25 +84,32 @@ func Listen(s *fdio.FD, backlog int) error {
 // is pending. It polls before accept(2) instead of making the listener
 // non-blocking, because the listener's description may be shared.
 func TryAccept(l *fdio.FD) (*fdio.FD, error) {
+	c, _, err := TryAcceptFrom(l)
+	return c, err
+}
+
+// TryAcceptFrom is TryAccept that also returns the peer's address as
+// accept(2) reported it (nil when the kernel gave none).
+func TryAcceptFrom(l *fdio.FD) (*fdio.FD, unix.Sockaddr, error) {
 	n, err := l.Num()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rev, err := fdio.Ready(n, unix.POLLIN)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rev&unix.POLLNVAL != 0 {
-		return nil, sys.Wrap("accept", sys.FdAddr(n), unix.EBADF)
+		return nil, nil, sys.Wrap("accept", sys.FdAddr(n), unix.EBADF)
 	}
 	if rev == 0 {
-		return nil, fdio.ErrAgain
+		return nil, nil, fdio.ErrAgain
 	}
-	c, _, err := sys.Accept4(n, 0)
+	c, sa, err := sys.Accept4(n, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return fdio.Own(c), nil
+	return fdio.Own(c), sa, nil
 }
 
 // Dial starts connecting a fresh socket of type typ to a. The socket is

@@ -179,11 +179,6 @@ function M.pass_listener(l, addr, target, retry, o)
 	end
 end
 
-local function peer_of(c)
-	local ok, i = pcall(fd.info, c)
-	return ok and i.peer or "?"
-end
-
 -- M.pass_connections accepts on l and delivers each connection; held ones
 -- wait in order. It returns after count connections when count is set.
 function M.pass_connections(l, target, o)
@@ -205,12 +200,13 @@ function M.pass_connections(l, target, o)
 	end
 	local acceptor = task.spawn(function()
 		while accepting do
-			local ok, c = pcall(sock.accept, l)
+			-- accept gives the peer's address (no fd.info per connection)
+			local ok, c, peer = pcall(sock.accept, l)
 			if not ok then
 				pcall(bell_w.write, bell_w, "x")
 				return
 			end
-			local from = peer_of(c)
+			local from = peer or "?"
 			if #held >= o.max_held then
 				common.log("portlisten", "closed connection from %s: %d connections already held (--max-held)", from, #held)
 				c:close()

@@ -327,14 +327,18 @@ function sock.bind(s, addr) end
 ---@param backlog? integer
 function sock.listen(s, backlog) end
 
----`sock.accept(s, opts) -> conn`
+---`sock.accept(s, opts) -> conn, peer`
 ---
----Waits for and accepts one connection. `opts.timeout` in seconds. fdwire
----polls before `accept4` instead of making the listener non-blocking, since
----the listener may be shared with other processes.
+---Waits for and accepts one connection. `opts.timeout` in seconds. `peer` is
+---the connecting side's address as `accept4` reported it, in the address
+---grammar (`tcp:127.0.0.1:40312`, `@name`, a path), or `nil` for an unnamed
+---unix socket; a server that logs who connected needs no `fd.info` per
+---connection. fdwire polls before `accept4` instead of making the listener
+---non-blocking, since the listener may be shared with other processes.
 ---@param s Fd
 ---@param opts? table
 ---@return Fd
+---@return any peer
 function sock.accept(s, opts) end
 
 ---`sock.connect(addr, opts) -> s`

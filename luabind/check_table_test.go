@@ -242,6 +242,10 @@ func TestArgTableSock(t *testing.T) {
 		{fn: "sock.connector", code: `sock.connector(L, $)`, arg: "opts", vals: append([]string{`{timout = 1}`, `{tpye = "stream"}`}, badOpts...)},
 		{fn: "sock.connector", code: `sock.connector(L, {timeout = $})`, arg: "opts", vals: append([]string{`0`, `1/0`}, badDur...), want: "timeout"},
 		{fn: "sock.connector", code: `sock.connector(L, {type = $})`, arg: "opts", vals: append([]string{`"strem"`}, badStr...), want: "type"},
+		{fn: "sock.listen_in", code: `sock.listen_in($, "@x")`, arg: "netns", vals: []string{`nil`, `1`, `"x"`}},
+		{fn: "sock.listen_in", code: `sock.listen_in(CL, "@x")`, arg: "netns", vals: []string{""}, errno: "EBADF"},
+		{fn: "sock.listen_in", code: `sock.listen_in(US, "@x", $)`, arg: "opts", vals: append([]string{`{tpye = "dgram"}`}, badOpts...)},
+		{fn: "sock.listen_in", code: `sock.listen_in(US, "@x", {backlog = $})`, arg: "opts", vals: badInt, want: "backlog"},
 		{fn: "sock.setopt", code: `sock.setopt(A, $, 1)`, arg: "name", vals: append([]string{`"SO_BOGUS"`}, badStrNL...)},
 	}
 	badInputsTried += runArgTable(t, sockSetup, cases)

@@ -137,3 +137,29 @@ func TestConnectorPythonClient(t *testing.T) {
 		t.Fatalf("output %q", out)
 	}
 }
+
+// TestProcExecNamespaces: proc.exec unshares net (and mount) in the
+// trampoline before replacing the process; loopback is up; namespaces
+// that apply only to children are refused.
+func TestProcExecNamespaces(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("exec cannot create a user namespace (no fork), so a new net namespace needs CAP_SYS_ADMIN (run as root)")
+	}
+	self, _ := os.Readlink("/proc/self/ns/net")
+	out := mustRun(t, readallLua+`
+		local code = [=[
+			proc.exec{"sh", "-c", "readlink /proc/self/ns/net; cat /proc/net/dev | grep -c lo:", namespaces = {"net", "mount", "uts"},
+				fds = {[1] = fd.from(1)}, no_new_privs = true}
+		]=]
+		local p = proc.spawn{"/proc/self/exe", env_add = {FDWIRE_TEST_HELPER = "lua", HELPER_LUA = code}, stdout = "pipe"}
+		local out = readall(p:stdout())
+		assert(p:wait() == 0, out)
+		print(out)
+	`)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || lines[0] == self || !strings.HasPrefix(lines[0], "net:[") || lines[1] != "1" {
+		t.Fatalf("output %q (ours %s)", out, self)
+	}
+	mustFail(t, `proc.exec{"true", namespaces = {"user"}}`, "exec cannot create a user namespace")
+	mustFail(t, `proc.exec{"true", namespaces = {"pid"}}`, "exec cannot create a pid namespace")
+}

@@ -131,3 +131,18 @@ func TestNetnsSameName(t *testing.T) {
 		t.Errorf("connect in our namespace: %v, want ECONNREFUSED", err)
 	}
 }
+
+// TestForkErrorNames: a refused fork names the namespaces and the reason.
+func TestForkErrorNames(t *testing.T) {
+	err := ns.ForkError(unix.EPERM, unix.CLONE_NEWUSER|unix.CLONE_NEWNET)
+	if !errors.Is(err, unix.EPERM) || !strings.Contains(err.Error(), "net+user") || !strings.Contains(err.Error(), "sysctl") {
+		t.Errorf("user: %v", err)
+	}
+	err = ns.ForkError(unix.EPERM, unix.CLONE_NEWNET)
+	if !strings.Contains(err.Error(), "needs CAP_SYS_ADMIN") || !strings.Contains(err.Error(), `add "user"`) {
+		t.Errorf("net: %v", err)
+	}
+	if err := ns.ForkError(unix.EINVAL, unix.CLONE_NEWPID); !strings.Contains(err.Error(), "refuses this combination") {
+		t.Errorf("einval: %v", err)
+	}
+}

@@ -86,14 +86,25 @@ int main(int argc, char **argv) {
 	printf("devnull %s\n", en(stat("/dev/null", &st)));
 	if (getenv("FDWIRE_NS_CONNECTOR")) { /* the connector protocol, docs/anon.md */
 		int c = atoi(getenv("FDWIRE_NS_CONNECTOR"));
-		send(c, "C", 1, 0);
-		int code = -1, got = -1;
-		char cm[CMSG_SPACE(sizeof(int))];
-		struct iovec io = {&code, sizeof code};
-		struct msghdr mh = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cm, .msg_controllen = sizeof cm};
-		if (recvmsg(c, &mh, 0) == 4 && code == 0 && CMSG_FIRSTHDR(&mh))
-			memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof got);
-		printf("conn %s\n", got >= 0 && write(got, "hi", 2) == 2 ? "ok" : strerrorname_np(code > 0 ? code : EPROTO));
+		int times = getenv("FDWIRE_NS_TIMES") ? atoi(getenv("FDWIRE_NS_TIMES")) : 1;
+		int good = 0, lasterr = 0;
+		for (int i = 0; i <= times; i++) {
+			if (i == times) { /* one more, after the parent closed the listener */
+				char b;
+				if (!getenv("FDWIRE_NS_AFTER") || read(atoi(getenv("FDWIRE_NS_AFTER")), &b, 1) != 1) break;
+			}
+			send(c, "C", 1, 0);
+			int code = -1, got = -1;
+			char cm[CMSG_SPACE(sizeof(int))];
+			struct iovec io = {&code, sizeof code};
+			struct msghdr mh = {.msg_iov = &io, .msg_iovlen = 1, .msg_control = cm, .msg_controllen = sizeof cm};
+			if (recvmsg(c, &mh, 0) == 4 && code == 0 && CMSG_FIRSTHDR(&mh))
+				memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof got);
+			if (got >= 0 && write(got, "hi", 2) == 2) good++;
+			else lasterr = code > 0 ? code : EPROTO;
+			if (got >= 0) close(got);
+		}
+		printf("conn %d\nconnerr %s\n", good, lasterr ? strerrorname_np(lasterr) : "none");
 	}
 	return 0;
 }

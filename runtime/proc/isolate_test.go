@@ -2,6 +2,7 @@ package proc_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,19 +125,55 @@ func TestSealedChild(t *testing.T) {
 	}
 	defer c.Close()
 	defer cli.Close()
+	// The child makes 1,000 connections through the connector; then the
+	// listener is closed and, told through a pipe at fd 4, it asks once
+	// more and must get ECONNREFUSED.
+	const times = 1000
+	goR, goW, err := fdio.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer goW.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 2)
+		for i := 0; i < times; i++ {
+			if _, err := sys.Poll([]unix.PollFd{{Fd: int32(al.Raw()), Events: unix.POLLIN}}, -1); err != nil {
+				accepted <- err
+				return
+			}
+			a, err := sock.TryAccept(al)
+			if err != nil {
+				accepted <- err
+				return
+			}
+			n, _ := sys.Read(a.Raw(), buf)
+			a.Close()
+			if n != 2 || string(buf) != "hi" {
+				accepted <- fmt.Errorf("connection %d carried %q", i, buf[:n])
+				return
+			}
+		}
+		al.Close()
+		sys.Write(goW.Raw(), []byte("x"))
+		accepted <- nil
+	}()
 	m, err := runIsolatedFds(t, "sealed", &ns.Spec{
 		New:        []string{"user", "mount", "net", "pid", "ipc", "uts"},
 		Root:       []ns.Entry{{Bind: d, At: "/data", RO: true}},
 		NoNewPrivs: true,
-	}, map[int]*fdio.FD{3: cli}, "FDWIRE_NS_TCP="+strconv.Itoa(port), "FDWIRE_NS_CONNECTOR=3")
+	}, map[int]*fdio.FD{3: cli, 4: goR}, "FDWIRE_NS_TCP="+strconv.Itoa(port), "FDWIRE_NS_CONNECTOR=3",
+		"FDWIRE_NS_TIMES="+strconv.Itoa(times), "FDWIRE_NS_AFTER=4")
+	goR.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
 		"uid":       strconv.Itoa(os.Getuid()),
 		"pid":       "1",
-		"fds":       "1,2,3", // stdout (the report), stderr and the connector, nothing else
-		"conn":      "ok",
+		"fds":       "1,2,3,4", // stdout (the report), stderr, the connector and the go-ahead pipe
+		"conn":      "1000",
+		"connerr":   "ECONNREFUSED",
 		"root":      "data",
 		"proc":      "ENOENT",
 		"data":      "hello from the handle ok",
@@ -153,15 +190,8 @@ func TestSealedChild(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", k, m[k], v)
 		}
 	}
-	// The connection the sealed child got through its connector.
-	a, err := sock.TryAccept(al)
-	if err != nil {
+	if err := <-accepted; err != nil {
 		t.Fatal(err)
-	}
-	defer a.Close()
-	buf := make([]byte, 2)
-	if n, _ := sys.Read(a.Raw(), buf); n != 2 || string(buf) != "hi" {
-		t.Errorf("through the connector: %q", buf[:n])
 	}
 }
 

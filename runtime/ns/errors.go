@@ -67,3 +67,13 @@ func ForkError(err error, cloneFlags int) error {
 	}
 	return &sys.Error{Op: "spawn", Err: err, Hint: hint}
 }
+
+// ForkError is ForkError for this plan's fork: with id maps other than
+// the default it adds that they, too, may be what was refused.
+func (p *Plan) ForkError(err error) error {
+	err = ForkError(err, p.CloneFlags)
+	if p.customMap && p.CloneFlags&unix.CLONE_NEWUSER != 0 && sys.ErrnoOf(err) == unix.EPERM {
+		err = sys.WithHint(err, "or the uid_map/gid_map asks for more than an unprivileged process may map (its own uid and gid, one line each)")
+	}
+	return err
+}

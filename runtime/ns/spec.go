@@ -79,9 +79,10 @@ type Plan struct {
 	Aux []*fdio.FD
 	// Ambient: raise these capabilities across the trampoline's exec, so
 	// that it can set up a user namespace whose uid inside is not 0.
-	Ambient []uintptr
-	Child   ChildSpec
-	owned   []*fdio.FD
+	Ambient   []uintptr
+	Child     ChildSpec
+	owned     []*fdio.FD
+	customMap bool
 }
 
 // JoinFd is one setns: a descriptor and the CLONE_NEW* types taken from it.
@@ -153,6 +154,7 @@ func Prepare(s *Spec, forExec bool) (_ *Plan, err error) {
 			return nil, err
 		}
 		p.UIDMap, p.GIDMap = sysMap(um), sysMap(gm)
+		p.customMap = s.UIDMap != nil || s.GIDMap != nil
 		// The trampoline runs as the mapped uid; unless that is 0 its
 		// exec would drop the capabilities it needs for the set-up.
 		p.Ambient = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SYS_CHROOT, unix.CAP_SETUID, unix.CAP_SETGID}

@@ -337,7 +337,7 @@ func TestSealedChildUnprivileged(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin,
-		"-test.run", "^(TestSealedChild|TestIsolateRootEntries|TestIsolateBadInput)$", "-test.v", "-test.count=1")
+		"-test.run", "^(TestSealedChild|TestIsolateRootEntries|TestIsolateBadInput|TestIsolateUnprivilegedMap)$", "-test.v", "-test.count=1")
 	cmd.Dir = dir
 	tmp := filepath.Join(dir, "tmp")
 	os.Mkdir(tmp, 0o700)
@@ -346,7 +346,21 @@ func TestSealedChildUnprivileged(t *testing.T) {
 	}
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestSealedChild") {
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestSealedChild") || !strings.Contains(string(out), "--- PASS: TestIsolateUnprivilegedMap") {
 		t.Fatalf("as uid 65534: %v\n%s", err, out)
+	}
+}
+
+// TestIsolateUnprivilegedMap: without privilege, a map of more than one's
+// own id is refused by the kernel, and the error says both possible
+// reasons. (Run as uid 65534 by TestSealedChildUnprivileged.)
+func TestIsolateUnprivilegedMap(t *testing.T) {
+	if os.Getuid() == 0 {
+		t.Skip("root may map any ids; TestSealedChildUnprivileged runs this as uid 65534")
+	}
+	leakcheck.Check(t)
+	_, err := owner.Spawn(proc.Attr{Argv: []string{"/bin/true"}, Isolate: &ns.Spec{New: []string{"user"}, UIDMap: []ns.IDMap{{Inside: 0, Outside: 0, Count: 10}}}})
+	if !errors.Is(err, unix.EPERM) || !strings.Contains(err.Error(), "uid_map/gid_map") || !strings.Contains(err.Error(), "sysctl") {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -346,5 +346,5 @@ func (o *Owner) fork(pl *plan, path string, argv []string, attr *syscall.ProcAtt
 	if !restored {
 		o.spawner.taint()
 	}
-	return pid, ns.ForkError(err, pl.iso.CloneFlags)
+	return pid, pl.iso.ForkError(err)
 }

@@ -4,11 +4,15 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"html"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -81,13 +85,22 @@ func TestGraphRunningProcessesByPid(t *testing.T) {
 	if err := sh.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { sh.Process.Kill(); sh.Wait() }()
 	// Wait until the shell has started both sides of its pipeline.
 	var kids []string
 	for deadline := time.Now().Add(30 * time.Second); len(kids) < 2 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sh.Process.Pid, sh.Process.Pid))
 		kids = strings.Fields(string(b))
 	}
+	// The pipeline ends first, so the shell reaps it and exits by itself
+	// (killing the shell would leave its children to this subreaper).
+	defer func() {
+		for _, k := range kids {
+			if n, err := strconv.Atoi(k); err == nil {
+				syscall.Kill(n, syscall.SIGKILL)
+			}
+		}
+		sh.Wait()
+	}()
 	args := []string{"graph", "--json"}
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		args = append(args, "--pid", strconv.Itoa(pids[n]))
@@ -187,4 +200,33 @@ func contains(l []int, n int) bool {
 		}
 	}
 	return false
+}
+
+// TestEchoAnonPictureIsCurrent: docs/img/echo-anon.svg shows what fdwire
+// graph makes of scripts/echo-anon.topo.lua now: the same node and edge
+// texts (the SVG's bytes depend on the Graphviz version, its texts do
+// not). Regenerate with fdwire graph -o docs/img/echo-anon.svg
+// scripts/echo-anon.topo.lua (with the binary named fdwire).
+func TestEchoAnonPictureIsCurrent(t *testing.T) {
+	r := fdwire(t, "", "graph", "scripts/echo-anon.topo.lua")
+	if r.Code != 0 {
+		t.Fatalf("fdwire graph: %+v", r)
+	}
+	var want []string
+	for _, m := range regexp.MustCompile(`(?:^|[ ,\[])(?:label|taillabel|headlabel)="((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(r.Stdout, -1) {
+		want = append(want, strings.Split(m[1], `\n`)...)
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot, "docs", "img", "echo-anon.svg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`<text[^>]*>([^<]*)</text>`).FindAllStringSubmatch(string(b), -1) {
+		got = append(got, html.UnescapeString(m[1]))
+	}
+	sort.Strings(want)
+	sort.Strings(got)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("docs/img/echo-anon.svg is stale:\n have %q\n want %q", got, want)
+	}
 }

@@ -65,7 +65,11 @@ func runMan(args []string) int {
 	if !ok {
 		var names []string
 		for n := range pages {
-			names = append(names, strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(n, "fdwire"), "-"), filepath.Ext(n)))
+			name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(n, "fdwire"), "-"), filepath.Ext(n))
+			if name == "" {
+				name = "fdwire"
+			}
+			names = append(names, name)
 		}
 		sort.Strings(names)
 		fmt.Fprintf(os.Stderr, "fdwire man: no page for %q; pages: %s\n", p.Args[0], strings.Join(names, " "))

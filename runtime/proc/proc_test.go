@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	owner.Close(time.Second)
+	if reporterDir != "" {
+		os.RemoveAll(reporterDir) // the compiled reporter, once per run
+	}
 	os.Exit(code)
 }
 
@@ -73,6 +76,7 @@ var (
 	reporterOnce sync.Once
 	reporterPath string
 	reporterErr  string
+	reporterDir  string
 )
 
 // reporter compiles reporterC once (statically when the C library allows).
@@ -88,6 +92,7 @@ func reporter(t *testing.T) string {
 			reporterErr = err.Error()
 			return
 		}
+		reporterDir = dir
 		src := filepath.Join(dir, "r.c")
 		os.WriteFile(src, []byte(reporterC), 0o600)
 		bin := filepath.Join(dir, "reporter")

@@ -1,21 +1,17 @@
 // Package topobind is the Go side of the topology engine
 // (stdlib/lua/topo.lua): the natives it needs (run directories, cgroups,
-// /proc views, signals, orphan reaping) as "fdwire.topo.native", and the
+// /proc views, orphan reaping; signals come from the signal module) as "fdwire.topo.native", and the
 // lazily loaded global topo.
 package topobind
 
 import (
 	"os"
-	"os/signal"
 	"strconv"
-	"sync"
 
 	lua "github.com/yuin/gopher-lua"
-	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
-	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/guard"
 	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"
@@ -85,7 +81,6 @@ func (rt host) openTopo(L *lua.LState) {
 			"signal_number":    rt.topoSignalNumber,
 			"reap_orphan":      rt.topoReapOrphan,
 			"subreaper":        rt.topoSubreaper,
-			"signals":          rt.topoSignals,
 			"alive":            rt.topoAlive,
 			"kcmp":             rt.topoKcmp,
 			"go_program":       rt.topoGoProgram,
@@ -301,52 +296,5 @@ func (rt host) topoSubreaper(L *lua.LState) int {
 func (rt host) topoAlive(L *lua.LState) int {
 	st, ok := reap.ReadStat(rt.pid(L, "alive"))
 	L.Push(lua.LBool(ok && st.State != "Z"))
-	return 1
-}
-
-// topoSignals() -> Fd: readable with one byte (the signal number) when
-// SIGINT, SIGTERM, SIGHUP or SIGQUIT arrives, so a topology can tear down
-// in order (the CLI's rule for every run, see docs/guide.md). A
-// second signal gives up on that and interrupts the runtime (whose close
-// still terminates children and removes the run's files). Closing the Fd
-// restores the default handling.
-func (rt host) topoSignals(L *lua.LState) int {
-	r, w, err := fdio.Pipe()
-	if err != nil {
-		return rt.Raise(L, err)
-	}
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
-	done := make(chan struct{})
-	var mu sync.Mutex // keeps the write from racing the close below
-	go func() {
-		seen := 0
-		for {
-			select {
-			case s := <-ch:
-				seen++
-				sig := s.(unix.Signal)
-				if seen > 1 {
-					rt.Interrupt(128 + int(sig))
-					continue
-				}
-				mu.Lock()
-				if n, err := w.Num(); err == nil {
-					sys.Write(n, []byte{byte(sig)})
-				}
-				mu.Unlock()
-			case <-done:
-				return
-			}
-		}
-	}()
-	r.OnClose(func() {
-		signal.Stop(ch)
-		close(done)
-		mu.Lock()
-		w.Close()
-		mu.Unlock()
-	})
-	L.Push(rt.NewFd(L, r))
 	return 1
 }

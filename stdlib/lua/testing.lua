@@ -309,15 +309,19 @@ local function read_file(path)
 	return s
 end
 
-local SIGNAMES = { [2] = "SIGINT", [15] = "SIGTERM" }
+local SIGNAMES = { [1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [15] = "SIGTERM" }
 
--- watch_signals: the first SIGINT or SIGTERM calls fn(signo); a second
--- gives up (native.signals interrupts the runtime at once then).
+-- watch_signals: the first SIGINT, SIGTERM, SIGHUP or SIGQUIT calls
+-- fn(signo); a second gives up on the ordered teardown (os.exit: the
+-- runtime's close still ends the children and removes their files).
 local function watch_signals(fn)
-	local sfd = native.signals()
+	local sfd = require("fdwire.topo.run").watch_signals()
 	local t = task.spawn(function()
 		local ok, b = pcall(sfd.read, sfd, 1)
-		if ok and b then fn(b:byte()) end
+		if not (ok and b) then return end
+		fn(b:byte())
+		local ok2, b2 = pcall(sfd.read, sfd, 1)
+		if ok2 and b2 then os.exit(128 + b2:byte()) end
 	end)
 	return function()
 		if not t:done() then pcall(t.cancel, t) end

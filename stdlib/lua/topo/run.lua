@@ -550,13 +550,28 @@ function M.new(def, opts)
 		error(err, 0)
 	end
 	if opts.signals then
-		top.sigfd = native.signals()
+		-- The first SIGINT/SIGTERM/SIGHUP/SIGQUIT starts the ordered
+		-- teardown; a second gives up on it: os.exit, whose runtime close
+		-- still ends the children and removes the run's files.
+		top.sigfd = M.watch_signals()
 		spawn_helper(top, nil, function()
 			local b = top.sigfd:read(1)
-			if b then push(top, { t = "signal", sig = b:byte() }) end
+			if not b then return end
+			push(top, { t = "signal", sig = b:byte() })
+			local b2 = top.sigfd:read(1)
+			if b2 then os.exit(128 + b2:byte()) end
 		end)
 	end
 	return top
+end
+
+-- watch_signals -> Fd readable with one byte per SIGINT, SIGTERM, SIGHUP
+-- or SIGQUIT (signal.watch, shared with the tools).
+function M.watch_signals()
+	if type(signal) ~= "table" or type(signal.watch) ~= "function" then
+		util.errorf("topo.up", "EINVAL", "opts.signals needs the signal module (luabind/helpers Signals)")
+	end
+	return signal.watch({ "INT", "TERM", "HUP", "QUIT" })
 end
 
 -- run is the coordinator task's body: it returns the result.

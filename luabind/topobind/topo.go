@@ -12,6 +12,7 @@ import (
 
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
+	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/guard"
 	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"

@@ -231,6 +231,10 @@ func TestSeenTimeoutsSayWhatTimedOut(t *testing.T) {
 		-- the call's own timeout fires first: that one is reported
 		ok, e = pcall(task.timeout, 5, function() return r:read(1, {timeout = 0.02}) end)
 		assert(not ok and e.msg == "no data within 20ms", tostring(e))
+		local p = proc.spawn{"sleep", "10"}
+		ok, e = pcall(p.wait, p, {timeout = 0.01})
+		assert(not ok and tostring(e) == "wait <proc " .. p:pid() .. " sleep>: ETIMEDOUT: not ended within 10ms", tostring(e))
+		p:kill("SIGKILL"); p:wait()
 		ok, e = pcall(task.timeout, 0.02, function() return task.sleep(5) end)
 		assert(not ok and e.name == "ETIMEDOUT" and e.msg:find("task.timeout of 20ms"), tostring(e))
 	`)

@@ -158,7 +158,18 @@ func (rt *Runtime) procWait(L *lua.LState) int {
 		rt.reaped(p)
 		return rt.pushOK(L, statusValues(L, p, s))
 	}
-	return rt.park(L, "wait", p.Pidfd, unix.POLLIN, timeout, func() ([]lua.LValue, error) {
+	where := func() (*fdio.FD, int16) { return p.Pidfd, unix.POLLIN }
+	// A timeout names the process, not its pidfd: "wait <proc 42 sleep>".
+	name := func(e *lua.LTable) {
+		if e.RawGetString("name") == lua.LString("ETIMEDOUT") {
+			prog := ""
+			if len(p.Argv) > 0 {
+				prog = " " + p.Argv[0]
+			}
+			e.RawSetString("addr", lua.LString(fmt.Sprintf("<proc %d%s>", p.Pid, prog)))
+		}
+	}
+	return rt.parkCall(L, "wait", where, timeout, func() ([]lua.LValue, error) {
 		s, err := p.TryWait()
 		if err != nil {
 			if s := p.Status(); s != nil { // another task reaped it
@@ -168,7 +179,7 @@ func (rt *Runtime) procWait(L *lua.LState) int {
 		}
 		rt.reaped(p)
 		return statusValues(L, p, s), nil
-	})
+	}, name)
 }
 
 // procReady: Proc:ready{timeout=} waits for READY=1 (notify=true) or the

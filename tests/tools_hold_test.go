@@ -370,6 +370,10 @@ func TestToolHoldUser(t *testing.T) {
 	if r := toolRun(t, env, "", nil, "-e", holdCheckFiles, name, "2"); r.Code != 0 {
 		t.Fatalf("retrieve: %+v", r)
 	}
+	// A socket file 65534 could not remove at the end is refused.
+	if r := toolRun(t, env, "", nil, "hold", "--user", "65534", "pathsock"); r.Code != 1 || !strings.Contains(r.Stderr, "could not remove") {
+		t.Errorf("--user with a socket file in root's directory: %+v", r)
+	}
 	// uid 65534 itself is not in the default rules.
 	if r := nobodyRun(t, env, "hold-list", name); r.Code != 4 {
 		t.Errorf("hold-list as 65534: %+v", r)

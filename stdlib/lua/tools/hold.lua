@@ -461,6 +461,23 @@ function M.ready(n, notify)
 	end
 end
 
+-- M.check_removable refuses --user with a socket file that USER could not
+-- remove at the end (its directory is not writable by USER, or sticky):
+-- the holder must not leave it behind.
+function M.check_removable(path, name)
+	local u = user.lookup(name)
+	local dir = path:match("^(.*)/[^/]*$")
+	if dir == "" then dir = "/" end
+	local st = fs.stat(dir)
+	local function bit(m, b) return math.floor(m / b) % 2 == 1 end
+	local writable = (st.uid == u.uid and bit(st.mode, 128)) or (st.gid == u.gid and bit(st.mode, 16)) or bit(st.mode, 2)
+	if not writable or bit(st.mode, 512) then
+		common.fail("hold --user", "EACCES", string.format(
+			"%s could not remove %s when the holder ends (%s is not writable by uid %d, or is sticky): " ..
+			"use an @NAME, or a socket in a directory %s may write", u.name or name, path, dir, u.uid, u.name or name))
+	end
+end
+
 local function read_rules(path)
 	local f, e = io.open(path)
 	if not f then common.fail("rules", "ENOENT", tostring(e)) end
@@ -492,6 +509,7 @@ function M.main(argv)
 		local h = M.new { rules = rules, max = o.max, max_conn = o.max_conn,
 			max_conn_per_uid = o.max_conn_per_uid, client_timeout = o.client_timeout }
 		local target = common.resolve(pos[1], o.abstract)
+		if o.user and target.path and proc.self().uid == 0 then M.check_removable(target.path, o.user) end
 		local l = common.listen(target, { type = "seqpacket", mode = mode })
 		local sig
 		local ok, e = pcall(function()

@@ -265,6 +265,30 @@ func TestToolHoldBusyPermReady(t *testing.T) {
 	if r := toolRun(t, env, "", nil, "hold-transfer", name, name+"-x"); r.Code != 4 || !strings.Contains(r.Stderr, "EPERM") {
 		t.Fatalf("dump without a dump rule: %+v", r)
 	}
+	// An idle client is dropped after --client-timeout.
+	idleName := name + "-idle"
+	toolStart(t, env, nil, "hold", "--client-timeout", "0.3", idleName)
+	idle := `
+local c = sock.connect("seqpacket", arg[1], { timeout = 10 })
+while true do
+	local ok, fds, data = pcall(sock.recvfds, c, { timeout = 20 })
+	if ok and not data then print("dropped") break end
+	if not ok then error(fds, 0) end
+end
+`
+	if r := toolRun(t, env, "", nil, "-e", `
+for i = 1, 200 do
+	if pcall(sock.connect, "seqpacket", arg[1]) then return end
+	task.sleep(0.05)
+end`, idleName); r.Code != 0 {
+		t.Fatalf("idle holder not up: %+v", r)
+	}
+	if r := toolRun(t, env, "", nil, "-e", idle, idleName); r.Code != 0 || r.Stdout != "dropped\n" {
+		t.Errorf("idle client: %+v", r)
+	}
+	if r := toolRun(t, env, "", nil, "hold", "--client-timeout", "0", "@x"); r.Code != 2 || !strings.Contains(r.Stderr, "more than 0") {
+		t.Errorf("--client-timeout 0: %+v", r)
+	}
 	// --notify: READY=1 on $NOTIFY_SOCKET.
 	notify := fmt.Sprintf("@fdwire-notify-%d", os.Getpid())
 	ns, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)

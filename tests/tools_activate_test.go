@@ -295,10 +295,12 @@ while True:
 		t.Errorf("--socket-mode 0660 made %o", st.Mode().Perm())
 	}
 	for i := 0; i < 2; i++ {
-		c, err := net.Dial("unix", sockPath)
-		if err != nil {
-			t.Fatalf("client %d: %v; %s", i, err, act.Stderr())
-		}
+		var c net.Conn
+		eventually(t, "listening", func() bool {
+			var err error
+			c, err = net.Dial("unix", sockPath)
+			return err == nil
+		})
 		b := make([]byte, 64)
 		n, _ := c.Read(b)
 		c.Close()
@@ -334,5 +336,40 @@ while True:
 	act.cmd.Process.Signal(syscall.SIGTERM)
 	if code := act.wait(t); code != 143 || pathExists(sockPath) {
 		t.Errorf("SIGTERM before COMMAND: exit %d, file left %v; %s", code, pathExists(sockPath), act.Stderr())
+	}
+}
+
+// procState is the one-letter state of pid in /proc/PID/stat.
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i > 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return ""
+}
+
+// TSTP reaches COMMAND and stops activate too; CONT resumes both.
+func TestToolActivateJobControl(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	sockPath := filepath.Join(t.TempDir(), "jc.sock")
+	act := toolStart(t, env, nil, "activate", "--now", "-l", sockPath, "sh", "-c", "echo $$; exec sleep 30")
+	eventually(t, "COMMAND", func() bool { return strings.Contains(act.Stdout(), "\n") })
+	var child int
+	fmt.Sscan(act.Stdout(), &child)
+	eventually(t, "sleep", func() bool { return procState(child) == "S" })
+	act.cmd.Process.Signal(syscall.SIGTSTP)
+	eventually(t, "both stopped", func() bool { return procState(child) == "T" && procState(act.cmd.Process.Pid) == "T" })
+	act.cmd.Process.Signal(syscall.SIGCONT)
+	eventually(t, "both running", func() bool {
+		return procState(child) == "S" && procState(act.cmd.Process.Pid) != "T"
+	})
+	act.cmd.Process.Signal(syscall.SIGTERM)
+	if code := act.wait(t); code != 143 {
+		t.Fatalf("activate after TERM: %d %s", code, act.Stderr())
 	}
 }

@@ -1252,6 +1252,13 @@ local signal = {}
 ---@return Fd
 function signal.watch(names) end
 
+---`signal.stop()`
+---
+---Stops this process (SIGSTOP to itself) until a SIGCONT arrives. A signal
+---forwarder calls it after passing on TSTP, TTIN or TTOU, so that job control
+---sees the whole job stop, as `fdwire activate` does.
+function signal.stop() end
+
 ---@class fdwire.holder
 local holder = {}
 

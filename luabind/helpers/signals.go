@@ -10,6 +10,7 @@ import (
 
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -19,7 +20,7 @@ import (
 func Signals() luabind.Module {
 	return luabind.Module{Name: "signal", Open: func(rt *luabind.Runtime, L *lua.LState) error {
 		h := host{rt}
-		rt.Register(L, "signal", map[string]lua.LGFunction{"watch": h.signalWatch})
+		rt.Register(L, "signal", map[string]lua.LGFunction{"watch": h.signalWatch, "stop": h.signalStop})
 		_, err := rt.Extend(L, "proc", map[string]lua.LGFunction{"pidfd_open": h.procPidfdOpen})
 		return err
 	}}
@@ -113,4 +114,14 @@ func (rt host) procPidfdOpen(L *lua.LState) int {
 	}
 	L.Push(rt.NewFd(L, fdio.Own(n)))
 	return 1
+}
+
+// signalStop: signal.stop() stops this process (SIGSTOP to itself) until
+// a SIGCONT: what a signal forwarder does after passing on TSTP, TTIN or
+// TTOU, so that job control sees the whole job stop.
+func (rt host) signalStop(L *lua.LState) int {
+	if err := reap.Signal(os.Getpid(), unix.SIGSTOP); err != nil {
+		return rt.Raise(L, err)
+	}
+	return 0
 }

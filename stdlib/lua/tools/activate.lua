@@ -166,7 +166,12 @@ function M.run_one(command, listeners, names, env, sigs)
 		while true do
 			local ok, b = pcall(sigs.read, sigs, 1)
 			if not ok or not b then return end
-			pcall(p.kill, p, b:byte())
+			local n = b:byte()
+			pcall(p.kill, p, n)
+			-- job control: after passing on TSTP, TTIN or TTOU, stop too
+			-- (as the exec'd COMMAND would be the one stopped); CONT
+			-- resumes us and is passed on in turn.
+			if (n == 20 or n == 21 or n == 22) and signal.stop then pcall(signal.stop) end
 		end
 	end)
 	local status = wait_status(p)

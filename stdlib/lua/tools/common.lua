@@ -121,7 +121,10 @@ function M.listen(t, opts)
 	-- 0177: the socket is born 0600; opts.umask keeps the process's umask
 	-- (activate, as systemd-socket-activate)
 	local old
-	if t.path and not opts.umask then
+	if t.path and opts.mode then
+		-- born with exactly opts.mode: no moment with wider access
+		old = fs.umask(511 - opts.mode)
+	elseif t.path and not opts.umask then
 		old = fs.umask(MASK_GO + 64) -- 0177
 	elseif t.path then
 		-- the umask applied to 0666, as systemd's default SocketMode:

@@ -368,6 +368,16 @@ func quoteList(s []string) string {
 // DidYouMean returns ` (did you mean "x"?)` for the known name nearest to
 // s, when one is near enough to be a typo.
 func DidYouMean(s string, known []string) string {
+	best := Suggest(s, known)
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Suggest is the entry of known nearest to s, or "" when none is near
+// enough: the one rule behind every "did you mean" (Lua: check.suggest).
+func Suggest(s string, known []string) string {
 	best, bestD := "", 1<<30
 	for _, k := range known {
 		if d := editDistance(strings.ToLower(s), strings.ToLower(k)); d < bestD {
@@ -377,7 +387,7 @@ func DidYouMean(s string, known []string) string {
 	if best == "" || bestD > max(2, len(s)/3) {
 		return ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // editDistance is the Damerau (optimal string alignment) distance, so a
@@ -465,6 +475,7 @@ func rangeByName(name string) (Range, bool) {
 //
 //	number(s) -> n | nil, why
 //	integer(s, kind_or_min, max) -> n | nil, why   (kind: "uid", "pid", "fd", ...)
+//	suggest(word, candidates) -> nearest | nil     (the "did you mean" rule)
 //	duration(s) -> seconds (math.huge: forever) | nil, why
 //	mode(s) -> octal mode | nil, why
 //	range(kind) -> min, max
@@ -485,6 +496,25 @@ func (rt *Runtime) openCheck(L *lua.LState) {
 		rt.argError(L, fn, 1, "s", "expected a string, got %s", typeName(L.Get(1)))
 		return ""
 	}
+	mod.RawSetString("suggest", L.NewFunction(func(L *lua.LState) int {
+		word := str(L, "check.suggest")
+		list, ok := L.Get(2).(*lua.LTable)
+		if !ok {
+			return rt.argError(L, "check.suggest", 2, "candidates", "expected a list of strings, got %s", typeName(L.Get(2)))
+		}
+		var known []string
+		for i := 1; i <= list.Len(); i++ {
+			if v, ok := list.RawGetInt(i).(lua.LString); ok {
+				known = append(known, string(v))
+			}
+		}
+		if best := Suggest(word, known); best != "" {
+			L.Push(lua.LString(best))
+			return 1
+		}
+		L.Push(lua.LNil)
+		return 1
+	}))
 	mod.RawSetString("number", L.NewFunction(func(L *lua.LState) int {
 		f, why := ParseNumber(str(L, "check.number"))
 		if why != "" {

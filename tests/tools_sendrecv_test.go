@@ -157,10 +157,10 @@ func TestToolHelpAndDidYouMean(t *testing.T) {
 			t.Errorf("fdwire help %s differs from %s --help: %+v", tool, tool, h)
 		}
 	}
-	if r := fdwire(t, "", "recieve"); r.Code != 2 || !strings.Contains(r.Stderr, "did you mean recv?") {
+	if r := fdwire(t, "", "recieve"); r.Code != 2 || !strings.Contains(r.Stderr, `did you mean "recv"?`) {
 		t.Errorf("fdwire recieve: %+v", r)
 	}
-	if r := fdwire(t, "", "help", "portlistn"); r.Code != 2 || !strings.Contains(r.Stderr, "did you mean portlisten?") {
+	if r := fdwire(t, "", "help", "portlistn"); r.Code != 2 || !strings.Contains(r.Stderr, `did you mean "portlisten"?`) {
 		t.Errorf("fdwire help portlistn: %+v", r)
 	}
 	if r := fdwire(t, "", "send", "--timout", "1", "x"); r.Code != 2 || !strings.Contains(r.Stderr, "did you mean --timeout?") {

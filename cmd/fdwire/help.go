@@ -5,6 +5,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/fdwire/fdwire/luabind"
 )
 
 // fdwire help [COMMAND]: the top-level help, or COMMAND --help.
@@ -29,24 +31,30 @@ func runHelp(args []string) int {
 	return sc.run([]string{"--help"})
 }
 
-// didYouMean suggests the command nearest to word (edit distance), or "".
+// didYouMean is " (did you mean "x"?)" for the command nearest to word,
+// or "" (luabind's one edit-distance rule, as for options).
 func didYouMean(word string) string {
 	var names []string
 	for n := range commands() {
 		names = append(names, n)
 	}
-	sort.Strings(names)
-	best, bestD := "", len(word)/3+2
-	for _, n := range names {
-		if d := editDistance(word, n); d < bestD {
-			best, bestD = n, d
-		}
+	// The words the short names stand for, so "recieve" finds recv.
+	for long := range spelledOut {
+		names = append(names, long)
 	}
+	sort.Strings(names)
+	best := luabind.Suggest(word, names)
 	if best == "" {
 		return ""
 	}
-	return "; did you mean " + best + "?"
+	if short, ok := spelledOut[best]; ok {
+		best = short
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
+
+// spelledOut maps the words behind abbreviated command names to them.
+var spelledOut = map[string]string{"receive": "recv", "activation": "activate", "holder": "hold"}
 
 // looksLikeCommand is a first argument that is no file and could only
 // have been meant as a command name (no path, no .lua).
@@ -56,24 +64,4 @@ func looksLikeCommand(a string) bool {
 	}
 	_, err := os.Stat(a)
 	return os.IsNotExist(err)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }

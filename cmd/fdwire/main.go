@@ -127,7 +127,7 @@ func run(args []string) int {
 		return 2
 	case len(args) > 0 && looksLikeCommand(args[0]) && didYouMean(args[0]) != "":
 		// "fdwire recieve": a typo for a command, not a missing script.
-		fmt.Fprintf(os.Stderr, "fdwire: %s is not a command (nor a file)%s\nfdwire help lists the commands\n", args[0], didYouMean(args[0]))
+		fmt.Fprintf(os.Stderr, "fdwire: %s is not a command, nor a file%s; fdwire help lists the commands\n", args[0], didYouMean(args[0]))
 		return 2
 	default:
 		script, args = args[0], args[1:]

@@ -193,29 +193,12 @@ function M.usage_error(spec, msg)
 	return M.USAGE
 end
 
--- M.distance is the edit distance between two short strings.
-function M.distance(a, b)
-	local prev = {}
-	for j = 0, #b do prev[j] = j end
-	for i = 1, #a do
-		local cur = { [0] = i }
-		for j = 1, #b do
-			local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-			cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-		end
-		prev = cur
-	end
-	return prev[#b]
-end
-
--- M.suggest returns the candidate closest to word, when close enough.
+-- M.suggest returns the candidate closest to word when close enough:
+-- fdwire.check's rule (one edit distance for every "did you mean").
 function M.suggest(word, candidates)
-	local best, bd
-	for _, c in ipairs(candidates) do
-		local d = M.distance(word, c)
-		if not bd or d < bd then best, bd = c, d end
-	end
-	if best and bd <= math.max(2, math.floor(#word / 3)) then return best end
+	local ok, check = pcall(require, "fdwire.check")
+	if ok and check.suggest then return check.suggest(word, candidates) end
+	return nil
 end
 
 -- find_long resolves a long name: exact, else a unique prefix.

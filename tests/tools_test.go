@@ -461,6 +461,13 @@ func TestToolHold(t *testing.T) {
 	if r := toolRun(t, env, "", nil, "hold-transfer", "h1", "h2"); r.Code != 0 || r.Stdout != "1\n" {
 		t.Fatalf("transfer: %+v", r)
 	}
+	// Again: h2 holds app/data now, so only --replace may overwrite it.
+	if r := toolRun(t, env, "", nil, "hold-transfer", "h1", "h2"); r.Code != 1 || !strings.Contains(r.Stderr, "EBUSY") {
+		t.Fatalf("transfer onto a held id: %+v", r)
+	}
+	if r := toolRun(t, env, "", nil, "hold-transfer", "--replace", "h1", "h2"); r.Code != 0 || r.Stdout != "1\n" {
+		t.Fatalf("transfer --replace: %+v", r)
+	}
 	// The same open file description travelled all the way (its offset is
 	// at the end now, after the cats above): readlink shows the file.
 	if r := toolRun(t, env, "", nil, "hold-retrieve", "--delete", "h2", "app/data", "--", "readlink", "/proc/self/fd/0"); r.Code != 0 || r.Stdout != data+"\n" {

@@ -59,7 +59,7 @@ var spelledOut = map[string]string{"receive": "recv", "activation": "activate", 
 // looksLikeCommand is a first argument that is no file and could only
 // have been meant as a command name (no path, no .lua).
 func looksLikeCommand(a string) bool {
-	if a == "" || strings.ContainsAny(a, "/.") {
+	if len(a) < 2 || a[0] < 'a' || a[0] > 'z' || strings.ContainsAny(a, "/.") {
 		return false
 	}
 	_, err := os.Stat(a)

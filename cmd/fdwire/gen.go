@@ -1,5 +1,7 @@
 package main
 
+//go:generate env FDWIRE_REGEN=1 go test -run TestGeneratedFiles .
+
 import (
 	"github.com/fdwire/fdwire/internal/clidoc"
 )
@@ -7,7 +9,8 @@ import (
 // generatedFiles returns every file fdwire generates from its specs and
 // docs, keyed by its path in the repository (docs/man/..., docs/types/...).
 // TestGeneratedFiles keeps the checked-in copies equal to these;
-// FDWIRE_REGEN=1 go test ./cmd/fdwire -run TestGeneratedFiles rewrites them.
+// FDWIRE_REGEN=1 go test ./cmd/fdwire -run TestGeneratedFiles (or go
+// generate ./cmd/fdwire) rewrites them.
 func generatedFiles() (map[string]string, error) {
 	cmds, err := allSpecs()
 	if err != nil {

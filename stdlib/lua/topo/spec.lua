@@ -22,30 +22,17 @@ local function sorted_keys(t)
 end
 M.sorted_keys = sorted_keys
 
--- Edit distance, for "did you mean" hints on misspelt names.
-local function distance(a, b)
-	local prev = {}
-	for j = 0, #b do prev[j] = j end
-	for i = 1, #a do
-		local cur = { [0] = i }
-		for j = 1, #b do
-			local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-			cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-		end
-		prev = cur
-	end
-	return prev[#b]
-end
-
+-- "did you mean" hints on misspelt names: the tools' one suggester
+-- (fdwire.tools.args), over the names sorted so ties are stable.
 local function suggest(name, t)
-	local best, bd
+	local list = {}
 	for k in pairs(t or {}) do
-		local d = distance(name, k)
-		if d <= 2 and (not bd or d < bd or (d == bd and k < best)) then best, bd = k, d end
+		if type(k) == "string" then list[#list + 1] = k end
 	end
+	table.sort(list)
+	local best = require("fdwire.tools.args").suggest(name, list)
 	return best and string.format(" (did you mean %q?)", best) or ""
 end
-
 M.suggest = suggest
 
 local function check_fields(place, t, known)

@@ -2,8 +2,6 @@ package helpers
 
 import (
 	"os"
-	"os/signal"
-	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -11,6 +9,7 @@ import (
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/reap"
+	"github.com/fdwire/fdwire/runtime/sigwatch"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -50,11 +49,8 @@ func (rt host) signalWatch(L *lua.LState) int {
 		if !ok {
 			return rt.ArgError(L, fn, 1, "signals", "signals[%d] is a %s, not a signal name", i, luabind.TypeName(list.RawGetInt(i)))
 		}
-		s := unix.SignalNum("SIG" + string(name))
-		if s == 0 {
-			s = unix.SignalNum(string(name))
-		}
-		if s == 0 {
+		s, err := sys.SignalByName(string(name))
+		if err != nil {
 			return rt.ArgError(L, fn, 1, "signals", "unknown signal %q", string(name))
 		}
 		if why, bad := notWatchable[s]; bad {
@@ -62,44 +58,12 @@ func (rt host) signalWatch(L *lua.LState) int {
 		}
 		sigs = append(sigs, s)
 	}
-	r, w, err := fdio.Pipe()
+	r, err := sigwatch.Watch(sigs, nil)
 	if err != nil {
 		return rt.Raise(L, err)
 	}
-	// The pipe is ours alone: a full one drops the byte, never blocks
-	// the goroutine.
-	if err := w.SetNonblock(true); err != nil {
-		r.Close()
-		w.Close()
-		return rt.Raise(L, err)
-	}
-	ch := make(chan os.Signal, 16)
-	signal.Notify(ch, sigs...)
 	rt.NoteSignalWatch(sigs, 1) // the CLI's fallback leaves these to us
-	done := make(chan struct{})
-	var mu sync.Mutex // keeps the write from racing the close below
-	go func() {
-		for {
-			select {
-			case s := <-ch:
-				mu.Lock()
-				if n, err := w.Num(); err == nil {
-					sys.Write(n, []byte{byte(s.(unix.Signal))})
-				}
-				mu.Unlock()
-			case <-done:
-				return
-			}
-		}
-	}()
-	r.OnClose(func() {
-		signal.Stop(ch)
-		rt.NoteSignalWatch(sigs, -1)
-		close(done)
-		mu.Lock()
-		w.Close()
-		mu.Unlock()
-	})
+	r.OnClose(func() { rt.NoteSignalWatch(sigs, -1) })
 	L.Push(rt.NewFd(L, r))
 	return 1
 }

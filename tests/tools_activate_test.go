@@ -357,7 +357,12 @@ func TestToolActivateJobControl(t *testing.T) {
 	leakcheck.Check(t)
 	env, _ := toolEnv(t)
 	sockPath := filepath.Join(t.TempDir(), "jc.sock")
-	act := toolStart(t, env, nil, "activate", "--now", "-l", sockPath, "sh", "-c", "echo $$; exec sleep 30")
+	// activate leads a process group of its own, as a shell's job would:
+	// the kernel discards TSTP sent to a member of an orphaned process
+	// group, and the test's own group is orphaned whenever go test runs
+	// as a session leader or under a shell without job control (CI).
+	jobOfItsOwn := func(c *exec.Cmd) { c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
+	act := toolStart(t, env, jobOfItsOwn, "activate", "--now", "-l", sockPath, "sh", "-c", "echo $$; exec sleep 30")
 	eventually(t, "COMMAND", func() bool { return strings.Contains(act.Stdout(), "\n") })
 	var child int
 	fmt.Sscan(act.Stdout(), &child)

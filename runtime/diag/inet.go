@@ -5,8 +5,6 @@ import (
 	"net/netip"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fdwire/fdwire/runtime/sys"
 )
 
 // InetSock is what inet_diag says about one TCP socket.
@@ -34,11 +32,6 @@ func TCPSockets() ([]InetSock, error) {
 }
 
 func tcpDiag(family uint8) ([]InetSock, error) {
-	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return nil, sys.Wrap("sock_diag", "tcp", err)
-	}
-	defer unix.Close(s)
 	// nlmsghdr (16) + inet_diag_req_v2 (56)
 	req := make([]byte, 72)
 	le := binary.LittleEndian
@@ -49,43 +42,24 @@ func tcpDiag(family uint8) ([]InetSock, error) {
 	req[16] = family
 	req[17] = unix.IPPROTO_TCP
 	le.PutUint32(req[20:], 0xffffffff) // every state
-	if err := unix.Sendto(s, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, sys.Wrap("sock_diag", "tcp", err)
-	}
 	var out []InetSock
-	buf := make([]byte, 1<<16)
-	for {
-		n, _, err := unix.Recvfrom(s, buf, 0)
-		if err == unix.EINTR {
-			continue
+	err := dumpSockDiag("tcp", req, func(d []byte) {
+		// inet_diag_msg: family, state, timer, retrans, then
+		// inet_diag_sockid (ports big-endian, 16-byte addresses),
+		// expires, rqueue, wqueue, uid, inode.
+		if len(d) < 72 {
+			return
 		}
-		if err != nil {
-			return nil, sys.Wrap("sock_diag", "tcp", err)
-		}
-		for _, m := range parseNetlink(buf[:n]) {
-			switch m.typ {
-			case unix.NLMSG_DONE:
-				return out, nil
-			case unix.NLMSG_ERROR:
-				if code := int32(le.Uint32(m.data)); code < 0 {
-					return nil, sys.Wrap("sock_diag", "tcp", unix.Errno(-code))
-				}
-				return out, nil
-			}
-			// inet_diag_msg: family, state, timer, retrans, then
-			// inet_diag_sockid (ports big-endian, 16-byte addresses),
-			// expires, rqueue, wqueue, uid, inode.
-			d := m.data
-			if len(d) < 72 {
-				continue
-			}
-			is := InetSock{State: tcpStateNames[d[1]], Ino: uint64(le.Uint32(d[68:]))}
-			sport, dport := binary.BigEndian.Uint16(d[4:]), binary.BigEndian.Uint16(d[6:])
-			is.Local = netip.AddrPortFrom(inetAddr(d[0], d[8:24]), sport)
-			is.Remote = netip.AddrPortFrom(inetAddr(d[0], d[24:40]), dport)
-			out = append(out, is)
-		}
+		is := InetSock{State: tcpStateNames[d[1]], Ino: uint64(le.Uint32(d[68:]))}
+		sport, dport := binary.BigEndian.Uint16(d[4:]), binary.BigEndian.Uint16(d[6:])
+		is.Local = netip.AddrPortFrom(inetAddr(d[0], d[8:24]), sport)
+		is.Remote = netip.AddrPortFrom(inetAddr(d[0], d[24:40]), dport)
+		out = append(out, is)
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func inetAddr(family uint8, b []byte) netip.Addr {

@@ -54,11 +54,6 @@ func UnixSockets() (map[uint64]UnixSock, error) {
 }
 
 func unixDiag() (map[uint64]UnixSock, error) {
-	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return nil, sys.Wrap("sock_diag", "unix", err)
-	}
-	defer unix.Close(s)
 	// nlmsghdr (16) + unix_diag_req (24)
 	req := make([]byte, 40)
 	le := binary.LittleEndian
@@ -71,65 +66,46 @@ func unixDiag() (map[uint64]UnixSock, error) {
 	le.PutUint32(req[28:], udiagShowName|udiagShowPeer|udiagShowIcons)
 	le.PutUint32(req[32:], 0xffffffff)
 	le.PutUint32(req[36:], 0xffffffff)
-	if err := unix.Sendto(s, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, sys.Wrap("sock_diag", "unix", err)
-	}
 	out := map[uint64]UnixSock{}
-	buf := make([]byte, 1<<16)
-	for {
-		n, _, err := unix.Recvfrom(s, buf, 0)
-		if err == unix.EINTR {
-			continue
+	err := dumpSockDiag("unix", req, func(d []byte) {
+		if len(d) < 16 {
+			return
 		}
-		if err != nil {
-			return nil, sys.Wrap("sock_diag", "unix", err)
+		u := UnixSock{Ino: uint64(le.Uint32(d[4:])), PeerKnown: true}
+		u.Type = typeName(int(d[1]))
+		u.State = tcpStates[d[2]]
+		attrs := d[16:]
+		for len(attrs) >= 4 {
+			l := int(le.Uint16(attrs))
+			t := le.Uint16(attrs[2:])
+			if l < 4 || l > len(attrs) {
+				break
+			}
+			v := attrs[4:l]
+			switch t {
+			case unixDiagPeer:
+				if len(v) >= 4 {
+					u.Peer = uint64(le.Uint32(v))
+				}
+			case unixDiagIcons:
+				for i := 0; i+4 <= len(v); i += 4 {
+					u.Pending = append(u.Pending, uint64(le.Uint32(v[i:])))
+				}
+			case unixDiagName:
+				if len(v) > 0 && v[0] == 0 {
+					u.Path = "@" + string(v[1:])
+				} else {
+					u.Path = strings.TrimRight(string(v), "\x00")
+				}
+			}
+			attrs = attrs[(l+3)&^3:]
 		}
-		for _, m := range parseNetlink(buf[:n]) {
-			switch m.typ {
-			case unix.NLMSG_DONE:
-				return out, nil
-			case unix.NLMSG_ERROR:
-				code := int32(le.Uint32(m.data))
-				if code < 0 {
-					return nil, sys.Wrap("sock_diag", "unix", unix.Errno(-code))
-				}
-				return out, nil
-			}
-			if len(m.data) < 16 {
-				continue
-			}
-			u := UnixSock{Ino: uint64(le.Uint32(m.data[4:])), PeerKnown: true}
-			u.Type = typeName(int(m.data[1]))
-			u.State = tcpStates[m.data[2]]
-			attrs := m.data[16:]
-			for len(attrs) >= 4 {
-				l := int(le.Uint16(attrs))
-				t := le.Uint16(attrs[2:])
-				if l < 4 || l > len(attrs) {
-					break
-				}
-				v := attrs[4:l]
-				switch t {
-				case unixDiagPeer:
-					if len(v) >= 4 {
-						u.Peer = uint64(le.Uint32(v))
-					}
-				case unixDiagIcons:
-					for i := 0; i+4 <= len(v); i += 4 {
-						u.Pending = append(u.Pending, uint64(le.Uint32(v[i:])))
-					}
-				case unixDiagName:
-					if len(v) > 0 && v[0] == 0 {
-						u.Path = "@" + string(v[1:])
-					} else {
-						u.Path = strings.TrimRight(string(v), "\x00")
-					}
-				}
-				attrs = attrs[(l+3)&^3:]
-			}
-			out[u.Ino] = u
-		}
+		out[u.Ino] = u
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func typeName(t int) string {

@@ -12,6 +12,8 @@ import (
 // exitsyscall cost a good part of a small message), and they build the
 // msghdr themselves: no peer address is asked for or converted (x/sys's
 // Recvmsg allocates one per call) and nothing escapes to the heap.
+// The msghdr setup is written out in both calls on purpose: a shared
+// helper taking &iov makes iov escape (one allocation per message).
 
 // SendmsgDontwait is sendmsg(2) with MSG_DONTWAIT added to flags. Unlike
 // Sendmsg it sends exactly p: a caller passing descriptors with no data on

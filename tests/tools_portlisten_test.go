@@ -29,6 +29,21 @@ func buildHellofdpass(t *testing.T) string {
 }
 
 // nobodyDir is a fresh directory owned by uid 65534.
+// nobodyScript copies scripts/NAME where uid 65534 can read it: the
+// checkout itself may sit below a 0700 directory (mktemp -d, a home).
+func nobodyScript(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot, "scripts", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(nobodyDir(t), name)
+	if err := os.WriteFile(p, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func nobodyDir(t *testing.T) string {
 	t.Helper()
 	d := t.TempDir()
@@ -63,7 +78,7 @@ func TestToolPortlistenDgramSeedHandler(t *testing.T) {
 	}
 	// hello-handler.lua speaks the same datagrams.
 	sockPath2 := filepath.Join(nobodyDir(t), "lua-socket")
-	lh := nobodyStart(t, env, filepath.Join(repoRoot, "scripts", "hello-handler.lua"), "--dgram", sockPath2, "1")
+	lh := nobodyStart(t, env, nobodyScript(t, "hello-handler.lua"), "--dgram", sockPath2, "1")
 	eventually(t, "hello-handler", func() bool { return pathExists(sockPath2) })
 	pl = toolStart(t, env, nil, "portlisten", "--dgram", "--count", "1", fmt.Sprintf("tcp:127.0.0.1:%d", port), sockPath2)
 	eventually(t, "bind", func() bool { return strings.Contains(pl.Stderr(), "listening on") })
@@ -97,7 +112,7 @@ func TestToolPortlistenWrongTypeAndSquatter(t *testing.T) {
 	}
 	// datagrams to a stream handler
 	name := filepath.Join(nobodyDir(t), "stream")
-	sh := nobodyStart(t, env, filepath.Join(repoRoot, "scripts", "hello-handler.lua"), name, "1")
+	sh := nobodyStart(t, env, nobodyScript(t, "hello-handler.lua"), name, "1")
 	eventually(t, "stream handler", func() bool { return pathExists(name) })
 	r := toolRun(t, env, "", nil, "portlisten", "--dgram", "--pass", "listener", "--retry", "60", "tcp:127.0.0.1:0", name)
 	if r.Code != 1 || !strings.Contains(r.Stderr, "EPROTOTYPE") || !strings.Contains(r.Stderr, "drop --dgram") {

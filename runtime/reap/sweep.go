@@ -16,7 +16,13 @@ type Stat struct {
 	Pid, Ppid, Pgrp, Session int
 	State                    string
 	Comm                     string
+	// Exiting is PF_EXITING: the process is in exit(2), its descriptors
+	// already (or about to be) closed, but it is not a zombie yet.
+	Exiting bool
 }
+
+// pfExiting is PF_EXITING in the flags field of /proc/PID/stat.
+const pfExiting = 0x4
 
 // ReadStat reads /proc/PID/stat (raw syscalls: it runs at teardown, see
 // sys.ReadFile).
@@ -38,6 +44,10 @@ func ReadStat(pid int) (Stat, bool) {
 	st.Ppid, _ = strconv.Atoi(f[1])
 	st.Pgrp, _ = strconv.Atoi(f[2])
 	st.Session, _ = strconv.Atoi(f[3])
+	if len(f) > 6 {
+		flags, _ := strconv.ParseUint(f[6], 10, 64)
+		st.Exiting = flags&pfExiting != 0
+	}
 	return st, true
 }
 

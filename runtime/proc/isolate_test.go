@@ -61,6 +61,17 @@ func runIsolatedFds(t *testing.T, mode string, spec *ns.Spec, extra map[int]*fdi
 	var out []byte
 	buf := make([]byte, 4096)
 	for {
+		// A bounded wait: a hang reports where the child sleeps (this
+		// test once hung only when run beside other suites).
+		pfd := []unix.PollFd{{Fd: int32(r.Raw()), Events: unix.POLLIN}}
+		if n, _ := sys.Poll(pfd, 60_000); n == 0 {
+			state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
+			wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", p.Pid))
+			stack, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stack", p.Pid))
+			p.Kill(unix.SIGKILL)
+			p.Wait(0)
+			t.Fatalf("helper %d sent no report for 60 s; output so far:\n%s\nwchan %s\n%s\n%s", p.Pid, out, wchan, stack, state)
+		}
 		n, err := sys.Read(r.Raw(), buf)
 		if n <= 0 || err != nil {
 			break

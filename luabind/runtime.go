@@ -39,6 +39,11 @@ type Options struct {
 	// runtime/reap): the fdwire command makes one per process and gives
 	// it to its runtime; nil leaves orphans to init.
 	Reaper *reap.Reaper
+	// PinSpawns says the runtime runs on the program's main goroutine,
+	// which its first spawn may lock to its thread for good, so that
+	// children are forked there without a thread hand-off
+	// (proc.OwnerOptions.PinCaller). The fdwire command sets it.
+	PinSpawns bool
 	// Warden, when set, is told about the run directories, socket files
 	// and cgroups the runtime's modules make, and removes them if this
 	// process is killed before it can (see runtime/reap/warden.go).
@@ -104,7 +109,7 @@ func New(o Options) (*Runtime, error) {
 	if o.Grace == 0 {
 		o.Grace = 2 * time.Second
 	}
-	owner, err := proc.NewOwner(proc.OwnerOptions{Reaper: o.Reaper})
+	owner, err := proc.NewOwner(proc.OwnerOptions{Reaper: o.Reaper, PinCaller: o.PinSpawns})
 	if err != nil {
 		return nil, err
 	}

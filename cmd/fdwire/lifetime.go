@@ -34,7 +34,7 @@ const grace = 2 * time.Second
 
 // runtimeOptions are the options of every runtime the CLI makes.
 func runtimeOptions(script string, args []string) luabind.Options {
-	return luabind.Options{Script: script, Args: args, Modules: append(modules.Default(), versionModule()), Reaper: reaper, Warden: warden, Grace: grace}
+	return luabind.Options{Script: script, Args: args, Modules: append(modules.Default(), versionModule()), Reaper: reaper, Warden: warden, Grace: grace, PinSpawns: true}
 }
 
 // endReaper ends the orphans no runtime claimed and lets the warden go;

@@ -6,3 +6,6 @@ func SetFailAt(o *Owner, step string) { o.failAt = step }
 // SpawnSteps are the steps of a spawn that can be made to fail, in order.
 var SpawnSteps = []string{"mark-inherited", "rlimit", "notify", "notify-pipe", "stdio-null", "stdio-pipe",
 	"trampoline-pipe", "fork", "pidfd", "trampoline-report"}
+
+// Handoffs is how many requests o's spawner thread has served.
+func Handoffs(o *Owner) int64 { return o.spawner.handoffs.Load() }

@@ -39,6 +39,13 @@ type OwnerOptions struct {
 	// it which children are its own and, when it closes last, the orphans
 	// left are ended with the children.
 	Reaper *reap.Reaper
+	// PinCaller says that Spawn is called from the program's main
+	// goroutine, which may stay locked to its thread for good: the first
+	// spawn locks it there (runtime.LockOSThread, never undone) and every
+	// spawn from it then forks right where it is, on a thread that ends
+	// only with the process, instead of going to the spawner thread and
+	// back (spawner.go). The fdwire command sets it.
+	PinCaller bool
 }
 
 // reserveFds is how many descriptors an owner keeps for its teardown.
@@ -47,6 +54,7 @@ const reserveFds = 2
 // NewOwner makes an owner with no children.
 func NewOwner(o OwnerOptions) (*Owner, error) {
 	ow := &Owner{reaper: o.Reaper, live: map[*Proc]struct{}{}, pids: map[int]bool{}}
+	ow.spawner.pin = o.PinCaller
 	for i := 0; i < reserveFds; i++ {
 		n, err := sys.Openat(unix.AT_FDCWD, "/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {

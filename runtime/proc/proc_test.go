@@ -24,6 +24,9 @@ var owner *proc.Owner
 
 func TestMain(m *testing.M) {
 	proc.RunTrampoline() // spawns with umask go through this binary
+	if os.Getenv(mainThreadHelperEnv) != "" {
+		os.Exit(mainThreadHelper())
+	}
 	var err error
 	if owner, err = proc.NewOwner(proc.OwnerOptions{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)

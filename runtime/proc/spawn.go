@@ -174,6 +174,11 @@ func (o *Owner) Spawn(a Attr) (*Proc, error) {
 		return nil, err
 	}
 	var p *Proc
+	// Namespace joins happen on the forking thread and may not be undone:
+	// never on the main thread, which everything else shares.
+	if pl.iso == nil && o.forkHere(func() { p, err = o.start(a, pl) }) {
+		return p, err
+	}
 	if !o.onSpawner(func() { p, err = o.start(a, pl) }) {
 		pl.abort()
 		return nil, sys.Errorf("spawn", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")

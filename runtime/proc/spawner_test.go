@@ -1,0 +1,145 @@
+package proc_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/internal/leakcheck"
+	"github.com/fdwire/fdwire/runtime/proc"
+)
+
+// mainThreadHelperEnv makes this test binary, re-run by
+// TestMainThreadSpawnsSurviveThreadChurn, spawn from its main thread.
+const mainThreadHelperEnv = "FDWIRE_TEST_MAIN_THREAD_SPAWNS"
+
+func init() {
+	if os.Getenv(mainThreadHelperEnv) != "" {
+		runtime.LockOSThread() // TestMain then runs on the main thread
+	}
+}
+
+// endThreads makes Go end up to n threads: each goroutine locks its
+// thread and exits without unlocking. A child whose death signal is
+// bound to such a thread would be killed.
+func endThreads(n int) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+		}()
+	}
+	wg.Wait()
+}
+
+// threadChildren lists the children forked by thread tid of this process.
+func threadChildren(tid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/children", tid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
+	}
+	return out
+}
+
+// spawnHereAndChurn spawns n sleeps from the calling goroutine, ends Go
+// threads in between, and says what is wrong: a spawn that went to the
+// spawner thread, a child not forked by this thread, a child that died.
+func spawnHereAndChurn(o *proc.Owner, n int) []string {
+	var bad []string
+	tid := unix.Gettid()
+	var kids []*proc.Proc
+	for i := 0; i < n; i++ {
+		p, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}})
+		if err != nil {
+			return append(bad, err.Error())
+		}
+		kids = append(kids, p)
+		if !slices.Contains(threadChildren(tid), p.Pid) {
+			bad = append(bad, fmt.Sprintf("child %d is not a child of thread %d (%v)", p.Pid, tid, threadChildren(tid)))
+		}
+		endThreads(8)
+	}
+	endThreads(64)
+	if h := proc.Handoffs(o); h != 0 {
+		bad = append(bad, fmt.Sprintf("%d spawns went to the spawner thread", h))
+	}
+	for _, p := range kids {
+		if run, err := p.Running(); !run {
+			bad = append(bad, fmt.Sprintf("child %d ended while this process lives (%v, %v)", p.Pid, p.Status(), err))
+		}
+	}
+	return bad
+}
+
+// mainThreadHelper is the re-run binary's whole work (from TestMain).
+func mainThreadHelper() int {
+	if unix.Gettid() != unix.Getpid() {
+		fmt.Println("not on the main thread")
+		return 1
+	}
+	o, err := proc.NewOwner(proc.OwnerOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	defer o.Close(time.Second)
+	bad := spawnHereAndChurn(o, 6)
+	if len(bad) > 0 {
+		fmt.Println(strings.Join(bad, "\n"))
+		return 1
+	}
+	fmt.Println("ok")
+	return 0
+}
+
+// TestMainThreadSpawnsSurviveThreadChurn: a spawn from a goroutine on the
+// main thread forks right there, with no hand-off to the spawner thread,
+// and its child's death signal does not fire while the process lives,
+// however many Go threads end (Go never ends the main thread).
+func TestMainThreadSpawnsSurviveThreadChurn(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), mainThreadHelperEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+}
+
+// TestPinnedCallerSpawnsSurviveThreadChurn: with PinCaller, the first
+// spawn locks the calling goroutine to its thread, and its spawns fork
+// there; the children outlive every Go thread that ends meanwhile.
+func TestPinnedCallerSpawnsSurviveThreadChurn(t *testing.T) {
+	leakcheck.Check(t)
+	var bad []string
+	done := make(chan struct{})
+	// The pinned goroutine stands for the program's main goroutine: it
+	// lives until its owner has closed.
+	go func() {
+		defer close(done)
+		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		defer o.Close(time.Second)
+		bad = spawnHereAndChurn(o, 6)
+	}()
+	<-done
+	for _, b := range bad {
+		t.Error(b)
+	}
+}

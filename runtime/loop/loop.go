@@ -8,6 +8,7 @@ package loop
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -27,6 +28,11 @@ type Loop struct {
 	watches []*Watch
 	pfds    []unix.PollFd
 	polled  []*Watch
+	// slot maps a descriptor to its entry in pfds for this round: many
+	// watches on one descriptor share one entry, so the poll set never
+	// holds more entries than there are open descriptors (poll(2) refuses
+	// with EINVAL a set larger than RLIMIT_NOFILE).
+	slot map[int32]int
 }
 
 // Watch is one pending wait; it fires once and is then forgotten.
@@ -41,6 +47,7 @@ type Watch struct {
 	deadline time.Time
 	cb       func(revents int16, timedOut bool)
 	done     bool
+	slot     int // its entry in the loop's poll set this round, or -1
 }
 
 // New makes a loop with its wake-up eventfd.
@@ -49,7 +56,7 @@ func New() (*Loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Loop{wake: w}, nil
+	return &Loop{wake: w, slot: map[int32]int{}}, nil
 }
 
 // Close releases the wake-up eventfd.
@@ -129,7 +136,6 @@ func (l *Loop) RunOnce(block bool) error {
 		return err
 	}
 	l.pfds = append(l.pfds, unix.PollFd{Fd: int32(wn), Events: unix.POLLIN})
-	l.polled = append(l.polled, nil)
 	stale := false
 	for _, w := range l.watches {
 		if w.done {
@@ -143,11 +149,20 @@ func (l *Loop) RunOnce(block bool) error {
 		if !w.deadline.IsZero() && (next.IsZero() || w.deadline.Before(next)) {
 			next = w.deadline
 		}
+		w.slot = -1
 		if w.fd >= 0 {
-			l.pfds = append(l.pfds, unix.PollFd{Fd: int32(w.fd), Events: w.events})
+			i, ok := l.slot[int32(w.fd)]
+			if !ok {
+				i = len(l.pfds)
+				l.slot[int32(w.fd)] = i
+				l.pfds = append(l.pfds, unix.PollFd{Fd: int32(w.fd)})
+			}
+			l.pfds[i].Events |= w.events
+			w.slot = i
 			l.polled = append(l.polled, w)
 		}
 	}
+	clear(l.slot)
 	clear(l.watches[len(live):])
 	l.watches = live
 	l.mu.Lock()
@@ -170,6 +185,11 @@ func (l *Loop) RunOnce(block bool) error {
 		}
 	}
 	if _, err := sys.Poll(l.pfds, timeout); err != nil {
+		if sys.ErrnoOf(err) == unix.EINVAL {
+			if cur, _, lerr := sys.Getrlimit(unix.RLIMIT_NOFILE); lerr == nil && uint64(len(l.pfds)) > cur {
+				return sys.WithHint(err, fmt.Sprintf("waiting on %d descriptors, more than the soft RLIMIT_NOFILE (%d) poll(2) accepts", len(l.pfds), cur))
+			}
+		}
 		return err
 	}
 	if l.pfds[0].Revents != 0 {
@@ -182,12 +202,19 @@ func (l *Loop) RunOnce(block bool) error {
 			w.cb(unix.POLLNVAL, false)
 		}
 	}
-	for i, w := range l.polled {
-		if w == nil || w.done || l.pfds[i].Revents == 0 {
+	for _, w := range l.polled {
+		if w.done {
+			continue
+		}
+		// A shared entry polls the union of its watches' events: each
+		// watch sees only what it asked for, plus the conditions poll
+		// always reports.
+		rev := l.pfds[w.slot].Revents & (w.events | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+		if rev == 0 {
 			continue
 		}
 		w.done = true
-		w.cb(l.pfds[i].Revents, false)
+		w.cb(rev, false)
 	}
 	now = time.Now()
 	for _, w := range l.watches {

@@ -79,3 +79,55 @@ func TestPostWakesBlockedLoop(t *testing.T) {
 		t.Fatal("posted callback did not run")
 	}
 }
+
+// Many watches on one descriptor share one poll entry (the set stays
+// within RLIMIT_NOFILE however many tasks wait on it), and each watch
+// sees only the events it asked for.
+func TestWatchesOnOneDescriptorShareAnEntry(t *testing.T) {
+	leakcheck.Check(t)
+	l, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	a, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(a[0])
+	defer unix.Close(a[1])
+	b := a
+	const readers = 500
+	var readFired, writeFired int
+	for i := 0; i < readers; i++ {
+		l.WatchFD(b[0], unix.POLLIN, time.Time{}, func(rev int16, timedOut bool) {
+			if rev&unix.POLLIN == 0 || timedOut {
+				t.Errorf("reader woke with %#x timedOut=%v", rev, timedOut)
+			}
+			readFired++
+		})
+	}
+	l.WatchFD(b[0], unix.POLLOUT, time.Time{}, func(rev int16, timedOut bool) {
+		if rev != unix.POLLOUT {
+			t.Errorf("writer woke with %#x, want POLLOUT only", rev)
+		}
+		writeFired++
+	})
+	// Writable, not readable: only the POLLOUT watch may fire.
+	if err := l.RunOnce(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.pfds) != 2 {
+		t.Errorf("poll set has %d entries for 501 watches on one descriptor, want 2 (with the wake-up)", len(l.pfds))
+	}
+	if writeFired != 1 || readFired != 0 {
+		t.Fatalf("after one round: %d writer, %d readers fired", writeFired, readFired)
+	}
+	unix.Write(a[1], []byte("x"))
+	if err := l.RunOnce(true); err != nil {
+		t.Fatal(err)
+	}
+	if readFired != readers || l.Pending() != 0 {
+		t.Fatalf("%d of %d readers fired, %d pending", readFired, readers, l.Pending())
+	}
+}

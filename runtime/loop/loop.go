@@ -123,6 +123,33 @@ func (l *Loop) Pending() int {
 	return n
 }
 
+// entryFor returns the poll set's entry for fd, adding one if needed. A
+// short set is scanned (the common case: a few watches, no map work);
+// past that the map indexes it.
+func (l *Loop) entryFor(fd int32) int {
+	const scan = 16
+	if len(l.pfds) <= scan {
+		for i := 1; i < len(l.pfds); i++ {
+			if l.pfds[i].Fd == fd {
+				return i
+			}
+		}
+		if len(l.pfds) == scan {
+			for i := 1; i < len(l.pfds); i++ {
+				l.slot[l.pfds[i].Fd] = i
+			}
+		}
+	} else if i, ok := l.slot[fd]; ok {
+		return i
+	}
+	i := len(l.pfds)
+	l.pfds = append(l.pfds, unix.PollFd{Fd: fd})
+	if i >= scan {
+		l.slot[fd] = i
+	}
+	return i
+}
+
 // RunOnce polls once (blocking until something happens when block is set,
 // else returning at once) and runs what became due.
 func (l *Loop) RunOnce(block bool) error {
@@ -151,12 +178,7 @@ func (l *Loop) RunOnce(block bool) error {
 		}
 		w.slot = -1
 		if w.fd >= 0 {
-			i, ok := l.slot[int32(w.fd)]
-			if !ok {
-				i = len(l.pfds)
-				l.slot[int32(w.fd)] = i
-				l.pfds = append(l.pfds, unix.PollFd{Fd: int32(w.fd)})
-			}
+			i := l.entryFor(int32(w.fd))
 			l.pfds[i].Events |= w.events
 			w.slot = i
 			l.polled = append(l.polled, w)

@@ -131,3 +131,46 @@ func TestWatchesOnOneDescriptorShareAnEntry(t *testing.T) {
 		t.Fatalf("%d of %d readers fired, %d pending", readFired, readers, l.Pending())
 	}
 }
+
+// Past the short scan the map indexes the set: 40 pipes with 3 watches
+// each make 41 entries, and every watch fires on its own pipe.
+func TestManyDescriptorsManyWatches(t *testing.T) {
+	leakcheck.Check(t)
+	l, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const pipes, per = 40, 3
+	fired := make([]int, pipes)
+	var ws []*fdio.FD
+	for i := 0; i < pipes; i++ {
+		r, w, err := fdio.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		defer w.Close()
+		ws = append(ws, w)
+		for j := 0; j < per; j++ {
+			l.WatchHandle(r, unix.POLLIN, time.Time{}, func(int16, bool) { fired[i]++ })
+		}
+	}
+	if err := l.RunOnce(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.pfds) != pipes+1 {
+		t.Errorf("poll set has %d entries, want %d", len(l.pfds), pipes+1)
+	}
+	for i := 0; i < pipes; i += 2 {
+		unix.Write(ws[i].Raw(), []byte("x"))
+	}
+	if err := l.RunOnce(true); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range fired {
+		if want := per * ((i + 1) % 2); n != want {
+			t.Errorf("pipe %d: %d watches fired, want %d", i, n, want)
+		}
+	}
+}

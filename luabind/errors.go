@@ -92,6 +92,8 @@ func factValue(v any) lua.LValue {
 		return lua.LString(x)
 	case bool:
 		return lua.LBool(x)
+	case lua.LValue: // a value already made for Lua (recvfds_many's messages)
+		return x
 	}
 	return lua.LString(fmt.Sprint(v))
 }

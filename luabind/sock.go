@@ -40,7 +40,11 @@ func (rt *Runtime) openSock(L *lua.LState) {
 	for k, f := range rt.netnsFunctions() { // sock_netns.go
 		fns[k] = f
 	}
-	rt.register(L, "sock", fns, append([]string{"accept", "connect", "sendfds", "recvfds"}, anonBlocking...)...)
+	for k, f := range rt.manyFunctions() { // sock_many.go
+		fns[k] = f
+	}
+	blocking := append([]string{"accept", "connect", "sendfds", "recvfds"}, anonBlocking...)
+	rt.register(L, "sock", fns, append(blocking, manyBlocking...)...)
 }
 
 // checkAddr reads an address: a string in the grammar, or an Fd handle

@@ -250,10 +250,16 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 // truncated builds the error of a receive whose descriptors did not all
 // fit, and closes the ones that did.
 func truncated(n int, m *Message, o RecvOptions) error {
+	return truncatedOp("recvfds", n, m, o)
+}
+
+// truncatedOp is truncated for the call op (recvfds_many reports each
+// message the way recvfds reports its one).
+func truncatedOp(op string, n int, m *Message, o RecvOptions) error {
 	// Those beyond MaxFds arrived only in the reserved room; the count
 	// reported is what a buffer of MaxFds would have taken.
 	got := min(len(m.Fds), o.MaxFds)
-	e := &sys.Error{Op: "recvfds", Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
+	e := &sys.Error{Op: op, Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
 		Facts: map[string]any{"data": m.Data, "arrived": got, "truncated": m.Truncated}}
 	// With room left in the buffer the kernel stopped for another reason:
 	// the descriptor table is full. A probe dup, while the arrived ones

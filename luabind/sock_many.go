@@ -1,0 +1,299 @@
+package luabind
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sock"
+	"github.com/fdwire/fdwire/runtime/sys"
+)
+
+// sock.sendfds_many and sock.recvfds_many: many small messages, each with
+// its own descriptors, per system call (sendmmsg/recvmmsg; runtime/sock
+// many.go). A message is the same value both ways, {data, fd, fd, ...}, so
+// what recvfds_many returns can be passed to sendfds_many as it is.
+
+var manyBlocking = []string{"sendfds_many", "recvfds_many"}
+
+func (rt *Runtime) manyFunctions() map[string]lua.LGFunction {
+	return map[string]lua.LGFunction{"sendfds_many": rt.sockSendfdsMany, "recvfds_many": rt.sockRecvfdsMany}
+}
+
+// RangeMsgCount is how many messages one recvfds_many takes: the kernel
+// reads at most UIO_MAXIOV headers per recvmmsg.
+var RangeMsgCount = Range{1, sys.MaxMmsgBatch, "a message count", "recvmmsg takes at most 1024 (UIO_MAXIOV) messages per call"}
+
+var manySendPool = sync.Pool{New: func() any { return &sock.ManySend{Op: "sendfds_many"} }}
+
+// bytesOf is s's bytes without a copy: the kernel only reads them, and the
+// string outlives the call (the Lua table holding it is an argument).
+func bytesOf(s lua.LString) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(string(s)), len(s))
+}
+
+// sock.sendfds_many(s, msgs, opts) -> n: every message of msgs, in order.
+func (rt *Runtime) sockSendfdsMany(L *lua.LState) int {
+	const fn = "sock.sendfds_many"
+	s := rt.checkOpenFd(L, fn, 1, "s")
+	list, ok := L.Get(2).(*lua.LTable)
+	if !ok {
+		return rt.argError(L, fn, 2, "msgs", "expected a list of messages ({data, fd...} or {data =, fds =}), got %s", typeName(L.Get(2)))
+	}
+	opts := rt.Args(L, fn).Opts(3, "opts", "timeout")
+	timeout := opts.Timeout()
+	m := manySendPool.Get().(*sock.ManySend)
+	m.Reset()
+	n := list.Len()
+	if k := extraKey(list, n); k != lua.LNil {
+		return rt.argError(L, fn, 2, "msgs", "expected a list of messages, and key %s is not a position in it", keyText(k))
+	}
+	for i := 1; i <= n; i++ {
+		rt.addMessage(L, fn, m, list.RawGetInt(i), i)
+	}
+	// Refused before anything is sent: the whole list goes or none of it.
+	if len(m.Fds) > 0 {
+		if err := sock.CanCarryFds(s); err != nil {
+			return rt.argErrno(L, sys.ErrnoOf(err), fn, 1, "s", "%s", errMsg(err))
+		}
+	}
+	if err := m.Check(s); err != nil {
+		return rt.raise(L, err)
+	}
+	total := m.Len()
+	// Whatever ends the call early (an error, the timeout, a cancel) says
+	// how many messages the peer has whole: sent, and, when a stream took
+	// part of the next one, that its descriptors went too.
+	progress := func(e *lua.LTable) {
+		e.RawSetString("op", lua.LString("sendfds_many"))
+		e.RawSetString("sent", lua.LNumber(m.Sent))
+		e.RawSetString("msg", lua.LString(lua.LVAsString(e.RawGetString("msg"))+fmt.Sprintf(" (after %d of %d messages were delivered)", m.Sent, total)))
+	}
+	where := func() (*fdio.FD, int16) { return s, unix.POLLOUT }
+	return rt.parkCall(L, "sendfds_many", where, timeout, func() ([]lua.LValue, error) {
+		if err := m.Try(s); err != nil {
+			return nil, err
+		}
+		m.Reset()
+		manySendPool.Put(m)
+		return []lua.LValue{lua.LNumber(total)}, nil
+	}, progress)
+}
+
+// extraKey is a key of t beyond its list part 1..n (nil when none), so a
+// stray key is refused rather than ignored.
+func extraKey(t *lua.LTable, n int) lua.LValue {
+	var k lua.LValue
+	if n == 0 {
+		k, _ = t.Next(lua.LNil)
+	} else {
+		k, _ = t.Next(lua.LNumber(n))
+	}
+	return k
+}
+
+func keyText(k lua.LValue) string {
+	if s, ok := k.(lua.LString); ok {
+		return fmt.Sprintf("%q", string(s))
+	}
+	return lua.LVAsString(k)
+}
+
+// addMessage checks msgs[i] and appends it to m: a string (data only),
+// {data, fd-or-batch, ...} or {data = "...", fds = {...} | batch}.
+func (rt *Runtime) addMessage(L *lua.LState, fn string, m *sock.ManySend, v lua.LValue, i int) {
+	bad := func(errno unix.Errno, format string, args ...any) {
+		rt.argErrno(L, errno, fn, 2, "msgs", "msgs[%d]%s", i, fmt.Sprintf(format, args...))
+	}
+	start := len(m.Fds)
+	var data lua.LString
+	switch t := v.(type) {
+	case lua.LString:
+		m.Add(bytesOf(t))
+		return
+	case *lua.LTable:
+		if first := t.RawGetInt(1); first != lua.LNil {
+			// {data, fd, fd, ...}
+			d, ok := first.(lua.LString)
+			if !ok {
+				bad(unix.EINVAL, "[1] (the data) is a %s, not a string", typeName(first))
+			}
+			data = d
+			n := t.Len()
+			if k := extraKey(t, n); k != lua.LNil {
+				bad(unix.EINVAL, " has key %s: a message is {data, fd, ...} or {data = ..., fds = {...}}, not both", keyText(k))
+			}
+			for j := 2; j <= n; j++ {
+				m.Fds = rt.appendMsgFd(L, fn, m.Fds, t.RawGetInt(j), i, fmt.Sprintf("[%d]", j), bad)
+			}
+		} else {
+			// {data = "...", fds = {...} | batch}
+			var fds lua.LValue = lua.LNil
+			t.ForEach(func(k, x lua.LValue) {
+				switch k {
+				case lua.LString("data"):
+					d, ok := x.(lua.LString)
+					if !ok {
+						bad(unix.EINVAL, ".data is a %s, not a string", typeName(x))
+					}
+					data = d
+				case lua.LString("fds"):
+					fds = x
+				default:
+					name := keyText(k)
+					hint := ""
+					if s, ok := k.(lua.LString); ok {
+						hint = DidYouMean(string(s), []string{"data", "fds"})
+					}
+					bad(unix.EINVAL, " has unknown key %s%s (a message is {data, fd, ...} or {data = ..., fds = {...}})", name, hint)
+				}
+			})
+			switch f := fds.(type) {
+			case *lua.LNilType:
+			case *lua.LTable:
+				n := f.Len()
+				if k := extraKey(f, n); k != lua.LNil {
+					bad(unix.EINVAL, ".fds has key %s: expected a list of Fd handles", keyText(k))
+				}
+				for j := 1; j <= n; j++ {
+					m.Fds = rt.appendMsgFd(L, fn, m.Fds, f.RawGetInt(j), i, fmt.Sprintf(".fds[%d]", j), bad)
+				}
+			default:
+				if _, ok := batchOf(f); !ok {
+					bad(unix.EINVAL, ".fds is a %s, not a list of Fd handles or an FdBatch", typeName(f))
+				}
+				m.Fds = rt.appendMsgFd(L, fn, m.Fds, f, i, ".fds", bad)
+			}
+		}
+	default:
+		bad(unix.EINVAL, " is a %s: a message is a string, {data, fd, ...} or {data = ..., fds = {...}}", typeName(v))
+	}
+	if k := len(m.Fds) - start; k > sock.MaxFdsPerMessage {
+		bad(unix.EINVAL, " has %d fds: the kernel accepts at most %d per message (SCM_MAX_FD); split them over several messages", k, sock.MaxFdsPerMessage)
+	}
+	m.Data = append(m.Data, bytesOf(data))
+	m.Ends = append(m.Ends, len(m.Fds))
+}
+
+// appendMsgFd appends one entry of a message: an open Fd handle, or every
+// descriptor of an FdBatch.
+func (rt *Runtime) appendMsgFd(L *lua.LState, fn string, dst []*fdio.FD, v lua.LValue, i int, where string, bad func(unix.Errno, string, ...any)) []*fdio.FD {
+	if ud, ok := v.(*lua.LUserData); ok {
+		switch f := ud.Value.(type) {
+		case *fdio.FD:
+			if f.Closed() {
+				bad(unix.EBADF, "%s is a closed handle", where)
+			}
+			return append(dst, f)
+		case *fdBatch:
+			for j, f := range f.fds {
+				if f.Closed() {
+					bad(unix.EBADF, "%s[%d] (a batch entry) is a closed handle", where, j+1)
+				}
+			}
+			return append(dst, f.fds...)
+		}
+	}
+	hint := ""
+	if _, num := v.(lua.LNumber); num {
+		hint = " (borrow raw numbers with fd.from(n))"
+	}
+	bad(unix.EINVAL, "%s is a %s, not an Fd handle%s", where, typeName(v), hint)
+	return dst
+}
+
+// sock.recvfds_many(s, opts) -> msgs: the messages queued now (at least
+// one: it waits for the first), each {data, fd, ...}.
+func (rt *Runtime) sockRecvfdsMany(L *lua.LState) int {
+	const fn = "sock.recvfds_many"
+	s := rt.checkOpenFd(L, fn, 1, "s")
+	opts := rt.Args(L, fn).Opts(2, "opts", "count", "max", "size", "timeout", "batch")
+	o := sock.ManyOptions{Count: int(opts.Int("count", RangeMsgCount, sock.ManyWindow))}
+	if opts.Has("max") {
+		o.MaxFds = int(opts.Int("max", Range{0, sock.MaxFdsPerMessage, "a descriptor count", "SCM_MAX_FD"}, 0))
+		o.NoFds = o.MaxFds == 0
+	}
+	o.MaxData = int(opts.Int("size", RangeSize, 4096))
+	if total := int64(o.Count) * int64(o.MaxData); total > MaxRecvSize {
+		opts.Error("size", "%d messages of %d bytes need %d bytes of buffer, more than fdwire's largest single receive (%d, 64 MiB): ask for fewer or smaller messages", o.Count, o.MaxData, total, MaxRecvSize)
+	}
+	batch := opts.Bool("batch", false)
+	return rt.park(L, "recvfds_many", s, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
+		r := sock.GetManyRecv("recvfds_many")
+		defer sock.PutManyRecv(r)
+		if err := r.Try(s, o); err != nil {
+			return nil, err
+		}
+		list := L.CreateTable(len(r.Msgs), 0)
+		var first error
+		firstAt := 0
+		for i := range r.Msgs {
+			mv, err := rt.manyMessage(L, &r.Msgs[i], batch)
+			if err != nil && first == nil {
+				first, firstAt = err, i+1
+			}
+			list.Append(mv)
+		}
+		if r.EOF {
+			list.RawSetString("eof", lua.LTrue)
+		}
+		if first != nil {
+			// Raised as recvfds raises it, with every message this call
+			// took from the socket (their descriptors owned, as on success).
+			return nil, sys.Fact(sys.Fact(first, "index", firstAt), "messages", list)
+		}
+		return []lua.LValue{list}, nil
+	})
+}
+
+// manyMessage converts one received message: {data, fd, ...} (or {data,
+// batch}), with truncated/pid/uid/gid/pidfd when the kernel said more,
+// and error (and no descriptors) when its descriptors did not fit.
+func (rt *Runtime) manyMessage(L *lua.LState, m *sock.Received, batch bool) (*lua.LTable, error) {
+	if m.Err != nil {
+		t := L.CreateTable(1, 1)
+		if d, ok := sysFact(m.Err, "data"); ok {
+			t.Append(lua.LString(d))
+		}
+		t.RawSetString("error", rt.errorValue(L, m.Err))
+		return t, m.Err
+	}
+	t := L.CreateTable(1+len(m.Fds), 0)
+	t.Append(lua.LString(m.Data))
+	if batch {
+		t.Append(rt.newBatch(L, m.Fds))
+	} else {
+		for _, f := range m.Fds {
+			t.Append(rt.newFd(L, f))
+		}
+	}
+	if m.Truncated {
+		t.RawSetString("truncated", lua.LTrue)
+	}
+	if m.Creds != nil {
+		t.RawSetString("pid", lua.LNumber(m.Creds.Pid))
+		t.RawSetString("uid", lua.LNumber(m.Creds.Uid))
+		t.RawSetString("gid", lua.LNumber(m.Creds.Gid))
+	}
+	if m.Pidfd != nil {
+		t.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
+	}
+	return t, nil
+}
+
+// sysFact is the byte-slice fact key of a sys.Error.
+func sysFact(err error, key string) ([]byte, bool) {
+	se, ok := err.(*sys.Error)
+	if !ok {
+		return nil, false
+	}
+	b, ok := se.Facts[key].([]byte)
+	return b, ok
+}

@@ -91,13 +91,25 @@ func (rt *Runtime) sockSendfdsMany(L *lua.LState) int {
 // stray key is refused rather than ignored.
 func extraKey(t *lua.LTable, n int) lua.LValue {
 	var k lua.LValue
-	if n == 0 {
+	switch {
+	case n == 0:
 		k, _ = t.Next(lua.LNil)
-	} else {
+	case n < len(smallKeys):
+		k, _ = t.Next(smallKeys[n])
+	default:
 		k, _ = t.Next(lua.LNumber(n))
 	}
 	return k
 }
+
+// smallKeys are the numbers 0..255 already boxed as Lua values (a number
+// put in an interface is an allocation, once per message otherwise).
+var smallKeys = func() (k [256]lua.LValue) {
+	for i := range k {
+		k[i] = lua.LNumber(i)
+	}
+	return
+}()
 
 func keyText(k lua.LValue) string {
 	if s, ok := k.(lua.LString); ok {
@@ -110,7 +122,7 @@ func keyText(k lua.LValue) string {
 // {data, fd-or-batch, ...} or {data = "...", fds = {...} | batch}.
 func (rt *Runtime) addMessage(L *lua.LState, fn string, m *sock.ManySend, v lua.LValue, i int) {
 	bad := func(errno unix.Errno, format string, args ...any) {
-		rt.argErrno(L, errno, fn, 2, "msgs", "msgs[%d]%s", i, fmt.Sprintf(format, args...))
+		rt.msgError(L, fn, i, errno, format, args...)
 	}
 	start := len(m.Fds)
 	var data lua.LString
@@ -131,12 +143,12 @@ func (rt *Runtime) addMessage(L *lua.LState, fn string, m *sock.ManySend, v lua.
 				bad(unix.EINVAL, " has key %s: a message is {data, fd, ...} or {data = ..., fds = {...}}, not both", keyText(k))
 			}
 			for j := 2; j <= n; j++ {
-				m.Fds = rt.appendMsgFd(L, fn, m.Fds, t.RawGetInt(j), i, fmt.Sprintf("[%d]", j), bad)
+				m.Fds = rt.appendMsgFd(L, fn, i, m.Fds, t.RawGetInt(j), "", j)
 			}
 		} else {
 			// {data = "...", fds = {...} | batch}
 			var fds lua.LValue = lua.LNil
-			t.ForEach(func(k, x lua.LValue) {
+			for k, x := t.Next(lua.LNil); k != lua.LNil; k, x = t.Next(k) {
 				switch k {
 				case lua.LString("data"):
 					d, ok := x.(lua.LString)
@@ -154,7 +166,7 @@ func (rt *Runtime) addMessage(L *lua.LState, fn string, m *sock.ManySend, v lua.
 					}
 					bad(unix.EINVAL, " has unknown key %s%s (a message is {data, fd, ...} or {data = ..., fds = {...}})", name, hint)
 				}
-			})
+			}
 			switch f := fds.(type) {
 			case *lua.LNilType:
 			case *lua.LTable:
@@ -163,13 +175,13 @@ func (rt *Runtime) addMessage(L *lua.LState, fn string, m *sock.ManySend, v lua.
 					bad(unix.EINVAL, ".fds has key %s: expected a list of Fd handles", keyText(k))
 				}
 				for j := 1; j <= n; j++ {
-					m.Fds = rt.appendMsgFd(L, fn, m.Fds, f.RawGetInt(j), i, fmt.Sprintf(".fds[%d]", j), bad)
+					m.Fds = rt.appendMsgFd(L, fn, i, m.Fds, f.RawGetInt(j), ".fds", j)
 				}
 			default:
 				if _, ok := batchOf(f); !ok {
 					bad(unix.EINVAL, ".fds is a %s, not a list of Fd handles or an FdBatch", typeName(f))
 				}
-				m.Fds = rt.appendMsgFd(L, fn, m.Fds, f, i, ".fds", bad)
+				m.Fds = rt.appendMsgFd(L, fn, i, m.Fds, f, ".fds", 0)
 			}
 		}
 	default:
@@ -182,20 +194,35 @@ func (rt *Runtime) addMessage(L *lua.LState, fn string, m *sock.ManySend, v lua.
 	m.Ends = append(m.Ends, len(m.Fds))
 }
 
+// msgError raises an argument error about msgs[i].
+func (rt *Runtime) msgError(L *lua.LState, fn string, i int, errno unix.Errno, format string, args ...any) {
+	rt.argErrno(L, errno, fn, 2, "msgs", "msgs[%d]%s", i, fmt.Sprintf(format, args...))
+}
+
 // appendMsgFd appends one entry of a message: an open Fd handle, or every
-// descriptor of an FdBatch.
-func (rt *Runtime) appendMsgFd(L *lua.LState, fn string, dst []*fdio.FD, v lua.LValue, i int, where string, bad func(unix.Errno, string, ...any)) []*fdio.FD {
+// descriptor of an FdBatch. The entry is named field[j] (field alone for
+// j = 0) in an error, and only then: no string is made per descriptor.
+func (rt *Runtime) appendMsgFd(L *lua.LState, fn string, i int, dst []*fdio.FD, v lua.LValue, field string, j int) []*fdio.FD {
+	where := func() string {
+		if j == 0 {
+			return field
+		}
+		return fmt.Sprintf("%s[%d]", field, j)
+	}
+	bad := func(errno unix.Errno, format string, args ...any) {
+		rt.msgError(L, fn, i, errno, format, args...)
+	}
 	if ud, ok := v.(*lua.LUserData); ok {
 		switch f := ud.Value.(type) {
 		case *fdio.FD:
 			if f.Closed() {
-				bad(unix.EBADF, "%s is a closed handle", where)
+				bad(unix.EBADF, "%s is a closed handle", where())
 			}
 			return append(dst, f)
 		case *fdBatch:
-			for j, f := range f.fds {
+			for k, f := range f.fds {
 				if f.Closed() {
-					bad(unix.EBADF, "%s[%d] (a batch entry) is a closed handle", where, j+1)
+					bad(unix.EBADF, "%s[%d] (a batch entry) is a closed handle", where(), k+1)
 				}
 			}
 			return append(dst, f.fds...)
@@ -205,7 +232,7 @@ func (rt *Runtime) appendMsgFd(L *lua.LState, fn string, dst []*fdio.FD, v lua.L
 	if _, num := v.(lua.LNumber); num {
 		hint = " (borrow raw numbers with fd.from(n))"
 	}
-	bad(unix.EINVAL, "%s is a %s, not an Fd handle%s", where, typeName(v), hint)
+	bad(unix.EINVAL, "%s is a %s, not an Fd handle%s", where(), typeName(v), hint)
 	return dst
 }
 
@@ -234,13 +261,22 @@ func (rt *Runtime) sockRecvfdsMany(L *lua.LState) int {
 		list := L.CreateTable(len(r.Msgs), 0)
 		var first error
 		firstAt := 0
+		var c manyConv
+		if !batch {
+			n := 0
+			for i := range r.Msgs {
+				n += len(r.Msgs[i].Fds)
+			}
+			c.fds, c.uds = make([]*fdio.FD, 0, n), make([]any, 0, n)
+		}
 		for i := range r.Msgs {
-			mv, err := rt.manyMessage(L, &r.Msgs[i], batch)
+			mv, err := rt.manyMessage(L, &c, &r.Msgs[i], batch)
 			if err != nil && first == nil {
 				first, firstAt = err, i+1
 			}
 			list.Append(mv)
 		}
+		c.adopt(rt)
 		if r.EOF {
 			list.RawSetString("eof", lua.LTrue)
 		}
@@ -256,7 +292,7 @@ func (rt *Runtime) sockRecvfdsMany(L *lua.LState) int {
 // manyMessage converts one received message: {data, fd, ...} (or {data,
 // batch}), with truncated/pid/uid/gid/pidfd when the kernel said more,
 // and error (and no descriptors) when its descriptors did not fit.
-func (rt *Runtime) manyMessage(L *lua.LState, m *sock.Received, batch bool) (*lua.LTable, error) {
+func (rt *Runtime) manyMessage(L *lua.LState, c *manyConv, m *sock.Received, batch bool) (*lua.LTable, error) {
 	if m.Err != nil {
 		t := L.CreateTable(1, 1)
 		if d, ok := sysFact(m.Err, "data"); ok {
@@ -266,12 +302,12 @@ func (rt *Runtime) manyMessage(L *lua.LState, m *sock.Received, batch bool) (*lu
 		return t, m.Err
 	}
 	t := L.CreateTable(1+len(m.Fds), 0)
-	t.Append(lua.LString(m.Data))
+	t.Append(c.data(m.Data))
 	if batch {
 		t.Append(rt.newBatch(L, m.Fds))
 	} else {
 		for _, f := range m.Fds {
-			t.Append(rt.newFd(L, f))
+			t.Append(c.handle(L, rt, f))
 		}
 	}
 	if m.Truncated {
@@ -286,6 +322,42 @@ func (rt *Runtime) manyMessage(L *lua.LState, m *sock.Received, batch bool) (*lu
 		t.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
 	}
 	return t, nil
+}
+
+// manyConv is the state of converting one receive's messages: the last
+// data string (a run of messages with the same payload, the common case
+// for small control messages, shares one Lua string instead of allocating
+// one each) and the handles made, registered with the runtime under one
+// lock for the whole call.
+type manyConv struct {
+	last    lua.LValue // boxed once: a string in an interface is an allocation
+	lastStr string
+	fds     []*fdio.FD
+	uds     []any
+}
+
+func (c *manyConv) data(b []byte) lua.LValue {
+	if c.last == nil || len(b) > 64 || string(b) != c.lastStr {
+		c.lastStr = string(b)
+		c.last = lua.LString(c.lastStr)
+	}
+	return c.last
+}
+
+func (c *manyConv) handle(L *lua.LState, rt *Runtime, f *fdio.FD) *lua.LUserData {
+	ud := L.NewUserData()
+	ud.Value = f
+	L.SetMetatable(ud, rt.fdMeta)
+	c.fds = append(c.fds, f)
+	c.uds = append(c.uds, ud)
+	return ud
+}
+
+// adopt records the handles made, as newFd does one by one.
+func (c *manyConv) adopt(rt *Runtime) {
+	if len(c.fds) > 0 && !rt.closed {
+		rt.fds.AdoptAll(c.fds, c.uds)
+	}
 }
 
 // sysFact is the byte-slice fact key of a sys.Error.

@@ -446,6 +446,70 @@ function sock.sendfds(s, fds, data, opts) end
 ---@return any extra
 function sock.recvfds(s, opts) end
 
+---`sock.sendfds_many(s, msgs, opts) -> n`
+---
+---Sends every message of the list `msgs`, in order, as many per `sendmmsg(2)`
+---as the socket takes (64 per call), and returns how many (`#msgs`). A message
+---is a string (data, no descriptors), `{data, h1, h2, ...}` (the form
+---`recvfds_many` returns, so a received list can be sent on as it is) or
+---`{data = "...", fds = {h1, ...}}`; an `FdBatch` may stand for handles in
+---either form. Each message keeps every rule of `sock.sendfds`: at most 253
+---descriptors (`SCM_MAX_FD`), an empty `data` with descriptors sent as one NUL
+---byte on stream and seqpacket sockets, only `AF_UNIX` sockets when any
+---message carries descriptors. The whole list is checked before anything is
+---sent: a closed handle (`EBADF`), a value that is not a handle, a misspelt
+---key (`{dta = "x"}`: did you mean "data"?), a key outside the list, or a
+---message with 254 descriptors is an argument error naming the message
+---(`msgs[3][2] is a closed handle`) and nothing reaches the peer.
+---`opts.timeout` bounds each wait for buffer space.
+---
+---A call that ends early (`EPIPE`, `ECONNRESET`, `ETIMEDOUT`, a cancel) raises
+---with `op = "sendfds_many"` and `sent`, the number of messages the peer has
+---whole; the message reads `... (after 120 of 500 messages were delivered)`.
+---Messages `sent + 1` and later were not sent; send them again from there.
+---On a stream socket each message is one `sendmsg` (a `sendmmsg` could start
+---the next message after a short write and tear the stream), and a long
+---payload is finished with plain writes before the next message starts.
+---@param s Fd
+---@param msgs? any
+---@param opts? table
+---@return integer
+function sock.sendfds_many(s, msgs, opts) end
+
+---`sock.recvfds_many(s, opts) -> msgs`
+---
+---Receives the messages queued now, up to `count`, in one `recvmmsg(2)`, and
+---waits (parks) only until the first arrives. `msgs` is a list of messages
+---`{data, h1, h2, ...}`: the bytes, then the message's descriptors as new
+---owned, close-on-exec handles (in `fd.list()`, closed at exit). A message
+---carries `truncated = true` (`MSG_TRUNC`), `pid`/`uid`/`gid`
+---(`SCM_CREDENTIALS`) and `pidfd` (`SCM_PIDFD`) when the kernel said so, as
+---`recvfds`'s `extra` does. `msgs.eof` is `true` when the peer closed after
+---the messages in the list (the list may then be empty); on seqpacket a
+---trailing run of zero-length messages from a peer that has shut down reads
+---as end of stream, as in `recvfds`.
+---
+---Options: `count` (most messages per call, 1 to 1024 = `UIO_MAXIOV`, default
+---64), `max` (room for descriptors per message, 0 to 253, default 253, as in
+---`recvfds`), `size` (room for data per message, default 4096; `count * size`
+---at most 64 MiB), `timeout`, `batch` (`true`: each message is `{data,
+---FdBatch}`, the batch possibly empty). Anything else is an argument error
+---with "did you mean". `max` keeps its `recvfds` meaning (descriptors), so
+---the same option table means the same thing to both calls.
+---
+---When a message's descriptors do not fit (`MSG_CTRUNC`, or a full descriptor
+---table: `EMFILE`), the other messages of the call were taken from the socket
+---with it, so none of them is dropped: the call raises the first such
+---message's error exactly as `recvfds` raises it (`name = "MSG_CTRUNC"`,
+---`data`, `arrived`, the same message text, `op = "recvfds_many"`), plus
+---`index` (its position) and `messages` (the whole list: whole messages with
+---their handles, owned as on success, and each truncated one as `{data, error
+---= e}` with its arrived descriptors closed).
+---@param s Fd
+---@param opts? table
+---@return any msgs
+function sock.recvfds_many(s, opts) end
+
 ---`sock.peer(s) -> {pid, uid, gid, pidfd}`
 ---
 ---Credentials of the process at the other end of a unix socket, from

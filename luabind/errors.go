@@ -111,10 +111,12 @@ func (rt *Runtime) attachTraceback(L *lua.LState, t *lua.LTable) {
 	if rt.traceback == nil {
 		return
 	}
-	if err := L.CallByParam(lua.P{Fn: rt.traceback, NRet: 1, Protect: true}, lua.LString(""), lua.LNumber(2)); err == nil {
-		t.RawSetString("traceback", L.Get(-1))
-		L.Pop(1)
-	}
+	// Unprotected: debug.traceback is a Go function that cannot fail on
+	// these arguments, and a protected call here would end the error
+	// handler of an enclosing PCall (protected.go) before the raise.
+	L.CallByParam(lua.P{Fn: rt.traceback, NRet: 1, Protect: false}, lua.LString(""), lua.LNumber(2))
+	t.RawSetString("traceback", L.Get(-1))
+	L.Pop(1)
 }
 
 // argError raises "fn: bad argument #n (name): msg" as a structured EINVAL.

@@ -2,8 +2,9 @@
 -- Arguments: the park mark (the value a blocking binding yields), the list
 -- of blocking functions to wrap, the exit-request check, the error
 -- metatable, a table where the last error's traceback is kept, and a
--- check whether the calling coroutine runs under a Go context.
-local PARK, blocking, is_exit, ERRMETA, last, has_context = ...
+-- check whether the calling coroutine runs under a Go context, and the
+-- coroutine-free protected call of a blocking binding (protected.go).
+local PARK, blocking, is_exit, ERRMETA, last, has_context, protected_go = ...
 
 local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 local raw_error, traceback, getinfo, select, type, getmetatable, rawget =
@@ -37,10 +38,25 @@ local function check(ok, ...)
 	raw_error(e, 0)
 end
 
+-- rawof maps each wrapper to its binding, for pcall's fast path below.
+local rawof = {}
 for _, b in ipairs(blocking) do
 	local tbl, name = b[1], b[2]
 	local raw = tbl[name]
-	tbl[name] = function(...) return check(raw(...)) end
+	local wrapper = function(...) return check(raw(...)) end
+	tbl[name] = wrapper
+	rawof[wrapper] = raw
+end
+
+-- tried is check's error half for protected_go's (ok, results...) or
+-- (false, err): the error gets its traceback, as check gives it.
+local function tried(ok, ...)
+	if ok then return true, ... end
+	local e = ...
+	if type(e) == "table" and getmetatable(e) == ERRMETA and rawget(e, "traceback") == nil then
+		e.traceback = traceback("", 2)
+	end
+	return false, e
 end
 
 -- Yield-safe protected calls. gopher-lua breaks when a coroutine yields
@@ -89,6 +105,10 @@ local function finish(handler, ok, ...)
 end
 
 local function protected(handler, f, ...)
+	-- A blocking binding parks only at its end: it needs no coroutine of
+	-- its own (protected.go).
+	local raw = rawof[f]
+	if raw then return finish(handler, tried(protected_go(raw, ...))) end
 	local co
 	-- A coroutine made under a context (a REPL statement) inherits that
 	-- context and dies with it: such callers get a fresh worker that is

@@ -65,6 +65,10 @@ type Runtime struct {
 	traceback *lua.LFunction
 	lastErr   *lua.LTable
 	blocking  []blockingFn
+	// pcall of a blocking binding (protected.go): active protectedGo
+	// calls, the one whose binding parked, and its error handler.
+	pcallDepth, pcallParked int
+	keepError, protectedFn  *lua.LFunction
 	// fds are the descriptors this runtime owns (each with its Fd
 	// userdata) and owner its children: the one source of truth for
 	// fd.list(), the REPL's :fds and :procs, and Close.
@@ -224,6 +228,7 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 		return 1
 	})
 	rt.lastErr = L.NewTable()
+	rt.keepError = L.NewFunction(func(L *lua.LState) int { return 1 })
 	L.Push(fn)
 	L.Push(rt.parkMark)
 	L.Push(list)
@@ -231,7 +236,9 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 	L.Push(rt.errMeta)
 	L.Push(rt.lastErr)
 	L.Push(hasContext)
-	if err := L.PCall(6, 1, nil); err != nil {
+	rt.protectedFn = L.NewFunction(rt.protectedGo)
+	L.Push(rt.protectedFn)
+	if err := L.PCall(7, 1, nil); err != nil {
 		return err
 	}
 	rt.taskEntry = L.Get(-1).(*lua.LFunction)

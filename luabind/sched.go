@@ -244,7 +244,11 @@ func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, in
 	}
 	fail := func(ev lua.LValue) lua.LValue { return rt.withProgress(L, ev, progress) }
 	raiseV := func(ev lua.LValue) int { L.Error(fail(ev), 0); return 0 }
-	if t == nil || L == rt.L || !canYield() {
+	yk := yieldNo
+	if t != nil && L != rt.L {
+		yk = canYield()
+	}
+	if yk == yieldNo {
 		var res []lua.LValue
 		err := fdio.BlockWhere(where, timeout, op, func() error {
 			var err error
@@ -298,7 +302,7 @@ func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, in
 	}
 	arm()
 	t.abort = func(ev lua.LValue) { w.Cancel(); rt.wake(t, nil, fail(ev)) }
-	return L.Yield(rt.parkMark)
+	return rt.yieldPark(L, yk)
 }
 
 // tryFirst runs try once: done reports that it finished (results pushed)
@@ -339,7 +343,8 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 	if t == nil || L == rt.L {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and can only run inside a task"))
 	}
-	if !canYield() {
+	yk := canYield()
+	if yk == yieldNo {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and cannot run inside a for-in iterator, a metamethod or a callback that Lua calls from Go (sort, gsub); move the wait out of it"))
 	}
 	raisePendingCancel(L, t)
@@ -384,7 +389,7 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 		}
 		rt.wake(t, nil, ev)
 	}
-	return L.Yield(rt.parkMark)
+	return rt.yieldPark(L, yk)
 }
 
 // timeoutValue is the error of a wait that ran out of time: its own
@@ -451,7 +456,11 @@ func optTimeout(L *lua.LState, opts *lua.LTable) time.Duration {
 // them is readable and try no longer says EAGAIN.
 func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, timeout time.Duration, try func() ([]lua.LValue, error)) int {
 	t := rt.sched.current
-	if t == nil || L == rt.L || !canYield() {
+	yk := yieldNo
+	if t != nil && L != rt.L {
+		yk = canYield()
+	}
+	if yk == yieldNo {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits on several descriptors, and can only run in a task, outside for-in iterators and metamethods"))
 	}
 	raisePendingCancel(L, t)
@@ -518,7 +527,7 @@ func (rt *Runtime) parkAny(L *lua.LState, op string, fds func() []*fdio.FD, time
 		timer = rt.sched.loop.Timer(deadline, func() { finish(nil, rt.timeoutValue(L, op, nil, timeout, byTask)) })
 	}
 	t.abort = func(ev lua.LValue) { finish(nil, ev) }
-	return L.Yield(rt.parkMark)
+	return rt.yieldPark(L, yk)
 }
 
 // raisePendingCancel raises a cancellation (Task:cancel, Ctrl-C) that came

@@ -119,7 +119,7 @@ func (rt *Runtime) taskSleep(L *lua.LState) int {
 	// A sleep longer than the clock holds is a sleep until the far end of
 	// it (about 292 years): it never returns early.
 	d, _ := rt.Args(L, "task.sleep").Duration(1, "seconds")
-	if rt.sched.current != nil && !canYield() {
+	if rt.sched.current != nil && canYield() == yieldNo {
 		// Inside an iterator or metamethod the task cannot park: sleep in
 		// place (other tasks wait meanwhile).
 		time.Sleep(d)

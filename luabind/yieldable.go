@@ -16,25 +16,50 @@ import (
 // have been entered by threadRun (a coroutine start or resume), not by
 // another interpreter loop. Where yielding is impossible the bindings wait
 // in place instead, blocking the other tasks for that one call.
-func canYield() bool {
+//
+// The one nested loop that is allowed is protectedGo's (pcall of a
+// blocking binding, protected.go): a binding called straight from it does
+// not yield itself but hands the park to protectedGo, which yields from
+// the task's own loop (yieldViaPcall).
+type yieldKind uint8
+
+const (
+	yieldNo yieldKind = iota
+	yieldDirect
+	yieldViaPcall
+)
+
+func canYield() yieldKind {
 	var pcs [96]uintptr
 	n := runtime.Callers(3, pcs[:])
-	seenLoop := false
+	seenLoop, via := false, false
 	for _, pc := range pcs[:n] {
 		switch vmFrame(pc) {
 		case frameLoop:
 			if seenLoop {
-				return false
+				return yieldNo
 			}
 			seenLoop = true
-		case frameThread:
-			if seenLoop {
-				return true
+		case frameProtected:
+			if !seenLoop || via {
+				return yieldNo
 			}
+			seenLoop, via = false, true
+		case frameThread:
+			if !seenLoop {
+				return yieldNo
+			}
+			if via {
+				return yieldViaPcall
+			}
+			return yieldDirect
 		}
 	}
 	// Ran out of frames (a very deep stack): assume the worst.
-	return !seenLoop
+	if !seenLoop && !via {
+		return yieldDirect
+	}
+	return yieldNo
 }
 
 type frameKind uint8
@@ -43,6 +68,7 @@ const (
 	frameOther frameKind = iota
 	frameLoop
 	frameThread
+	frameProtected
 )
 
 var frameKinds sync.Map // function entry pc -> frameKind
@@ -58,7 +84,9 @@ func vmFrame(pc uintptr) frameKind {
 	}
 	k := frameOther
 	name := f.Name()
-	if strings.HasPrefix(name, "github.com/yuin/gopher-lua.") {
+	if name == protectedGoName {
+		k = frameProtected
+	} else if strings.HasPrefix(name, "github.com/yuin/gopher-lua.") {
 		switch strings.TrimPrefix(name, "github.com/yuin/gopher-lua.") {
 		case "mainLoop", "mainLoopWithContext":
 			k = frameLoop

@@ -264,9 +264,15 @@ local function start(top, P)
 	P.t_start = now()
 	objects.release(top, P)
 	for stream, r in pairs(P.capture) do reader(top, P, stream, r) end
-	spawn_helper(top, nil, function()
-		local _, st = P.proc:wait()
-		push(top, { t = "exit", P = P, st = st })
+	-- The exit waiter calls the binding straight under pcall, which makes
+	-- no coroutine for it (luabind/protected.go): one per process counts.
+	top.helpers[#top.helpers + 1] = task.spawn(function()
+		local ok, e, st = pcall(P.proc.wait, P.proc)
+		if ok then
+			push(top, { t = "exit", P = P, st = st })
+		elseif not top.tearing then
+			push(top, { t = "internal", err = e })
+		end
 	end)
 	if sp.ready then ready_probe(top, P) end
 end

@@ -58,6 +58,8 @@ func typeName(v lua.LValue) string {
 			return "Fd"
 		case *Task:
 			return "Task"
+		case *Event:
+			return "Event"
 		}
 		return "userdata"
 	}

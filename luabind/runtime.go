@@ -60,6 +60,7 @@ type Runtime struct {
 	batchMeta *lua.LTable // FdBatch (fdbatch.go)
 	procMeta  *lua.LTable
 	taskMeta  *lua.LTable
+	eventMeta *lua.LTable // task_event.go
 	parkMark  *lua.LUserData
 	taskEntry *lua.LFunction
 	traceback *lua.LFunction

@@ -339,6 +339,13 @@ func (rt *Runtime) withProgress(L *lua.LState, ev lua.LValue, progress func(*lua
 // wakeup is called by someone else (task.wait); register gets a function
 // to call to wake the task with results.
 func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, register func(wake func(res []lua.LValue)) (cancel func())) int {
+	return rt.parkOnOrFail(L, op, timeout, func(wake func([]lua.LValue), _ func(lua.LValue)) func() { return register(wake) })
+}
+
+// parkOnOrFail is parkOn whose waker can also end the wait with an error
+// (fail), as a closed Event does; whichever of wake, fail, the timeout or
+// a cancel comes first wins and the others do nothing.
+func (rt *Runtime) parkOnOrFail(L *lua.LState, op string, timeout time.Duration, register func(wake func(res []lua.LValue), fail func(errv lua.LValue)) (cancel func())) int {
 	t := rt.sched.current
 	if t == nil || L == rt.L {
 		return rt.raise(L, sys.Errorf(op, "", unix.EPERM, "this call waits, and can only run inside a task"))
@@ -354,7 +361,7 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 	}
 	var timer *loop.Watch
 	fired := false
-	cancel := register(func(res []lua.LValue) {
+	end := func(res []lua.LValue, errv lua.LValue) {
 		if fired {
 			return
 		}
@@ -362,8 +369,9 @@ func (rt *Runtime) parkOn(L *lua.LState, op string, timeout time.Duration, regis
 		if timer != nil {
 			timer.Cancel()
 		}
-		rt.wake(t, res, nil)
-	})
+		rt.wake(t, res, errv)
+	}
+	cancel := register(func(res []lua.LValue) { end(res, nil) }, func(errv lua.LValue) { end(nil, errv) })
 	if !deadline.IsZero() && !fired {
 		timer = rt.sched.loop.Timer(deadline, func() {
 			if fired {

@@ -30,12 +30,14 @@ func (rt *Runtime) openTask(L *lua.LState) {
 		L.Push(lua.LString(fmt.Sprintf("<task %d %s>", t.id, state)))
 		return 1
 	}))
+	rt.openEvent(L)
 	rt.register(L, "task", map[string]lua.LGFunction{
 		"spawn":   rt.taskSpawn,
 		"sleep":   rt.taskSleep,
 		"wait":    rt.taskWait,
 		"current": rt.taskCurrent,
 		"yield":   rt.taskYield,
+		"event":   rt.taskEvent, // task_event.go
 		// task.timeout(seconds, fn, ...) is glue.lua around these two.
 		"_push_deadline": func(L *lua.LState) int {
 			a := rt.Args(L, "task.timeout")

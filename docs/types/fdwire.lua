@@ -1151,6 +1151,17 @@ function task.yield() end
 ---@return any
 function task.timeout(seconds, fn, ...) end
 
+---`task.event(opts) -> ev`
+---
+---A task-level wake-up: an `Event` that tasks wait on and other tasks set or
+---pulse, with no descriptor and no system call (it replaces the socketpair
+---"bell" a script would otherwise write to wake another task). `opts.set`
+---(boolean, default `false`) is the initial state. Events live in one
+---runtime; they are not shared with other processes.
+---@param opts? table
+---@return any ev
+function task.event(opts) end
+
 ---@class Task
 local Task = {}
 
@@ -1173,6 +1184,68 @@ function Task:cancel() end
 ---Whether the task has finished (returned or failed).
 ---@return boolean
 function Task:done() end
+
+---@class Event
+local Event = {}
+
+---`Event:wait(opts) -> true`
+---
+---Returns `true` at once when the event is set; otherwise parks the task
+---until `ev:set()` or `ev:notify()`. `opts.timeout` bounds the wait (`0`:
+---only an event already set, else `ETIMEDOUT` at once); an enclosing
+---`task.timeout` and `Task:cancel` end it as they end any wait. A wait that
+---ends without a set or notify (timeout, cancel) leaves nothing behind on the
+---event. Waiting on a closed event raises `EBADF`. When every task waits and
+---nothing else could wake one (an event nobody keeps), the script fails with
+---`EDEADLK` instead of hanging.
+---@param opts? table
+---@return any true
+function Event:wait(opts) end
+
+---`Event:set() -> woken`
+---
+---Sets the event and wakes every task waiting on it, in the order they began
+---waiting; it stays set (later waits return at once) until `ev:clear()`.
+---Returns how many tasks it woke.
+---@return any woken
+function Event:set() end
+
+---`Event:notify(n) -> woken`
+---
+---Wakes up to `n` (an integer `>= 1`; default: all) of the tasks waiting
+---now, first come first served, and leaves the event clear: a pulse, for the
+---condition-variable pattern `while not ready() do ev:wait() end`. That loop
+---cannot miss a notify, because tasks take turns only at waits: nothing runs
+---between its check and its `wait`. A notify with nobody waiting is not
+---remembered. Returns how many tasks it woke.
+---@param n integer
+---@return any woken
+function Event:notify(n) end
+
+---`Event:clear()`
+---
+---Clears the event.
+function Event:clear() end
+
+---`Event:is_set() -> boolean`
+---
+---Whether the event is set.
+---@return boolean
+function Event:is_set() end
+
+---`Event:waiting() -> n`
+---
+---How many tasks wait on the event now.
+---@return integer
+function Event:waiting() end
+
+---`Event:close()`
+---
+---Ends every wait on the event with `EBADF` and refuses any later use except
+---`close` (idempotent), `waiting` and `tostring` (`<event set>`, `<event
+---clear, 2 waiting>`, `<event closed>`). Closing is optional: an event holds
+---no descriptor.
+function Event:close() end
 
 fs = {}
 

@@ -91,6 +91,7 @@ var timeoutWords = map[string]string{
 	"write": "no room to write", "sendfds": "no room to send", "sendto": "no room to send",
 	"accept": "no connection", "connect": "not connected", "splice": "nothing to move",
 	"wait": "not ended", "ready": "not ready", "sleep": "not woken", "yield": "not resumed",
+	"Event:wait": "not set or notified",
 }
 
 // Describe names a handle for an error: "<fd 7 pipe>", or "fd 7" when

@@ -27,6 +27,11 @@ type FD struct {
 	// epoll, signalfd, timerfd).
 	class      uint32
 	classKnown bool
+	// nonblockSet records that this runtime itself put O_NONBLOCK on the
+	// description (SetNonblock(true)), so an accept can be tried without
+	// a poll first. Only our own setting counts: a flag seen on a
+	// description someone else shares could be cleared by them.
+	nonblockSet bool
 	// reg is the registry that lists this handle, if any.
 	reg *Registry
 	// attached is what other runtime packages know about the handle (the
@@ -249,7 +254,25 @@ func (f *FD) SetNonblock(on bool) error {
 	} else {
 		fl &^= unix.O_NONBLOCK
 	}
-	return sys.SetFl(n, fl)
+	if err := sys.SetFl(n, fl); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.nonblockSet = on
+	f.mu.Unlock()
+	return nil
+}
+
+// NumNonblock is Num that also reports whether this runtime made the
+// description non-blocking itself (SetNonblock(true), not undone since).
+func (f *FD) NumNonblock() (int, bool, error) {
+	f.mu.Lock()
+	n, nb := f.num, f.nonblockSet
+	f.mu.Unlock()
+	if n < 0 {
+		return -1, false, &sys.Error{Op: "use", Addr: "closed handle", Err: unix.EBADF, Hint: "the handle was closed"}
+	}
+	return n, nb, nil
 }
 
 // CachedSockType returns the cached socket type, computing it once with get.

@@ -81,8 +81,12 @@ func Listen(s *fdio.FD, backlog int) error {
 }
 
 // TryAccept accepts one pending connection, or returns EAGAIN when none
-// is pending. It polls before accept(2) instead of making the listener
-// non-blocking, because the listener's description may be shared.
+// is pending. accept(2) has no per-call "do not wait" flag, so on a
+// listener whose description is blocking (and may be shared: the runtime
+// never flips O_NONBLOCK behind anyone's back) it polls first. A listener
+// this runtime made non-blocking itself (Fd:nonblock(true)) is accepted
+// on directly, and EAGAIN means none is pending: no poll per connection
+// (docs/decisions.md, "Accept without a poll").
 func TryAccept(l *fdio.FD) (*fdio.FD, error) {
 	c, _, err := TryAcceptFrom(l)
 	return c, err
@@ -91,9 +95,16 @@ func TryAccept(l *fdio.FD) (*fdio.FD, error) {
 // TryAcceptFrom is TryAccept that also returns the peer's address as
 // accept(2) reported it (nil when the kernel gave none).
 func TryAcceptFrom(l *fdio.FD) (*fdio.FD, unix.Sockaddr, error) {
-	n, err := l.Num()
+	n, nonblock, err := l.NumNonblock()
 	if err != nil {
 		return nil, nil, err
+	}
+	if nonblock {
+		c, sa, err := sys.Accept4Nonblock(n, 0)
+		if err != nil {
+			return nil, nil, err // EAGAIN included: the caller waits for POLLIN
+		}
+		return fdio.Own(c), sa, nil
 	}
 	rev, err := fdio.Ready(n, unix.POLLIN)
 	if err != nil {

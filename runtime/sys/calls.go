@@ -1,6 +1,8 @@
 package sys
 
 import (
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -171,15 +173,87 @@ func Listen(fd, backlog int) error {
 	return Wrap("listen", FdAddr(fd), unix.Listen(fd, backlog))
 }
 
-// Accept4 accepts a connection as a close-on-exec socket.
+// Accept4 accepts a connection as a close-on-exec socket. EAGAIN (a
+// non-blocking listener with nothing pending: the normal case for a
+// server, not a failure) comes back as the bare errno, without building
+// an error value. The peer's address is converted here rather than by
+// x/sys, which asks the listener for SO_PROTOCOL on every inet accept
+// (to tell L2TP/IP apart, a datagram protocol nothing accepts on).
 func Accept4(fd int, flags int) (int, unix.Sockaddr, error) {
-	var sa unix.Sockaddr
-	n, err := retryFd(func() (int, error) {
-		n, s, err := unix.Accept4(fd, flags|unix.SOCK_CLOEXEC)
-		sa = s
-		return n, err
-	})
-	return n, sa, Wrap("accept", FdAddr(fd), err)
+	return accept4(fd, flags, false)
+}
+
+// Accept4Nonblock is Accept4 on a listener whose description is
+// O_NONBLOCK, so the call cannot wait: it is made with RawSyscall (no
+// hand-off of the thread to the Go scheduler).
+func Accept4Nonblock(fd int, flags int) (int, unix.Sockaddr, error) {
+	return accept4(fd, flags, true)
+}
+
+func accept4(fd, flags int, raw bool) (int, unix.Sockaddr, error) {
+	var rsa unix.RawSockaddrAny
+	for {
+		l := uint32(unix.SizeofSockaddrAny)
+		var r uintptr
+		var e unix.Errno
+		if raw {
+			r, _, e = unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)), uintptr(flags|unix.SOCK_CLOEXEC), 0, 0)
+		} else {
+			r, _, e = unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)), uintptr(flags|unix.SOCK_CLOEXEC), 0, 0)
+		}
+		switch e {
+		case 0:
+			return int(r), peerSockaddr(&rsa, l), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return -1, nil, e
+		}
+		return -1, nil, Wrap("accept", FdAddr(fd), e)
+	}
+}
+
+// peerSockaddr converts the address accept(2) wrote (l bytes of it) for
+// the families a listener serves; nil for any other (or none).
+func peerSockaddr(rsa *unix.RawSockaddrAny, l uint32) unix.Sockaddr {
+	if l < 2 {
+		return nil
+	}
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		pp := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&pp.Port))
+		return &unix.SockaddrInet4{Port: int(p[0])<<8 | int(p[1]), Addr: pp.Addr}
+	case unix.AF_INET6:
+		pp := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&pp.Port))
+		return &unix.SockaddrInet6{Port: int(p[0])<<8 | int(p[1]), ZoneId: pp.Scope_id, Addr: pp.Addr}
+	case unix.AF_UNIX:
+		pp := (*unix.RawSockaddrUnix)(unsafe.Pointer(rsa))
+		// l counts the family and the bytes of the name the kernel wrote;
+		// an unnamed peer (the usual client) has none.
+		n := int(l) - 2
+		if n <= 0 {
+			return &unix.SockaddrUnix{}
+		}
+		if n > len(pp.Path) {
+			n = len(pp.Path)
+		}
+		b := unsafe.Slice((*byte)(unsafe.Pointer(&pp.Path[0])), n)
+		prefix := ""
+		if b[0] == 0 {
+			// abstract: shown with a leading @, as x/sys and ss do
+			prefix, b = "@", b[1:]
+		}
+		for i, c := range b { // up to a NUL, as x/sys reads it
+			if c == 0 {
+				b = b[:i]
+				break
+			}
+		}
+		return &unix.SockaddrUnix{Name: prefix + string(b)}
+	}
+	return nil
 }
 
 // Connect connects fd to sa. EINTR is not retried: the connection goes on

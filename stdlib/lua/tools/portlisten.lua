@@ -181,13 +181,23 @@ end
 
 -- M.pass_connections accepts on l and delivers each connection; held ones
 -- wait in order. It returns after count connections when count is set.
+--
+-- While the handler is connected and nothing is held, the acceptor hands
+-- each connection over itself with a send that does not wait (it only
+-- ever fills the handler's socket queue); a connection that would have to
+-- wait, or whose send fails, is held, and the delivery task takes it from
+-- there with retries and backoff. So order, --max-held and --retry are
+-- those of the held list alone, and the common case costs no task switch.
 function M.pass_connections(l, target, o)
 	local d = M.deliverer(target, { dgram = o.dgram, trust = o.allow_server_uid })
 	local held = {}
-	local bell_r, bell_w = sock.pair("stream")
+	local wake = task.event() -- the delivery task waits on it while nothing is held
 	local handled = 0
 	local accepting = true
+	local NOW = { timeout = 0 }
+	local box = {}
 	local function finish_one() handled = handled + 1 end
+	local function message(from) return d.dgram and "x" or "fdwire-portlisten/1 connection " .. from end
 	local function expire()
 		local now = clock.monotonic()
 		while held[1] and now - held[1].since >= o.retry do
@@ -198,35 +208,54 @@ function M.pass_connections(l, target, o)
 			finish_one()
 		end
 	end
+	-- delivered_now sends c at once when that needs no wait: true when it
+	-- is in the handler's queue (and closed here).
+	local function delivered_now(c, from)
+		if held[1] or not d.conn then return false end
+		box[1] = c
+		local ok = pcall(sock.sendfds, d.conn, box, message(from), NOW)
+		box[1] = nil
+		if not ok then return false end
+		c:close()
+		finish_one()
+		return true
+	end
+	-- A listener portlisten made itself is its own in this mode, never
+	-- passed on: made non-blocking, sock.accept tries accept(2) directly
+	-- instead of polling before every connection (docs/decisions.md,
+	-- "Accept without a poll"). An inherited one (ADDR fd:N) may be shared,
+	-- so its description is left as it is.
+	if o.own_listener then l:nonblock(true) end
 	local acceptor = task.spawn(function()
-		while accepting do
-			-- accept gives the peer's address (no fd.info per connection)
-			local ok, c, peer = pcall(sock.accept, l)
-			if not ok then
-				pcall(bell_w.write, bell_w, "x")
-				return
+		-- an accept error ends accepting, as a cancel does
+		pcall(function()
+			while accepting do
+				-- accept gives the peer's address (no fd.info per connection)
+				local c, peer = sock.accept(l)
+				local from = peer or "?"
+				if not delivered_now(c, from) then
+					if #held >= o.max_held then
+						common.log("portlisten", "closed connection from %s: %d connections already held (--max-held)", from, #held)
+						c:close()
+						finish_one()
+					else
+						held[#held + 1] = { c = c, from = from, since = clock.monotonic() }
+						if #held == 1 then wake:notify() end
+					end
+				end
+				if o.count and handled + #held >= o.count then return end
 			end
-			local from = peer or "?"
-			if #held >= o.max_held then
-				common.log("portlisten", "closed connection from %s: %d connections already held (--max-held)", from, #held)
-				c:close()
-				finish_one()
-			else
-				held[#held + 1] = { c = c, from = from, since = clock.monotonic() }
-			end
-			-- The deliverer waits on the bell only while nothing is held.
-			if #held == 1 then pcall(bell_w.write, bell_w, "x") end
-			if o.count and handled + #held >= o.count then return end
-		end
+		end)
+		wake:notify() -- the delivery task sees that accepting ended
 	end)
 	local ok, e = pcall(function()
 		while not (o.count and handled >= o.count) do
 			if #held == 0 then
 				if acceptor:done() then break end
-				bell_r:read(4096)
+				wake:wait()
 			else
 				local it = held[1]
-				local sent, why = d:try(it.c, "fdwire-portlisten/1 connection " .. it.from)
+				local sent, why = d:try(it.c, message(it.from))
 				if sent then
 					table.remove(held, 1)
 					it.c:close()
@@ -245,8 +274,7 @@ function M.pass_connections(l, target, o)
 		it.c:close()
 	end
 	d:close()
-	bell_r:close()
-	bell_w:close()
+	wake:close()
 	if not ok then error(e, 0) end
 end
 
@@ -268,6 +296,7 @@ function M.main(argv)
 		if o.pass == "listener" then
 			M.pass_listener(l, pos[1], target, o.retry, { dgram = o.dgram, trust = o.allow_server_uid })
 		else
+			o.own_listener = a.kind ~= "fd"
 			M.pass_connections(l, target, o)
 		end
 	end)

@@ -14,8 +14,13 @@
 local GREETING = "hello from fdwire hello-handler\n"
 local LISTENER = "fdwire-portlisten/1 listener"
 
+-- Option tables made once: a table literal per call is an allocation
+-- (and a Go map for its keys) per connection.
+local WRITE_OPTS = { timeout = 5 }
+local RECV_OPTS = { max = 1 }
+
 local function greet(c)
-	pcall(c.write, c, GREETING, { timeout = 5 })
+	pcall(c.write, c, GREETING, WRITE_OPTS)
 	c:close()
 end
 
@@ -23,32 +28,36 @@ end
 -- it returns after count greetings (nil: never).
 local function serve(l, count)
 	local done = 0
-	local bell_r, bell_w = sock.pair("stream")
+	local finished = task.event() -- set after count greetings
 	local function one(c)
 		greet(c)
 		done = done + 1
-		if count and done == count then bell_w:write("x") end
+		if count and done == count then finished:set() end
 	end
 	local function from_portlisten(pc)
-		while true do
-			local ok, fds, data = pcall(sock.recvfds, pc, { max = 1 })
-			if not ok or not data then break end
-			for _, h in ipairs(fds) do
-				-- a plain prefix comparison: gopher-lua compiles a pattern on
-				-- every match call, once per connection here
-				if data:sub(1, #LISTENER) == LISTENER then
-					-- We own the listening socket now: accept on it ourselves.
-					while true do
-						local ok2, c = pcall(sock.accept, h)
-						if not ok2 then break end
-						one(c)
+		-- One pcall around the loop, not one per message: an error (the
+		-- connection ended, a cancel) ends the loop either way.
+		pcall(function()
+			while true do
+				local fds, data = sock.recvfds(pc, RECV_OPTS)
+				if not data then break end
+				for _, h in ipairs(fds) do
+					-- a plain prefix comparison: gopher-lua compiles a pattern
+					-- on every match call, once per connection here
+					if data:sub(1, #LISTENER) == LISTENER then
+						-- We own the listening socket now: accept on it ourselves.
+						while true do
+							local ok2, c = pcall(sock.accept, h)
+							if not ok2 then break end
+							one(c)
+						end
+						h:close()
+					else
+						one(h)
 					end
-					h:close()
-				else
-					one(h)
 				end
 			end
-		end
+		end)
 		pc:close()
 	end
 	local tasks = {}
@@ -59,15 +68,14 @@ local function serve(l, count)
 			tasks[#tasks + 1] = task.spawn(from_portlisten, pc)
 		end
 	end)
-	bell_r:read(1) -- until count greetings (or forever)
+	finished:wait() -- until count greetings (or forever)
 	-- Every blocking call in these tasks is under pcall, so cancelling
 	-- them ends them quietly.
 	acceptor:cancel()
 	for _, t in ipairs(tasks) do
 		if not t:done() then t:cancel() end
 	end
-	bell_r:close()
-	bell_w:close()
+	finished:close()
 	return done
 end
 
@@ -75,7 +83,7 @@ end
 local function serve_dgram(d, count)
 	local done = 0
 	while not (count and done == count) do
-		local fds, data = sock.recvfds(d, { max = 1 })
+		local fds, data = sock.recvfds(d, RECV_OPTS)
 		for _, h in ipairs(fds) do
 			if data == "x" then
 				greet(h)

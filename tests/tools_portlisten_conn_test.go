@@ -1,0 +1,110 @@
+package tests
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/internal/leakcheck"
+)
+
+// --max-held with no handler: the first connection is held (and closed
+// after --retry), a second one arriving meanwhile is closed at once with
+// its reason logged; both count toward --count. Delivery is woken by
+// task.event now, not a socketpair bell: the held path must still behave
+// exactly as docs/tools.md says.
+func TestToolPortlistenMaxHeld(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	port := freePort(t)
+	pl := toolStart(t, env, nil, "portlisten", "--count", "2", "--max-held", "1", "--retry", "1", "--user", "65534",
+		fmt.Sprintf("tcp:127.0.0.1:%d", port), fmt.Sprintf("@fdwire-maxheld-absent-%d", os.Getpid()))
+	eventually(t, "bind", func() bool { return strings.Contains(pl.Stderr(), "listening on") })
+	first := make(chan string, 1)
+	go func() { first <- greeting(t, port) }()
+	eventually(t, "the first connection to be held", func() bool {
+		return strings.Contains(pl.Stderr(), "holding and retrying")
+	})
+	if g := greeting(t, port); g != "" {
+		t.Fatalf("second connection got %q", g)
+	}
+	if !regexp.MustCompile(`closed connection from tcp:127\.0\.0\.1:\d+: 1 connections already held \(--max-held\)`).MatchString(pl.Stderr()) {
+		t.Errorf("--max-held closing not logged: %s", pl.Stderr())
+	}
+	if g := <-first; g != "" {
+		t.Fatalf("held connection got %q", g)
+	}
+	if code := pl.wait(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, pl.Stderr())
+	}
+	if !strings.Contains(pl.Stderr(), "for 1 s (--retry)") {
+		t.Errorf("--retry closing not logged: %s", pl.Stderr())
+	}
+}
+
+// portlisten makes the listener it bound itself non-blocking (so accept
+// needs no poll), but an inherited one, ADDR fd:N, is another process's
+// description too: after connections went through it, it is still
+// blocking, and a blocking accept in the parent still works.
+func TestToolPortlistenInheritedListenerStaysBlocking(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf := os.NewFile(uintptr(ln), "listener")
+	defer lf.Close()
+	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(ln, 16); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := sa.(*unix.SockaddrInet4).Port
+	h := fmt.Sprintf("@fdwire-inherit-h-%d", os.Getpid())
+	handler := toolStart(t, env, nil, "scripts/hello-handler.lua", h, "2")
+	pl := toolStart(t, env, func(c *exec.Cmd) { c.ExtraFiles = []*os.File{lf} }, "portlisten", "--count", "2", "--retry", "10", "fd:3", h)
+	for i := 0; i < 2; i++ {
+		if g := greeting(t, port); g != "hello from fdwire hello-handler\n" {
+			t.Fatalf("connection %d got %q; portlisten: %s", i, g, pl.Stderr())
+		}
+	}
+	if code := pl.wait(t); code != 0 {
+		t.Fatalf("portlisten exit %d: %s", code, pl.Stderr())
+	}
+	if code := handler.wait(t); code != 0 {
+		t.Fatalf("handler exit %d: %s", code, handler.Stderr())
+	}
+	fl, err := unix.FcntlInt(uintptr(ln), unix.F_GETFL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl&unix.O_NONBLOCK != 0 {
+		t.Fatalf("portlisten made the inherited listener's description O_NONBLOCK")
+	}
+	// Still usable by its owner: a blocking accept gets a connection.
+	go func() {
+		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second); err == nil {
+			io.WriteString(c, "x")
+			c.Close()
+		}
+	}()
+	c, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(c)
+}

@@ -333,8 +333,12 @@ function sock.listen(s, backlog) end
 ---the connecting side's address as `accept4` reported it, in the address
 ---grammar (`tcp:127.0.0.1:40312`, `@name`, a path), or `nil` for an unnamed
 ---unix socket; a server that logs who connected needs no `fd.info` per
----connection. fdwire polls before `accept4` instead of making the listener
----non-blocking, since the listener may be shared with other processes.
+---connection. The accepted socket is blocking. `accept4` has no per-call
+---"do not wait" flag, and fdwire never flips `O_NONBLOCK` on a description
+---other processes may share, so on a blocking listener it polls before each
+---`accept4`; on a listener this runtime made non-blocking itself
+---(`l:nonblock(true)`, on a listener you do not pass on) it calls `accept4`
+---directly and waits only when that says `EAGAIN`: no poll per connection.
 ---@param s Fd
 ---@param opts? table
 ---@return Fd

@@ -27,6 +27,12 @@ func (rt *Runtime) newBatch(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
 	if !rt.closed {
 		rt.fds.AdoptAll(fds, nil)
 	}
+	return rt.batchOfOwned(L, fds)
+}
+
+// batchOfOwned makes a batch of fds that the runtime already owns (their
+// registry entries, and any handles made for them, stay as they are).
+func (rt *Runtime) batchOfOwned(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
 	ud := L.NewUserData()
 	ud.Value = &fdBatch{fds: fds}
 	L.SetMetatable(ud, rt.batchMeta)

@@ -236,8 +236,9 @@ func (rt *Runtime) appendMsgFd(L *lua.LState, fn string, i int, dst []*fdio.FD, 
 	return dst
 }
 
-// sock.recvfds_many(s, opts) -> msgs: the messages queued now (at least
-// one: it waits for the first), each {data, fd, ...}.
+// sock.recvfds_many(s, opts) -> msgs, all: the messages queued now (at
+// least one: it waits for the first), each {data, fd, ...}, and all their
+// descriptors as one FdBatch.
 func (rt *Runtime) sockRecvfdsMany(L *lua.LState) int {
 	const fn = "sock.recvfds_many"
 	s := rt.checkOpenFd(L, fn, 1, "s")
@@ -280,12 +281,25 @@ func (rt *Runtime) sockRecvfdsMany(L *lua.LState) int {
 		if r.EOF {
 			list.RawSetString("eof", lua.LTrue)
 		}
+		// The second result: every descriptor of the call in one FdBatch
+		// (the same handles as in the messages), to pass on or close in
+		// one call whatever the number of messages.
+		all := r.All
+		if first != nil {
+			all = make([]*fdio.FD, 0, len(r.All))
+			for _, f := range r.All {
+				if !f.Closed() {
+					all = append(all, f)
+				}
+			}
+		}
+		allv := rt.batchOfOwned(L, all)
 		if first != nil {
 			// Raised as recvfds raises it, with every message this call
 			// took from the socket (their descriptors owned, as on success).
-			return nil, sys.Fact(sys.Fact(first, "index", firstAt), "messages", list)
+			return nil, sys.Fact(sys.Fact(sys.Fact(first, "index", firstAt), "messages", list), "fds", allv)
 		}
-		return []lua.LValue{list}, nil
+		return []lua.LValue{list, allv}, nil
 	})
 }
 

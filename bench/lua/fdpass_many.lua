@@ -20,18 +20,11 @@ if mode == "recv" then
 	sock.sendfds(s, {}, "r")
 	local got = 0
 	while got < nmsgs do
-		local msgs = recv(s, opts)
-		-- one fd.close for the whole call: each message's handles, each
-		-- run of consecutive numbers with one close_range(2)
-		local hs, k = {}, 0
-		for i = 1, #msgs do
-			local m = msgs[i]
-			for j = 2, #m do
-				k = k + 1
-				hs[k] = m[j]
-			end
-		end
-		close(hs)
+		-- all: every descriptor of the call's messages in one FdBatch;
+		-- fd.close closes each run of consecutive numbers with one
+		-- close_range(2)
+		local msgs, all = recv(s, opts)
+		close(all)
 		got = got + #msgs
 	end
 	sock.sendfds(s, {}, "d")

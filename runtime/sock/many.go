@@ -246,6 +246,10 @@ type Received struct {
 type ManyRecv struct {
 	Op   string // the error's op ("recvfds_many")
 	Msgs []Received
+	// All is every descriptor of Msgs, in order (the messages' Fds are
+	// slices of it), fresh for each Try; a message whose descriptors did
+	// not fit leaves closed handles here.
+	All []*fdio.FD
 	// EOF is set when the peer closed (or shut down writing) after Msgs.
 	EOF bool
 
@@ -269,7 +273,7 @@ func GetManyRecv(op string) *ManyRecv {
 // PutManyRecv keeps buffers of ordinary size only.
 func PutManyRecv(r *ManyRecv) {
 	clear(r.Msgs)
-	r.Msgs = r.Msgs[:0]
+	r.Msgs, r.All = r.Msgs[:0], nil
 	if cap(r.data) > 1<<20 {
 		r.data, r.hs, r.iovs = nil, nil, nil
 	}
@@ -337,6 +341,7 @@ func (r *ManyRecv) Try(s *fdio.FD, o ManyOptions) error {
 		}
 		r.Msgs = append(r.Msgs, m)
 	}
+	r.All = all
 	r.trimEOF(n, typ)
 	return nil
 }

@@ -72,6 +72,15 @@ func TestSendRecvfdsManyGoodPath(t *testing.T) {
 		local bs = sock.recvfds_many(b, {batch = true})
 		assert(#bs == 2 and #bs[1][2] == 2 and #bs[2][2] == 0 and bs[1][1] == "x", #bs)
 		fd.close(bs[1][2], bs[2][2])
+		-- the second result: every descriptor of the call, in message order,
+		-- as one FdBatch of the messages' own handles
+		sock.sendfds_many(a, {{"p", r, w}, "q", {"s", m}})
+		local ms, all = sock.recvfds_many(b)
+		assert(#ms == 3 and #all == 3, #all)
+		assert(all[1] == ms[1][2] and all[2] == ms[1][3] and all[3] == ms[3][2], "not the same handles")
+		local n0 = #fd.list()
+		assert(fd.close(all) == 3 and ms[1][2]:closed() and ms[3][2]:closed())
+		assert(#fd.list() == n0 - 3)
 		-- an empty list sends nothing and returns 0
 		assert(sock.sendfds_many(a, {}) == 0)
 		print("ok", #got, handles)
@@ -258,6 +267,7 @@ func TestRecvfdsManyCtrunc(t *testing.T) {
 		assert(ms[4][1] == "two" and #ms[4] == 1 and ms[4].error.data == "two")
 		-- exactly the two whole messages' descriptors were handed over
 		assert(#fd.list() == before + 2, #fd.list() - before)
+		assert(#e.fds == 2 and e.fds[1] == ms[1][2] and e.fds[2] == ms[3][2], "e.fds: the whole messages' descriptors")
 		assert(ms[1][2]:info().inode == r:info().inode and ms[3][2]:info().inode == w:info().inode)
 		-- max = 0: no room at all, the kernel closes every descriptor
 		sock.sendfds_many(a, {{"x", r}, "plain"})

@@ -480,12 +480,16 @@ function sock.recvfds(s, opts) end
 ---@return integer
 function sock.sendfds_many(s, msgs, opts) end
 
----`sock.recvfds_many(s, opts) -> msgs`
+---`sock.recvfds_many(s, opts) -> msgs, all`
 ---
 ---Receives the messages queued now, up to `count`, in one `recvmmsg(2)`, and
 ---waits (parks) only until the first arrives. `msgs` is a list of messages
 ---`{data, h1, h2, ...}`: the bytes, then the message's descriptors as new
----owned, close-on-exec handles (in `fd.list()`, closed at exit). A message
+---owned, close-on-exec handles (in `fd.list()`, closed at exit). `all` is
+---every descriptor of the call, in message order, as one `FdBatch` of the
+---same handles (see [fd.md](fd.md#fdbatch)): `fd.close(all)` closes them all
+---(each run of consecutive numbers with one `close_range`), and
+---`sock.sendfds` or a spawn map takes them whole. A message
 ---carries `truncated = true` (`MSG_TRUNC`), `pid`/`uid`/`gid`
 ---(`SCM_CREDENTIALS`) and `pidfd` (`SCM_PIDFD`) when the kernel said so, as
 ---`recvfds`'s `extra` does. `msgs.eof` is `true` when the peer closed after
@@ -506,12 +510,14 @@ function sock.sendfds_many(s, msgs, opts) end
 ---with it, so none of them is dropped: the call raises the first such
 ---message's error exactly as `recvfds` raises it (`name = "MSG_CTRUNC"`,
 ---`data`, `arrived`, the same message text, `op = "recvfds_many"`), plus
----`index` (its position) and `messages` (the whole list: whole messages with
+---`index` (its position), `messages` (the whole list: whole messages with
 ---their handles, owned as on success, and each truncated one as `{data, error
----= e}` with its arrived descriptors closed).
+---= e}` with its arrived descriptors closed) and `fds` (the whole messages'
+---descriptors as one `FdBatch`, as `all`).
 ---@param s Fd
 ---@param opts? table
 ---@return any msgs
+---@return any all
 function sock.recvfds_many(s, opts) end
 
 ---`sock.peer(s) -> {pid, uid, gid, pidfd}`

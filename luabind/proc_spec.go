@@ -83,7 +83,10 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		if !ok {
 			bad("argv[%d] is a %s, not a string", i, typeName(spec.RawGetInt(i)))
 		}
-		a.Argv = append(a.Argv, cstr(fmt.Sprintf("argv[%d]", i), string(s)))
+		if strings.IndexByte(string(s), 0) >= 0 {
+			cstr(fmt.Sprintf("argv[%d]", i), string(s))
+		}
+		a.Argv = append(a.Argv, string(s))
 	}
 	if len(a.Argv) == 0 {
 		bad("argv is empty: give the program as spec[1]")
@@ -132,11 +135,22 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		a.Fds = map[int]*fdio.FD{}
 		fdr := RangeFd()
 		m.ForEach(func(k, v lua.LValue) {
-			kn := int(intField("fds key "+lua.LVAsString(k), k, fdr))
+			// The names in errors are formatted only for an error.
+			n64, why := IntValue(k, fdr)
+			if why != "" {
+				bad("fds key %s: %s", lua.LVAsString(k), why)
+			}
+			kn := int(n64)
 			b, isBatch := batchOf(v)
 			if !isBatch {
 				if _, dup := a.Fds[kn]; dup {
 					bad("fds[%d] is given twice (an FdBatch at a lower key covers it)", kn)
+				}
+				if ud, ok := v.(*lua.LUserData); ok {
+					if f, ok := ud.Value.(*fdio.FD); ok && !f.Closed() {
+						a.Fds[kn] = f
+						return
+					}
 				}
 				a.Fds[kn] = handle(v, fmt.Sprintf("fds[%d]", kn))
 				return

@@ -3,7 +3,7 @@ package luabind
 import (
 	"runtime"
 	"strings"
-	"sync"
+	"sync/atomic"
 )
 
 // gopher-lua can only suspend a coroutine whose Lua code runs in the
@@ -29,30 +29,40 @@ const (
 	yieldViaPcall
 )
 
+//
+// The walk is on every wait that parks (Proc:wait, a read with no data
+// yet), so it is kept short: frames are fetched 16 at a time (the
+// decision is nearly always in the first few) and each return address's
+// kind is remembered in a small lock-free table, without FuncForPC.
 func canYield() yieldKind {
-	var pcs [96]uintptr
-	n := runtime.Callers(3, pcs[:])
+	var pcs [16]uintptr
 	seenLoop, via := false, false
-	for _, pc := range pcs[:n] {
-		switch vmFrame(pc) {
-		case frameLoop:
-			if seenLoop {
-				return yieldNo
+	for skip := 3; skip < 3+96; skip += len(pcs) {
+		n := runtime.Callers(skip, pcs[:])
+		for _, pc := range pcs[:n] {
+			switch vmFrame(pc) {
+			case frameLoop:
+				if seenLoop {
+					return yieldNo
+				}
+				seenLoop = true
+			case frameProtected:
+				if !seenLoop || via {
+					return yieldNo
+				}
+				seenLoop, via = false, true
+			case frameThread:
+				if !seenLoop {
+					return yieldNo
+				}
+				if via {
+					return yieldViaPcall
+				}
+				return yieldDirect
 			}
-			seenLoop = true
-		case frameProtected:
-			if !seenLoop || via {
-				return yieldNo
-			}
-			seenLoop, via = false, true
-		case frameThread:
-			if !seenLoop {
-				return yieldNo
-			}
-			if via {
-				return yieldViaPcall
-			}
-			return yieldDirect
+		}
+		if n < len(pcs) {
+			break
 		}
 	}
 	// Ran out of frames (a very deep stack): assume the worst.
@@ -71,29 +81,29 @@ const (
 	frameProtected
 )
 
-var frameKinds sync.Map // function entry pc -> frameKind
+// frameKinds caches vmFrame by return address: each slot holds pc<<2 |
+// kind (addresses fit in 62 bits); a slot another pc took is recomputed.
+var frameKinds [512]atomic.Uint64
 
 func vmFrame(pc uintptr) frameKind {
-	f := runtime.FuncForPC(pc - 1)
-	if f == nil {
-		return frameOther
-	}
-	entry := f.Entry()
-	if k, ok := frameKinds.Load(entry); ok {
-		return k.(frameKind)
+	slot := &frameKinds[(pc^pc>>9)%uintptr(len(frameKinds))]
+	if v := slot.Load(); v != 0 && uintptr(v>>2) == pc {
+		return frameKind(v & 3)
 	}
 	k := frameOther
-	name := f.Name()
-	if name == protectedGoName {
-		k = frameProtected
-	} else if strings.HasPrefix(name, "github.com/yuin/gopher-lua.") {
-		switch strings.TrimPrefix(name, "github.com/yuin/gopher-lua.") {
-		case "mainLoop", "mainLoopWithContext":
-			k = frameLoop
-		case "threadRun":
-			k = frameThread
+	if f := runtime.FuncForPC(pc - 1); f != nil {
+		name := f.Name()
+		if name == protectedGoName {
+			k = frameProtected
+		} else if rest, ok := strings.CutPrefix(name, "github.com/yuin/gopher-lua."); ok {
+			switch rest {
+			case "mainLoop", "mainLoopWithContext":
+				k = frameLoop
+			case "threadRun":
+				k = frameThread
+			}
 		}
 	}
-	frameKinds.Store(entry, k)
+	slot.Store(uint64(pc)<<2 | uint64(k))
 	return k
 }

@@ -71,10 +71,14 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		pl.env = os.Environ()
 	}
 	pl.env = mergeEnv(pl.env, a.EnvAdd)
-	for _, kv := range pl.env {
-		if strings.IndexByte(kv, 0) >= 0 {
-			return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": "env"},
-				Hint: fmt.Sprintf("env entry %q contains a NUL byte", strings.Split(kv, "\x00")[0])}
+	// Only what the caller gave is scanned: this process's own
+	// environment cannot hold a NUL (setenv refuses one).
+	for _, list := range [2][]string{a.Env, a.EnvAdd} {
+		for _, kv := range list {
+			if strings.IndexByte(kv, 0) >= 0 {
+				return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": "env"},
+					Hint: fmt.Sprintf("env entry %q contains a NUL byte", strings.Split(kv, "\x00")[0])}
+			}
 		}
 	}
 	for i, s := range a.Argv {
@@ -111,12 +115,20 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		return nil, err
 	}
 	limit := min(uint64(MaxMappedFd), hard)
+	// put maps child number k to f; what names the option for errors
+	// ("" is fds[k], formatted only then).
 	put := func(k int, f *fdio.FD, what string) error {
+		name := func() string {
+			if what == "" {
+				return fmt.Sprintf("fds[%d]", k)
+			}
+			return what
+		}
 		if k < 0 || uint64(k) >= limit {
-			return sys.Errorf(op, "", unix.EBADF, "%s: child descriptor numbers go from 0 to %d (RLIMIT_NOFILE hard limit and fdwire's bound)", what, limit-1)
+			return sys.Errorf(op, "", unix.EBADF, "%s: child descriptor numbers go from 0 to %d (RLIMIT_NOFILE hard limit and fdwire's bound)", name(), limit-1)
 		}
 		if _, dup := pl.fds[k]; dup {
-			return sys.Errorf(op, "", unix.EINVAL, "%s: descriptor %d is already given by another option (fds, stdio, listen or notify_fd)", what, k)
+			return sys.Errorf(op, "", unix.EINVAL, "%s: descriptor %d is already given by another option (fds, stdio, listen or notify_fd)", name(), k)
 		}
 		if f == nil {
 			pl.fds[k] = -1
@@ -124,7 +136,7 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		}
 		n, err := f.Num()
 		if err != nil {
-			return sys.Errorf(op, "", unix.EBADF, "%s is a closed handle", what)
+			return sys.Errorf(op, "", unix.EBADF, "%s is a closed handle", name())
 		}
 		pl.fds[k] = n
 		return nil
@@ -135,7 +147,7 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 	}
 	sort.Ints(keys)
 	for _, k := range keys {
-		if err := put(k, a.Fds[k], fmt.Sprintf("fds[%d]", k)); err != nil {
+		if err := put(k, a.Fds[k], ""); err != nil {
 			return nil, err
 		}
 	}

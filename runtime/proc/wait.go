@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,7 +23,12 @@ func (p *Proc) TryWait() (*Status, error) {
 		return nil, err
 	}
 	var info unix.Siginfo
-	if err := sys.WaitidPidfd(n, &info, unix.WEXITED|unix.WNOHANG, p.addr()); err != nil {
+	// The address is named only on error: no formatting per wait.
+	if err := sys.WaitidPidfd(n, &info, unix.WEXITED|unix.WNOHANG, ""); err != nil {
+		var se *sys.Error
+		if errors.As(err, &se) {
+			se.Addr = p.addr()
+		}
 		return nil, err
 	}
 	pid, code, st := sys.SiginfoChild(&info)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/internal/leakcheck"
+	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/proc"
 )
 
@@ -141,5 +142,33 @@ func TestPinnedCallerSpawnsSurviveThreadChurn(t *testing.T) {
 	<-done
 	for _, b := range bad {
 		t.Error(b)
+	}
+}
+
+// TestSpawnErrorsNameTheField: the names in spawn's argument errors are
+// formatted only on the error path now; they must still say which entry.
+func TestSpawnErrorsNameTheField(t *testing.T) {
+	leakcheck.Check(t)
+	r, w, err := fdio.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r.Close()
+	for _, c := range []struct {
+		name string
+		a    proc.Attr
+		want string
+	}{
+		{"closed", proc.Attr{Argv: []string{"true"}, Fds: map[int]*fdio.FD{4: w, 7: r}}, "fds[7] is a closed handle"},
+		{"negative", proc.Attr{Argv: []string{"true"}, Fds: map[int]*fdio.FD{-2: w}}, "fds[-2]: child descriptor numbers go from 0"},
+		{"duplicate", proc.Attr{Argv: []string{"true"}, Fds: map[int]*fdio.FD{3: w}, NotifyFd: 3}, "notify_fd (fd 3): descriptor 3 is already given"},
+		{"env NUL", proc.Attr{Argv: []string{"true"}, Env: []string{"A=1", "B=x\x00y"}}, `env entry "B=x" contains a NUL byte`},
+		{"env_add NUL", proc.Attr{Argv: []string{"true"}, EnvAdd: []string{"C=\x00"}}, `env entry "C=" contains a NUL byte`},
+	} {
+		_, err := owner.Spawn(c.a)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
 	}
 }

@@ -29,7 +29,7 @@ const (
 	yieldViaPcall
 )
 
-// The walk is on every wait that parks (Proc:wait, a read with no data
+// canYield's walk is on every wait that parks (Proc:wait, a read with no data
 // yet), so it is kept short: frames are fetched 16 at a time (the
 // decision is nearly always in the first few) and each return address's
 // kind is remembered in a small lock-free table, without FuncForPC.

@@ -212,9 +212,9 @@ end)
 	}
 	r = fdwire(t, "", "-e", `
 		for _, c in ipairs({
-			{ "uid = -1", "procs.a.uid: expected a uid from 0 to 4294967294, got -1" },
-			{ "uid = 4294967295", "procs.a.uid: expected a uid from 0 to 4294967294, got 4294967295" },
-			{ "gid = 65534.5", "procs.a.gid: expected a gid from 0 to 4294967294, got 65534.5" },
+			{ "uid = -1", "procs.a.uid: -1 is out of range: a uid or gid goes from 0 to 4294967294" },
+			{ "uid = 4294967295", "procs.a.uid: 4294967295 is out of range: a uid or gid goes from 0 to 4294967294 (4294967295 is (uid_t)-1" },
+			{ "gid = 65534.5", "procs.a.gid: 65534.5 is not an integer, and fdwire does not round" },
 			{ "uid = 'no-such-user-x'", 'procs.a.uid: no user "no-such-user-x"' },
 			{ "gid = {}", "procs.a.gid: expected a gid (a number or a name), got table" },
 			{ "groups = 5", "procs.a.groups: expected a list of gids" },

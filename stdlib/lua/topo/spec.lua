@@ -209,16 +209,14 @@ local function check_ready(def, p, place, v)
 	return r
 end
 
--- An id the kernel's uid_t/gid_t holds exactly; (uid_t)-1 means "no
--- change" to setresuid, so it is refused too.
-local MAX_ID = 4294967294
-
+-- check_id applies proc.spawn's own rule for a uid or gid (fdwire.check:
+-- the range uid_t holds, (uid_t)-1 refused as "no change"), so a spec and
+-- a spawn refuse the same ids with the same words.
 local function check_id(place, v, what, names)
 	if type(v) == "number" then
-		if v ~= math.floor(v) or v < 0 or v > MAX_ID then
-			fail(place, "expected a %s from 0 to %d, got %s", what, MAX_ID, tostring(v))
-		end
-		return v
+		local n, why = require("fdwire.check").integer(v, what)
+		if not n then fail(place, "%s", why) end
+		return n
 	end
 	fail(place, "expected a %s (a number%s), got %s", what, names and " or a name" or "", type(v))
 end

@@ -135,20 +135,21 @@ end
 
 -- M.first_activity waits until one of the listeners is readable.
 function M.first_activity(listeners)
-	local bell_r, bell_w = sock.pair("stream")
+	local ready = task.event()
 	local tasks = {}
 	for i, l in ipairs(listeners) do
 		tasks[i] = task.spawn(function()
 			-- wait for readiness without taking anything: COMMAND gets
 			-- the first connection or datagram itself
 			local ok = pcall(fd.ready, l, "r")
-			if ok then pcall(bell_w.write, bell_w, "x") end
+			if ok then ready:set() end
 		end)
 	end
-	bell_r:read(1)
+	local ok, e = pcall(ready.wait, ready)
+	-- (the events here are not closed: a task cancelled just after it
+	-- woke may still set one, and an event holds no descriptor)
 	for _, t in ipairs(tasks) do if not t:done() then t:cancel() end end
-	bell_r:close()
-	bell_w:close()
+	if not ok then error(e, 0) end
 end
 
 -- watch returns signal.watch of names, or nil where it is missing.
@@ -233,24 +234,28 @@ function M.main(argv)
 			if names and #inherited > 0 and #o.fdname == 0 then
 				for i = 1, n do names[i] = inames[i] or "unknown" end
 			end
-			local bell_r, bell_w = sock.pair("stream")
+			local ended = task.event() -- COMMAND ended ("d") or a signal came first ("s")
+			local why
 			local started, result = false, nil
 			local waiter = task.spawn(function()
 				if not o.now then M.first_activity(listeners) end
 				started = true
 				result = { pcall(M.run_one, command, listeners, names, env, sigs) }
-				pcall(bell_w.write, bell_w, "d")
+				why = why or "d"
+				ended:set()
 			end)
 			-- Until COMMAND starts, a signal ends fdwire (as it would end
 			-- systemd-socket-activate before its exec); afterwards run_one
 			-- forwards them.
 			local pre = sigs and task.spawn(function()
-				if pcall(fd.ready, sigs, "r") and not started then pcall(bell_w.write, bell_w, "s") end
+				if pcall(fd.ready, sigs, "r") and not started then
+					why = why or "s"
+					ended:set()
+				end
 			end)
-			local why = bell_r:read(1)
+			local okw, ew = pcall(ended.wait, ended)
 			if pre and not pre:done() then pre:cancel() end
-			bell_r:close()
-			bell_w:close()
+			if not okw then error(ew, 0) end
 			if why == "s" then
 				waiter:cancel()
 				return 128 + sigs:read(1):byte()
@@ -260,13 +265,13 @@ function M.main(argv)
 		end
 		-- --accept: one COMMAND per connection.
 		local started, running = 0, {}
-		local bell_r, bell_w = sock.pair("stream")
+		local finished = task.event() -- a stop signal, or --count commands ended
 		local stop_signal
 		if sigs then
 			task.spawn(function()
 				local ok, b = pcall(sigs.read, sigs, 1)
 				if ok and b then stop_signal = b:byte() end
-				pcall(bell_w.write, bell_w, "s")
+				finished:set()
 			end)
 		end
 		for _, l in ipairs(listeners) do
@@ -293,19 +298,18 @@ function M.main(argv)
 							pcall(p.wait, p)
 							running[p] = nil
 							if o.count and started >= o.count and next(running) == nil then
-								pcall(bell_w.write, bell_w, "x")
+								finished:set()
 							end
 						end)
 					end
 					if not sok and o.count and started >= o.count and next(running) == nil then
-						pcall(bell_w.write, bell_w, "x")
+						finished:set()
 					end
 				end
 			end)
 		end
-		bell_r:read(1) -- forever without --count
-		bell_r:close()
-		bell_w:close()
+		local okf, ef = pcall(finished.wait, finished) -- forever without --count
+		if not okf then error(ef, 0) end
 		if stop_signal then return 128 + stop_signal end
 		return 0
 	end)

@@ -274,7 +274,8 @@ function M.pass_connections(l, target, o)
 		it.c:close()
 	end
 	d:close()
-	wake:close()
+	-- wake is not closed: the cancelled acceptor still runs to its last
+	-- notify, and an event holds no descriptor.
 	if not ok then error(e, 0) end
 end
 

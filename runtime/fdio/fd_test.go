@@ -89,3 +89,49 @@ func TestInfoDescribesKinds(t *testing.T) {
 		t.Fatalf("O_PATH dir: %+v", in)
 	}
 }
+
+// TryWrite on a handle of unknown type tries send(2) first: a socket is
+// written and remembered as one without fstat; a pipe says ENOTSOCK and
+// is written through the fstat path, and remembered as a fifo.
+func TestTryWriteUnknownType(t *testing.T) {
+	before := CountOpen()
+	r, w, err := Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := Own(sp[0]), Own(sp[1])
+	defer a.Close()
+	defer b.Close()
+	for _, tc := range []struct {
+		w, r *FD
+		want uint32
+	}{{w, r, unix.S_IFIFO}, {a, b, unix.S_IFSOCK}} {
+		if n, err := TryWrite(tc.w, []byte("hi")); n != 2 || err != nil {
+			t.Fatalf("TryWrite: %d, %v", n, err)
+		}
+		buf := make([]byte, 8)
+		rn, _ := tc.r.Num()
+		if n, err := unix.Read(rn, buf); n != 2 || err != nil || string(buf[:2]) != "hi" {
+			t.Fatalf("read back %q, %v", buf[:n], err)
+		}
+		tc.w.mu.Lock()
+		c, known := tc.w.class, tc.w.classKnown
+		tc.w.mu.Unlock()
+		if !known || c != tc.want {
+			t.Errorf("type remembered: %o known %v, want %o", c, known, tc.want)
+		}
+	}
+	r.Close()
+	w.Close()
+	a.Close()
+	b.Close()
+	if CountOpen() != before {
+		t.Fatalf("descriptors leaked: %d -> %d", before, CountOpen())
+	}
+}

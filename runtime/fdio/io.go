@@ -1,6 +1,8 @@
 package fdio
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/sys"
@@ -93,8 +95,25 @@ func againOr(err error) error {
 const PipeChunk = 4096
 
 // TryWrite writes some of p, or returns EAGAIN when nothing can be written
-// without waiting.
+// without waiting. On a handle whose file type is not known yet (a
+// received connection) it tries send(2) first: a socket then needs no
+// fstat, and anything else says ENOTSOCK without side effects and takes
+// the fstat path once.
 func TryWrite(f *FD, p []byte) (int, error) {
+	f.mu.Lock()
+	n, known := f.num, f.classKnown
+	f.mu.Unlock()
+	if n >= 0 && !known {
+		w, err := sys.Send(n, p, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		if !errors.Is(err, unix.ENOTSOCK) {
+			if err == nil || !errors.Is(err, unix.EBADF) {
+				f.mu.Lock()
+				f.class, f.classKnown = unix.S_IFSOCK, true
+				f.mu.Unlock()
+			}
+			return w, againOr(err)
+		}
+	}
 	n, t, err := numAndType(f)
 	if err != nil {
 		return 0, err

@@ -29,8 +29,9 @@ func CloseBatch(fs []*FD) error {
 		f.mu.Lock()
 		n := f.num
 		f.num = -1
-		hooks = append(hooks, f.onClose...)
-		f.onClose = nil
+		if f.ext != nil {
+			hooks = append(hooks, f.takeHooksLocked()...)
+		}
 		reg := f.reg
 		f.reg = nil
 		f.mu.Unlock()

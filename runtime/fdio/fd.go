@@ -17,16 +17,17 @@ import (
 // FD is a handle on one descriptor. An owned FD closes its descriptor
 // exactly once; a borrowed FD (stdio, fd.from) never closes it.
 type FD struct {
-	mu       sync.Mutex
-	num      int
-	borrowed bool
-	// stype caches SO_TYPE for sockets (0 until asked), which never changes.
-	stype int
+	mu  sync.Mutex
+	num int
+	// stype caches SO_DOMAIN<<16 | SO_TYPE for sockets (0 until asked),
+	// which never changes.
+	stype int32
 	// class caches the file type bits (S_IFMT) once asked; classKnown
 	// says it was, because 0 is a real value (anonymous inodes: eventfd,
 	// epoll, signalfd, timerfd).
 	class      uint32
 	classKnown bool
+	borrowed   bool
 	// nonblockSet records that this runtime itself put O_NONBLOCK on the
 	// description (SetNonblock(true)), so an accept can be tried without
 	// a poll first. Only our own setting counts: a flag seen on a
@@ -34,6 +35,12 @@ type FD struct {
 	nonblockSet bool
 	// reg is the registry that lists this handle, if any.
 	reg *Registry
+	// ext holds what few handles need, made on first use, so the handle
+	// itself stays small (48 bytes): a 253-descriptor receive makes 253.
+	ext *fdExt
+}
+
+type fdExt struct {
 	// attached is what other runtime packages know about the handle (the
 	// bind_anon record of an address handle), kept with it so that it
 	// lives and dies with the handle instead of in a process-wide table.
@@ -46,9 +53,61 @@ type FD struct {
 	onClose []func()
 }
 
+// extLocked returns f.ext, making it; f.mu is held.
+func (f *FD) extLocked() *fdExt {
+	if f.ext == nil {
+		f.ext = &fdExt{}
+	}
+	return f.ext
+}
+
+// takeHooksLocked removes and returns the close hooks; f.mu is held.
+func (f *FD) takeHooksLocked() []func() {
+	if f.ext == nil {
+		return nil
+	}
+	h := f.ext.onClose
+	f.ext.onClose = nil
+	return h
+}
+
 // Own takes ownership of n, which must already be close-on-exec. The
 // handle is in no registry until its owner adopts it.
 func Own(n int) *FD { return &FD{num: n} }
+
+// OwnMany is Own for each of nums (one received message's descriptors):
+// the handles are carved from one allocation, not one each, so a 253-
+// descriptor receive makes two objects for the collector instead of 254.
+func OwnMany(nums []int32) []*FD {
+	slab := NewSlab(len(nums))
+	out := make([]*FD, len(nums))
+	for i, n := range nums {
+		out[i] = slab.Own(int(n))
+	}
+	return out
+}
+
+// Slab makes up to n owned handles from one allocation (the descriptors
+// of one receive). A handle kept long keeps its whole slab (48 bytes a
+// descriptor) allocated: the price of not allocating each one.
+type Slab struct{ fds []FD }
+
+// NewSlab allocates room for n handles.
+func NewSlab(n int) Slab { return Slab{make([]FD, 0, n)} }
+
+// Own is the package's Own, from the slab while it has room.
+func (s *Slab) Own(n int) *FD {
+	i := len(s.fds)
+	if i == cap(s.fds) {
+		return Own(n)
+	}
+	// The slab is zeroed: set the number in place (copying in a whole
+	// FD value costs a write barrier per pointer field).
+	s.fds = s.fds[:i+1]
+	f := &s.fds[i]
+	f.num = n
+	return f
+}
 
 // Borrow wraps n without taking ownership: Close forgets the number but
 // leaves the descriptor open.
@@ -84,8 +143,7 @@ func (f *FD) Close() error {
 	f.mu.Lock()
 	n := f.num
 	f.num = -1
-	hooks := f.onClose
-	f.onClose = nil
+	hooks := f.takeHooksLocked()
 	reg := f.reg
 	f.reg = nil
 	f.mu.Unlock()
@@ -124,7 +182,7 @@ func (f *FD) Release() int {
 // returns it (nil when nothing was attached).
 func (f *FD) Attach(v any) {
 	f.mu.Lock()
-	f.attached = v
+	f.extLocked().attached = v
 	f.mu.Unlock()
 }
 
@@ -132,13 +190,17 @@ func (f *FD) Attach(v any) {
 func (f *FD) Attached() any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.attached
+	if f.ext == nil {
+		return nil
+	}
+	return f.ext.attached
 }
 
 // Tag records a fact for info(); Tags returns them.
 func (f *FD) Tag(t string) {
 	f.mu.Lock()
-	f.tags = append(f.tags, t)
+	e := f.extLocked()
+	e.tags = append(e.tags, t)
 	f.mu.Unlock()
 }
 
@@ -146,7 +208,10 @@ func (f *FD) Tag(t string) {
 func (f *FD) Tags() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]string(nil), f.tags...)
+	if f.ext == nil {
+		return nil
+	}
+	return append([]string(nil), f.ext.tags...)
 }
 
 // HasTag reports whether t was recorded.
@@ -162,7 +227,8 @@ func (f *FD) HasTag(t string) bool {
 // OnClose registers h to run after the descriptor is closed.
 func (f *FD) OnClose(h func()) {
 	f.mu.Lock()
-	f.onClose = append(f.onClose, h)
+	e := f.extLocked()
+	e.onClose = append(e.onClose, h)
 	f.mu.Unlock()
 }
 
@@ -278,7 +344,7 @@ func (f *FD) NumNonblock() (int, bool, error) {
 // CachedSockType returns the cached socket type, computing it once with get.
 func (f *FD) CachedSockType(get func() (int, error)) (int, error) {
 	f.mu.Lock()
-	t := f.stype
+	t := int(f.stype)
 	f.mu.Unlock()
 	if t != 0 {
 		return t, nil
@@ -288,7 +354,7 @@ func (f *FD) CachedSockType(get func() (int, error)) (int, error) {
 		return 0, err
 	}
 	f.mu.Lock()
-	f.stype = t
+	f.stype = int32(t)
 	f.mu.Unlock()
 	return t, nil
 }

@@ -334,13 +334,13 @@ func parseControl(oob []byte, m *Message) error {
 		}
 		switch cm.Header.Type {
 		case unix.SCM_RIGHTS:
-			// Read the ints in place (ParseUnixRights would allocate a
-			// []int per message) into a list sized once.
+			// The ints are read in place (ParseUnixRights would allocate a
+			// []int per message) and their handles made in one slab.
+			nums := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(cm.Data))), len(cm.Data)/4)
 			if m.Fds == nil {
-				m.Fds = make([]*fdio.FD, 0, len(cm.Data)/4)
-			}
-			for i := 0; i+4 <= len(cm.Data); i += 4 {
-				m.Fds = append(m.Fds, fdio.Own(int(int32(binary.NativeEndian.Uint32(cm.Data[i:])))))
+				m.Fds = fdio.OwnMany(nums)
+			} else {
+				m.Fds = append(m.Fds, fdio.OwnMany(nums)...)
 			}
 		case unix.SCM_CREDENTIALS:
 			c, err := unix.ParseUnixCredentials(cm)

@@ -319,8 +319,10 @@ func (r *ManyRecv) Try(s *fdio.FD, o ManyOptions) error {
 		total += countRights(r.oobOf(i))
 	}
 	var all []*fdio.FD
+	slab := fdio.Slab{}
 	if total > 0 {
 		all = make([]*fdio.FD, 0, total)
+		slab = fdio.NewSlab(total)
 	}
 	for i := 0; i < got; i++ {
 		h := &r.hs[i]
@@ -329,7 +331,7 @@ func (r *ManyRecv) Try(s *fdio.FD, o ManyOptions) error {
 		m.Data = r.data[i*o.MaxData : i*o.MaxData+ln]
 		m.Truncated = flags&unix.MSG_TRUNC != 0
 		start := len(all)
-		all = parseInPlace(r.oobOf(i), &m.Message, all)
+		all = parseInPlace(r.oobOf(i), &m.Message, all, &slab)
 		if len(all) > start {
 			m.Fds = all[start:len(all):len(all)]
 		}
@@ -452,8 +454,8 @@ func countRights(oob []byte) int {
 }
 
 // parseInPlace is parseControl without allocation on the descriptor path:
-// the descriptors are appended to all.
-func parseInPlace(oob []byte, m *Message, all []*fdio.FD) []*fdio.FD {
+// the descriptors' handles come from slab and are appended to all.
+func parseInPlace(oob []byte, m *Message, all []*fdio.FD, slab *fdio.Slab) []*fdio.FD {
 	eachCmsg(oob, func(level, typ int32, data []byte) {
 		if level != unix.SOL_SOCKET {
 			return
@@ -461,7 +463,7 @@ func parseInPlace(oob []byte, m *Message, all []*fdio.FD) []*fdio.FD {
 		switch typ {
 		case unix.SCM_RIGHTS:
 			for i := 0; i+4 <= len(data); i += 4 {
-				all = append(all, fdio.Own(int(int32(binary.NativeEndian.Uint32(data[i:])))))
+				all = append(all, slab.Own(int(int32(binary.NativeEndian.Uint32(data[i:])))))
 			}
 		case unix.SCM_CREDENTIALS:
 			if len(data) >= unix.SizeofUcred {

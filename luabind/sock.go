@@ -88,7 +88,7 @@ func (rt *Runtime) checkType(L *lua.LState, fn string, n int, def int) int {
 
 func (rt *Runtime) sockSocket(L *lua.LState) int {
 	d := rt.checkString(L, "sock.socket", 1, "domain")
-	dom, ok := sock.Domains[d]
+	dom, ok := sock.DomainByName(d)
 	if !ok {
 		return rt.argError(L, "sock.socket", 1, "domain", "expected \"unix\", \"inet\" or \"inet6\", got %q", d)
 	}
@@ -252,7 +252,7 @@ func (rt *Runtime) sockShutdown(L *lua.LState) int {
 	if L.Get(2) != lua.LNil {
 		how = rt.checkString(L, "sock.shutdown", 2, "how")
 	}
-	h, ok := sock.ShutdownHow[how]
+	h, ok := sock.ShutdownHow(how)
 	if !ok {
 		return rt.argError(L, "sock.shutdown", 2, "how", "expected \"read\", \"write\" or \"both\", got %q", how)
 	}

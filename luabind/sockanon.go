@@ -170,7 +170,7 @@ func (rt *Runtime) sockRecvfrom(L *lua.LState) int {
 
 func (rt *Runtime) checkOption(L *lua.LState, fn string) sock.Option {
 	name := rt.checkString(L, fn, 2, "name")
-	o, ok := sock.Options[name]
+	o, ok := sock.LookupOption(name)
 	if !ok {
 		rt.argError(L, fn, 2, "name", "unknown option %q (known: %v)", name, sock.OptionNames())
 	}

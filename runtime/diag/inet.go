@@ -14,7 +14,9 @@ type InetSock struct {
 	Local, Remote netip.AddrPort
 }
 
-var tcpStateNames = map[uint8]string{1: "established", 2: "syn-sent", 3: "syn-recv", 4: "fin-wait1",
+// tcpStateNames are indexed by TCP_* state (an array: runtime/ keeps no
+// package-level maps, issue 13).
+var tcpStateNames = [...]string{1: "established", 2: "syn-sent", 3: "syn-recv", 4: "fin-wait1",
 	5: "fin-wait2", 6: "time-wait", 7: "close", 8: "close-wait", 9: "last-ack", 10: "listen", 11: "closing"}
 
 // TCPSockets lists the TCP sockets of this network namespace, IPv4 and
@@ -50,7 +52,7 @@ func tcpDiag(family uint8) ([]InetSock, error) {
 		if len(d) < 72 {
 			return
 		}
-		is := InetSock{State: tcpStateNames[d[1]], Ino: uint64(le.Uint32(d[68:]))}
+		is := InetSock{State: stateName(tcpStateNames[:], d[1]), Ino: uint64(le.Uint32(d[68:]))}
 		sport, dport := binary.BigEndian.Uint16(d[4:]), binary.BigEndian.Uint16(d[6:])
 		is.Local = netip.AddrPortFrom(inetAddr(d[0], d[8:24]), sport)
 		is.Remote = netip.AddrPortFrom(inetAddr(d[0], d[24:40]), dport)

@@ -29,21 +29,38 @@ func shortArgv(p GProc) string {
 	return a
 }
 
-var edgeStyle = map[string]string{
-	"pipe":    `color="#404040"`,
-	"unix":    `dir=both, color="#3060c0"`,
-	"tcp":     `dir=both, color="#208040"`,
-	"pending": `style=dashed, color="#c07000"`,
-	"listen":  `style=dotted, arrowhead=none`,
-	"tty":     `dir=none, color="#a0a0a0"`,
+// edgeStyle is the DOT style of an edge of kind k ("" for none).
+func edgeStyle(k string) string {
+	switch k {
+	case "pipe":
+		return `color="#404040"`
+	case "unix":
+		return `dir=both, color="#3060c0"`
+	case "tcp":
+		return `dir=both, color="#208040"`
+	case "pending":
+		return `style=dashed, color="#c07000"`
+	case "listen":
+		return `style=dotted, arrowhead=none`
+	case "tty":
+		return `dir=none, color="#a0a0a0"`
+	}
+	return ""
 }
 
-var objShape = map[string]string{
-	"listener": `shape=ellipse, fillcolor="#fff8e0"`,
-	"tty":      `shape=note, fillcolor="#eeeeee"`,
-	"pipe":     `shape=box, fillcolor="#fff0f0", fontsize=9`,
-	"socket":   `shape=box, fillcolor="#fff0f0", fontsize=9`,
-	"remote":   `shape=ellipse, fillcolor="#f0fff0"`,
+// objShape is the DOT shape of an object of kind k ("" for none).
+func objShape(k string) string {
+	switch k {
+	case "listener":
+		return `shape=ellipse, fillcolor="#fff8e0"`
+	case "tty":
+		return `shape=note, fillcolor="#eeeeee"`
+	case "pipe", "socket":
+		return `shape=box, fillcolor="#fff0f0", fontsize=9`
+	case "remote":
+		return `shape=ellipse, fillcolor="#f0fff0"`
+	}
+	return ""
 }
 
 // DOT renders g in the style of a topology's graph (fdwire graph TOPO):
@@ -61,7 +78,7 @@ func (g *Graph) DOT() string {
 		fmt.Fprintf(&b, "  %s [label=%s%s];\n", dotq(pidNode(p.Pid)), dotq(fmt.Sprintf("%s\npid %d\n%s", p.Comm, p.Pid, shortArgv(p))), extra)
 	}
 	for _, o := range g.Objects {
-		fmt.Fprintf(&b, "  %s [label=%s, style=filled, %s];\n", dotq(o.ID), dotq(o.Label), objShape[o.Kind])
+		fmt.Fprintf(&b, "  %s [label=%s, style=filled, %s];\n", dotq(o.ID), dotq(o.Label), objShape(o.Kind))
 	}
 	for _, e := range g.Edges {
 		attrs := []string{"label=" + dotq(e.Label)}
@@ -71,7 +88,7 @@ func (g *Graph) DOT() string {
 		if len(e.ToFds) > 0 {
 			attrs = append(attrs, "headlabel="+dotq(fdList(e.ToFds)))
 		}
-		if s := edgeStyle[e.Kind]; s != "" {
+		if s := edgeStyle(e.Kind); s != "" {
 			attrs = append(attrs, s)
 		}
 		fmt.Fprintf(&b, "  %s -> %s [%s];\n", dotq(e.From), dotq(e.To), strings.Join(attrs, ", "))

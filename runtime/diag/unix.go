@@ -37,7 +37,17 @@ const (
 	unixDiagIcons    = 3
 )
 
-var tcpStates = map[uint8]string{1: "connected", 7: "unconnected", 10: "listen"}
+// tcpStates name a unix socket's state (TCP_* numbers, as unix_diag
+// reports them), indexed by state.
+var tcpStates = [...]string{1: "connected", 7: "unconnected", 10: "listen"}
+
+// stateName is names[s], or "" beyond it.
+func stateName(names []string, s uint8) string {
+	if int(s) < len(names) {
+		return names[s]
+	}
+	return ""
+}
 
 // UnixSockets describes every unix socket of this network namespace,
 // keyed by inode. It asks sock_diag first; when the kernel has no
@@ -73,7 +83,7 @@ func unixDiag() (map[uint64]UnixSock, error) {
 		}
 		u := UnixSock{Ino: uint64(le.Uint32(d[4:])), PeerKnown: true}
 		u.Type = typeName(int(d[1]))
-		u.State = tcpStates[d[2]]
+		u.State = stateName(tcpStates[:], d[2])
 		attrs := d[16:]
 		for len(attrs) >= 4 {
 			l := int(le.Uint16(attrs))

@@ -39,7 +39,8 @@ type SocketInfo struct {
 	PeerUnnamed bool
 }
 
-var accessModes = map[int]string{unix.O_RDONLY: "O_RDONLY", unix.O_WRONLY: "O_WRONLY", unix.O_RDWR: "O_RDWR"}
+// accessModes are indexed by O_ACCMODE (0, 1, 2; 3 has no name).
+var accessModes = [...]string{unix.O_RDONLY: "O_RDONLY", unix.O_WRONLY: "O_WRONLY", unix.O_RDWR: "O_RDWR", 3: ""}
 
 var openFlags = []struct {
 	bit  int
@@ -64,17 +65,49 @@ func FlagNames(fl int) []string {
 	return out
 }
 
-var domains = map[int]string{unix.AF_UNIX: "unix", unix.AF_INET: "inet", unix.AF_INET6: "inet6", unix.AF_NETLINK: "netlink", unix.AF_PACKET: "packet"}
+// domainName names an AF_* value.
+func domainName(d int) (string, bool) {
+	switch d {
+	case unix.AF_UNIX:
+		return "unix", true
+	case unix.AF_INET:
+		return "inet", true
+	case unix.AF_INET6:
+		return "inet6", true
+	case unix.AF_NETLINK:
+		return "netlink", true
+	case unix.AF_PACKET:
+		return "packet", true
+	}
+	return "", false
+}
 
-// TypeNames maps socket type names to SOCK_* values.
-var TypeNames = map[string]int{"stream": unix.SOCK_STREAM, "dgram": unix.SOCK_DGRAM, "seqpacket": unix.SOCK_SEQPACKET, "raw": unix.SOCK_RAW}
+// TypeByName maps socket type names to SOCK_* values.
+func TypeByName(s string) (int, bool) {
+	switch s {
+	case "stream":
+		return unix.SOCK_STREAM, true
+	case "dgram":
+		return unix.SOCK_DGRAM, true
+	case "seqpacket":
+		return unix.SOCK_SEQPACKET, true
+	case "raw":
+		return unix.SOCK_RAW, true
+	}
+	return 0, false
+}
 
 // TypeName names a SOCK_* value.
 func TypeName(t int) string {
-	for n, v := range TypeNames {
-		if v == t {
-			return n
-		}
+	switch t {
+	case unix.SOCK_STREAM:
+		return "stream"
+	case unix.SOCK_DGRAM:
+		return "dgram"
+	case unix.SOCK_SEQPACKET:
+		return "seqpacket"
+	case unix.SOCK_RAW:
+		return "raw"
 	}
 	return strconv.Itoa(t)
 }
@@ -173,7 +206,7 @@ func socketInfo(n int) *SocketInfo {
 	if err != nil {
 		return si
 	}
-	if d, ok := domains[dom]; ok {
+	if d, ok := domainName(dom); ok {
 		si.Domain = d
 	} else {
 		si.Domain = strconv.Itoa(dom)

@@ -74,7 +74,7 @@ func TimeoutError(op string, d time.Duration) error { return TimeoutAt(op, "", d
 // "read <fd 7 pipe>: ETIMEDOUT: no data within 1s". A negative d is a
 // timeout of 0, which does not wait.
 func TimeoutAt(op, addr string, d time.Duration) error {
-	what := timeoutWords[op]
+	what := timeoutWords(op)
 	if what == "" {
 		what = "no result"
 	}
@@ -85,13 +85,35 @@ func TimeoutAt(op, addr string, d time.Duration) error {
 	return &sys.Error{Op: op, Addr: addr, Err: unix.ETIMEDOUT, Hint: what + " " + when, Plain: true}
 }
 
-// timeoutWords say what did not happen in time, per operation.
-var timeoutWords = map[string]string{
-	"read": "no data", "recvfds": "no message", "recvfrom": "no message",
-	"write": "no room to write", "sendfds": "no room to send", "sendto": "no room to send",
-	"accept": "no connection", "connect": "not connected", "splice": "nothing to move",
-	"wait": "not ended", "ready": "not ready", "sleep": "not woken", "yield": "not resumed",
-	"Event:wait": "not set or notified",
+// timeoutWords says what did not happen in time, per operation.
+func timeoutWords(op string) string {
+	switch op {
+	case "read":
+		return "no data"
+	case "recvfds", "recvfrom":
+		return "no message"
+	case "write":
+		return "no room to write"
+	case "sendfds", "sendto":
+		return "no room to send"
+	case "accept":
+		return "no connection"
+	case "connect":
+		return "not connected"
+	case "splice":
+		return "nothing to move"
+	case "wait":
+		return "not ended"
+	case "ready":
+		return "not ready"
+	case "sleep":
+		return "not woken"
+	case "yield":
+		return "not resumed"
+	case "Event:wait":
+		return "not set or notified"
+	}
+	return ""
 }
 
 // Describe names a handle for an error: "<fd 7 pipe>", or "fd 7" when

@@ -440,10 +440,10 @@ func TestSocketOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeLater(t, a, b)
-	if v, err := GetOption(b, Options["passcred"]); err != nil || v != 0 {
+	if v, err := GetOption(b, mustOption("passcred")); err != nil || v != 0 {
 		t.Fatalf("passcred %d %v", v, err)
 	}
-	err = SetOption(b, Options["passrights"], 0)
+	err = SetOption(b, mustOption("passrights"), 0)
 	switch {
 	case errors.Is(err, unix.ENOPROTOOPT):
 		if !strings.Contains(err.Error(), "Linux 6.16") {
@@ -456,9 +456,9 @@ func TestSocketOptions(t *testing.T) {
 		if !errors.Is(err, unix.EPERM) {
 			t.Errorf("sendfds to passrights=0: %v", err)
 		}
-		SetOption(b, Options["passrights"], 1)
+		SetOption(b, mustOption("passrights"), 1)
 	}
-	err = SetOption(b, Options["passpidfd"], 1)
+	err = SetOption(b, mustOption("passpidfd"), 1)
 	if errors.Is(err, unix.ENOPROTOOPT) {
 		t.Skip("SO_PASSPIDFD needs Linux 6.5")
 	}
@@ -553,4 +553,12 @@ func BenchmarkDialPath(b *testing.B) {
 		}
 		c.Close()
 	}
+}
+
+func mustOption(name string) Option {
+	o, ok := LookupOption(name)
+	if !ok {
+		panic("no socket option " + name)
+	}
+	return o
 }

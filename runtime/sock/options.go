@@ -2,7 +2,6 @@ package sock
 
 import (
 	"errors"
-	"sort"
 
 	"golang.org/x/sys/unix"
 
@@ -18,26 +17,39 @@ type Option struct {
 	Kernel     string // the first Linux version that has it, for errors
 }
 
-// Options are the socket options sock.setopt and sock.getopt know.
-var Options = map[string]Option{
-	"passcred":   {unix.SOL_SOCKET, unix.SO_PASSCRED, "SO_PASSCRED", true, ""},
-	"passpidfd":  {unix.SOL_SOCKET, unix.SO_PASSPIDFD, "SO_PASSPIDFD", true, "6.5"},
-	"passrights": {unix.SOL_SOCKET, unix.SO_PASSRIGHTS, "SO_PASSRIGHTS", true, "6.16"},
-	"rcvbuf":     {unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF", false, ""},
-	"sndbuf":     {unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF", false, ""},
-	"reuseaddr":  {unix.SOL_SOCKET, unix.SO_REUSEADDR, "SO_REUSEADDR", true, ""},
-	"reuseport":  {unix.SOL_SOCKET, unix.SO_REUSEPORT, "SO_REUSEPORT", true, ""},
-	"keepalive":  {unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE", true, ""},
-	"broadcast":  {unix.SOL_SOCKET, unix.SO_BROADCAST, "SO_BROADCAST", true, ""},
+// options are the socket options sock.setopt and sock.getopt know,
+// sorted by name (a slice: runtime/ keeps no package-level maps, issue 13).
+var options = []struct {
+	name string
+	opt  Option
+}{
+	{"broadcast", Option{unix.SOL_SOCKET, unix.SO_BROADCAST, "SO_BROADCAST", true, ""}},
+	{"keepalive", Option{unix.SOL_SOCKET, unix.SO_KEEPALIVE, "SO_KEEPALIVE", true, ""}},
+	{"passcred", Option{unix.SOL_SOCKET, unix.SO_PASSCRED, "SO_PASSCRED", true, ""}},
+	{"passpidfd", Option{unix.SOL_SOCKET, unix.SO_PASSPIDFD, "SO_PASSPIDFD", true, "6.5"}},
+	{"passrights", Option{unix.SOL_SOCKET, unix.SO_PASSRIGHTS, "SO_PASSRIGHTS", true, "6.16"}},
+	{"rcvbuf", Option{unix.SOL_SOCKET, unix.SO_RCVBUF, "SO_RCVBUF", false, ""}},
+	{"reuseaddr", Option{unix.SOL_SOCKET, unix.SO_REUSEADDR, "SO_REUSEADDR", true, ""}},
+	{"reuseport", Option{unix.SOL_SOCKET, unix.SO_REUSEPORT, "SO_REUSEPORT", true, ""}},
+	{"sndbuf", Option{unix.SOL_SOCKET, unix.SO_SNDBUF, "SO_SNDBUF", false, ""}},
 }
 
-// OptionNames lists Options' keys, sorted.
-func OptionNames() []string {
-	out := make([]string, 0, len(Options))
-	for k := range Options {
-		out = append(out, k)
+// LookupOption finds a socket option by its Lua name ("passcred").
+func LookupOption(name string) (Option, bool) {
+	for _, o := range options {
+		if o.name == name {
+			return o.opt, true
+		}
 	}
-	sort.Strings(out)
+	return Option{}, false
+}
+
+// OptionNames lists the options' names, sorted.
+func OptionNames() []string {
+	out := make([]string, 0, len(options))
+	for _, o := range options {
+		out = append(out, o.name)
+	}
 	return out
 }
 

@@ -16,12 +16,23 @@ import (
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
-// Domains maps the names scripts use to AF_* values.
-var Domains = map[string]int{"unix": unix.AF_UNIX, "inet": unix.AF_INET, "inet6": unix.AF_INET6}
+// DomainByName maps the names scripts use ("unix", "inet", "inet6") to
+// AF_* values.
+func DomainByName(s string) (int, bool) {
+	switch s {
+	case "unix":
+		return unix.AF_UNIX, true
+	case "inet":
+		return unix.AF_INET, true
+	case "inet6":
+		return unix.AF_INET6, true
+	}
+	return 0, false
+}
 
 // ParseType maps "stream", "dgram", "seqpacket" to SOCK_* values.
 func ParseType(s string) (int, error) {
-	if t, ok := fdio.TypeNames[s]; ok && s != "raw" {
+	if t, ok := fdio.TypeByName(s); ok && s != "raw" {
 		return t, nil
 	}
 	return 0, sys.Errorf("socket", "", unix.EINVAL, "unknown socket type %q (stream, dgram or seqpacket)", s)
@@ -261,7 +272,17 @@ func ListenOn(a addr.Addr, typ, backlog int) (*fdio.FD, error) {
 }
 
 // ShutdownHow maps "read", "write", "both" to SHUT_* values.
-var ShutdownHow = map[string]int{"read": unix.SHUT_RD, "write": unix.SHUT_WR, "both": unix.SHUT_RDWR}
+func ShutdownHow(s string) (int, bool) {
+	switch s {
+	case "read":
+		return unix.SHUT_RD, true
+	case "write":
+		return unix.SHUT_WR, true
+	case "both":
+		return unix.SHUT_RDWR, true
+	}
+	return 0, false
+}
 
 // Shutdown shuts down one or both directions of s.
 func Shutdown(s *fdio.FD, how int) error {

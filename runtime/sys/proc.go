@@ -85,8 +85,10 @@ func Fstatfs(fd int, st *unix.Statfs_t) error {
 	return Wrap("fstatfs", FdAddr(fd), unix.Fstatfs(fd, st))
 }
 
-// rlimitNames are the names used in error messages and in Lua.
-var rlimitNames = map[int]string{
+// rlimitNames are the names used in error messages and in Lua, indexed
+// by resource number (RLIMIT_CPU is 0 ... RLIMIT_RTTIME 15). An array, not
+// a map: runtime/ keeps no package-level maps (issue 13).
+var rlimitNames = [...]string{
 	unix.RLIMIT_AS: "as", unix.RLIMIT_CORE: "core", unix.RLIMIT_CPU: "cpu",
 	unix.RLIMIT_DATA: "data", unix.RLIMIT_FSIZE: "fsize", unix.RLIMIT_LOCKS: "locks",
 	unix.RLIMIT_MEMLOCK: "memlock", unix.RLIMIT_MSGQUEUE: "msgqueue", unix.RLIMIT_NICE: "nice",
@@ -97,8 +99,8 @@ var rlimitNames = map[int]string{
 
 // RlimitName names a resource ("nofile"), or gives its number.
 func RlimitName(r int) string {
-	if n, ok := rlimitNames[r]; ok {
-		return n
+	if r >= 0 && r < len(rlimitNames) && rlimitNames[r] != "" {
+		return rlimitNames[r]
 	}
 	return "resource " + itoa(r)
 }
@@ -115,7 +117,7 @@ func RlimitByName(s string) (int, bool) {
 		}
 	}
 	for r, n := range rlimitNames {
-		if n == string(b) {
+		if n != "" && n == string(b) {
 			return r, true
 		}
 	}

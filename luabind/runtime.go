@@ -114,7 +114,10 @@ func New(o Options) (*Runtime, error) {
 	if o.Grace == 0 {
 		o.Grace = 2 * time.Second
 	}
-	owner, err := proc.NewOwner(proc.OwnerOptions{Reaper: o.Reaper, PinCaller: o.PinSpawns})
+	// With a warden (the fdwire command), children also go into a cgroup
+	// of the runtime's that the warden ends after a SIGKILL of fdwire
+	// (runtime/proc/cgroup.go).
+	owner, err := proc.NewOwner(proc.OwnerOptions{Reaper: o.Reaper, Warden: o.Warden, Cgroup: o.Warden != nil, PinCaller: o.PinSpawns})
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ package guard
 import (
 	"os"
 	"path/filepath"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -69,15 +68,7 @@ func Cgroup(prefix, tag string) (string, *fdio.FD, error) {
 	}
 	h := fdio.Own(n)
 	h.Tag(tag)
-	h.OnClose(func() {
-		if g.Populated() {
-			g.Kill()
-			for i := 0; i < 200 && g.Populated(); i++ {
-				time.Sleep(5 * time.Millisecond)
-			}
-		}
-		g.Remove()
-	})
+	h.OnClose(func() { g.End(200) })
 	return g.Path, h, nil
 }
 

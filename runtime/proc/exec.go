@@ -141,6 +141,7 @@ func (o *Owner) Exec(a Attr) error {
 		cleared = append(cleared, n)
 	}
 	argv := t.argv(pl.path, a.Argv)
+	o.releaseGroup() // cgroup.go: the new program inherits the children
 	if !o.onSpawner(func() { err = sys.Exec(exe, argv, pl.env) }) {
 		err = sys.Errorf("exec", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")
 	}

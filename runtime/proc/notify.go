@@ -75,9 +75,12 @@ type readiness struct {
 	st      Ready
 
 	// Who may speak for the child (set by start).
-	pid      int
-	session  bool   // the child leads its own session
-	cgroup   string // the child's own cgroup ("" when it shares fdwire's)
+	pid     int
+	session bool   // the child leads its own session
+	cgroup  string // the child's own cgroup ("" when it shares fdwire's)
+	// shared is the owner's children cgroup, which the child shares with
+	// its siblings: like fdwire's own, it is not the child's (cgroup.go).
+	shared   string
 	cgroupID uint64 // its id (the directory's inode), 0 when unknown
 
 	// changed is an eventfd the drainer bumps after each accepted
@@ -138,7 +141,7 @@ func (r *readiness) start(pid int, setsid bool, pidfd *fdio.FD) {
 	r.mu.Lock()
 	r.pid, r.session = pid, setsid
 	if own, ok := cgroupOf(os.Getpid()); ok {
-		if cg, ok := cgroupOf(pid); ok && cg != own {
+		if cg, ok := cgroupOf(pid); ok && cg != own && cg != r.shared {
 			r.cgroup = cg
 			if n := pidfd.Raw(); n >= 0 {
 				if info, err := sys.PidfdGetInfo(n, sys.PidfdInfoCgroupID); err == nil && info.Mask&sys.PidfdInfoCgroupID != 0 {

@@ -16,6 +16,12 @@ import (
 // Two owners in one process never see or end each other's children.
 type Owner struct {
 	reaper *reap.Reaper // nil: orphans are not this process's business
+	warden *reap.Warden // nil: nobody cleans up after a SIGKILL
+
+	// useGroup puts children in the owner's children cgroup (cgroup.go).
+	useGroup bool
+	groupMu  sync.Mutex
+	group    childGroup
 
 	mu     sync.Mutex
 	live   map[*Proc]struct{}
@@ -46,6 +52,15 @@ type OwnerOptions struct {
 	// only with the process, instead of going to the spawner thread and
 	// back (spawner.go). The fdwire command sets it.
 	PinCaller bool
+	// Cgroup puts every child that is not detached and has no Attr.Cgroup
+	// into a cgroup v2 group of the owner's, made at the first such spawn
+	// and ended (cgroup.kill, then removed) when the owner closes, so that
+	// nothing a child leaves behind outlives it (cgroup.go). Where no group
+	// can be made, children start in this process's cgroup.
+	Cgroup bool
+	// Warden, when set, is told about the children cgroup, so that it is
+	// ended even when this process dies without closing the owner.
+	Warden *reap.Warden
 }
 
 // reserveFds is how many descriptors an owner keeps for its teardown.
@@ -53,7 +68,7 @@ const reserveFds = 2
 
 // NewOwner makes an owner with no children.
 func NewOwner(o OwnerOptions) (*Owner, error) {
-	ow := &Owner{reaper: o.Reaper, live: map[*Proc]struct{}{}, pids: map[int]bool{}}
+	ow := &Owner{reaper: o.Reaper, warden: o.Warden, useGroup: o.Cgroup, live: map[*Proc]struct{}{}, pids: map[int]bool{}}
 	ow.spawner.pin = o.PinCaller
 	for i := 0; i < reserveFds; i++ {
 		n, err := sys.Openat(unix.AT_FDCWD, "/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -136,7 +151,8 @@ func (o *Owner) Children() []*Proc {
 // to exit, then SIGKILL, and is reaped. With a Reaper, the orphans these
 // children leave as they die are ended the same way; when this is the
 // last owner, so is every other orphan still running (nobody else can
-// claim them). Close works with the descriptor table full: it first gives
+// claim them). Whatever is still in the owner's children cgroup is then
+// killed and the group removed. Close works with the descriptor table full: it first gives
 // back the owner's reserve, and uses neither os.Open nor Go's poller.
 func (o *Owner) Close(grace time.Duration) {
 	o.mu.Lock()
@@ -194,4 +210,8 @@ func (o *Owner) Close(grace time.Duration) {
 		o.reaper.End(orphans, grace, keep)
 	}
 	o.spawner.stop()
+	// Last, what is still in the children group (a grandchild that was no
+	// orphan of ours, with no Reaper or its parent still alive): after the
+	// spawner, so no spawn is using the group's descriptor.
+	o.endGroup()
 }

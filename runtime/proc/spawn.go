@@ -173,6 +173,7 @@ func (o *Owner) Spawn(a Attr) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.placeChild(&a, pl) // cgroup.go
 	var p *Proc
 	// Namespace joins happen on the forking thread and may not be undone:
 	// never on the main thread, which everything else shares.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -117,12 +118,44 @@ func (g *Group) Populated() bool {
 	return strings.Contains(string(b), "populated 1")
 }
 
-// Remove deletes the (empty) group.
+// Remove deletes the (empty) group, and the empty groups below it: a
+// process in it (a nested fdwire run, say) may have made some and been
+// killed before it could remove them, and a cgroup with children cannot
+// be removed. Raw syscalls only, as for Kill.
 func (g *Group) Remove() error {
-	if err := unix.Rmdir(g.Path); err != nil && err != unix.ENOENT {
-		return sys.Wrap("rmdir", g.Path, err)
+	return removeTree(g.Path, 0)
+}
+
+func removeTree(path string, depth int) error {
+	err := unix.Rmdir(path)
+	if err == unix.EBUSY && depth < 32 {
+		names, _ := sys.ReadDirNames(path)
+		for _, n := range names {
+			var st unix.Stat_t
+			sub := filepath.Join(path, n)
+			if sys.Lstat(sub, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				removeTree(sub, depth+1)
+			}
+		}
+		err = unix.Rmdir(path)
+	}
+	if err != nil && err != unix.ENOENT {
+		return sys.Wrap("rmdir", path, err)
 	}
 	return nil
+}
+
+// End kills whatever is in the group (and the groups below it: cgroup.kill
+// takes the whole subtree), waits up to about tries*5 ms for it to empty,
+// and removes it.
+func (g *Group) End(tries int) error {
+	if g.Populated() {
+		g.Kill()
+		for i := 0; i < tries && g.Populated(); i++ {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return g.Remove()
 }
 
 func (g *Group) write(file, v string) error {

@@ -176,7 +176,8 @@ for _, n in ipairs(names) do print(n .. " ready " .. (seen[n] or 0) .. "/20") en
 // ready when the child (as uid 65534) says so; READY=1 from a stranger
 // running as uid 65534 is dropped (authentication by pid); a child that sends 200
 // messages after READY=1 is never blocked (it exits 0); a FDSTORE=1
-// descriptor outlives the child and is handed over by :fdstore().
+// descriptor sent after :ready() returned outlives the child and is
+// handed over by :fdstore().
 func TestProcNotifyUnprivileged(t *testing.T) {
 	leakcheck.Check(t)
 	py, _ := realNotifiers(t)
@@ -204,15 +205,23 @@ func TestProcNotifyUnprivileged(t *testing.T) {
 		assert(not ok and e.name == "ETIMEDOUT", tostring(e))
 		s:kill()
 		s:wait()
+		-- The child stores its descriptor only after :ready() has returned
+		-- (it waits for a byte on stdin): :ready() hands out what was stored
+		-- before it looked, so without the gate a child that had sent
+		-- everything by then (a loaded machine) left :fdstore() nothing.
 		local q = proc.spawn{py, "-c", [[
-import os, socket, systemd.daemon as d
+import os, sys, socket, systemd.daemon as d
 d.notify('READY=1')
 for i in range(200): d.notify('STATUS=%d' % i)
+sys.stdin.buffer.read(1)
 r, w = os.pipe()
 os.write(w, b'kept\n')
 d.notify('FDSTORE=1\nFDNAME=late', fds=[r])
-]], notify = true}
-		q:ready{timeout = 20}
+]], notify = true, stdin = "pipe"}
+		local st = q:ready{timeout = 20}
+		assert(#st.fds == 0, "stored before the gate opened")
+		q:stdin():write("x")
+		q:stdin():close()
 		local code = q:wait{timeout = 20}
 		assert(code == 0, "the chatty child: " .. tostring(code))
 		local n = q:notices()

@@ -160,6 +160,7 @@ func TestLifetimeSigkillEndsChildren(t *testing.T) {
 	s.cmd.Process.Signal(unix.SIGKILL)
 	s.exitCode()
 	gone(t, "SIGKILL", s.pids[0], s.pids[1])
+	reapWardens()
 	if !alive(detached) {
 		t.Fatalf("the detached child %d died with fdwire", detached)
 	}
@@ -252,6 +253,9 @@ func TestLifetimeSignalsEndTool(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d; stderr:\n%s", sig, code, 128+int(sig), s.stderr)
 		}
 		gone(t, "activate "+unix.SignalName(sig), s.pids...)
+		if sig == unix.SIGKILL {
+			reapWardens()
+		}
 		if _, err := os.Lstat(sock); err == nil && sig != unix.SIGKILL {
 			t.Errorf("%v: the socket file %s is left", sig, sock)
 		}
@@ -452,7 +456,7 @@ func TestLifetimeSigkillEndsOrphanedGrandchild(t *testing.T) {
 	s.exitCode()
 	gone(t, "SIGKILL", s.pids[0], s.pids[2], s.pids[3])
 	waitNoCgroups(cg)
-	reapStrays()
+	reapWardens()
 	if left := cg.left(); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
@@ -466,5 +470,85 @@ func TestLifetimeSigkillEndsOrphanedGrandchild(t *testing.T) {
 func waitNoCgroups(cg *ownCgroup) {
 	for i := 0; i < 1000 && len(cg.left()) > 0; i++ {
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// reapWardens waits (bounded) until no fdwire warden is a child of this
+// process, reaping what comes to it: after a SIGKILL of fdwire its warden
+// ends the children cgroup and exits as a child of this (subreaper)
+// process. Unlike reapStrays it leaves other children (a detached one).
+func reapWardens() {
+	for i := 0; i < 1000; i++ {
+		reapOurs()
+		tasks, _ := os.ReadDir("/proc/self/task")
+		wardens := 0
+		for _, tk := range tasks {
+			b, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/children")
+			for _, pid := range strings.Fields(string(b)) {
+				// An empty command line: a process in exit (about to be a
+				// zombie, which the next round reaps).
+				cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+				if len(cmd) == 0 || strings.HasPrefix(string(cmd), "fdwire-warden\x00") {
+					wardens++
+				}
+			}
+		}
+		if wardens == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLifetimeSigkillNestedRun: a script runs `fdwire up` (a nested run,
+// born in the script's children cgroup, with a warden of its own); after a
+// SIGKILL of the outer fdwire nothing of either is left: the inner
+// topology's processes, its run directory (the inner warden's to remove:
+// the outer warden spares wardens in its group until they are done), and
+// every cgroup.
+func TestLifetimeSigkillNestedRun(t *testing.T) {
+	leakcheck.Check(t)
+	cg := newOwnCgroup(t)
+	if cg == nil {
+		t.Skip("no cgroup2 group can be made here (needs a writable cgroup2 mount)")
+	}
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	topoFile := writeFile(t, dir, "svc.lua", fmt.Sprintf(`return {
+		sockets = { api = { path = "api.sock" } },
+		procs = {
+			db = { sh = "echo $$ >> %[1]s; sleep 60 </dev/null >/dev/null 2>&1 & echo $! >> %[1]s; echo db-up; wait", fds = { [3] = "api" }, ready = { stdout = "db%%-up" } },
+		},
+	}`, pids))
+	tmp := t.TempDir()
+	s := startFdwire(t, func(c *exec.Cmd) {
+		cg.in(c)
+		c.Env = append(c.Env, "TMPDIR="+tmp)
+	}, "-e", `
+		local up = proc.spawn{os.getenv("FDWIRE"), "up", arg[1], stdout = "pipe"}
+		local out, seen = up:stdout(), ""
+		while not seen:find("db | db-up", 1, true) do seen = seen .. out:read(4096) end
+		print(up:pid())
+		io.stdout:flush()
+		up:wait()
+	`, topoFile)
+	s.cmd.Process.Signal(unix.SIGKILL)
+	s.exitCode()
+	b, _ := os.ReadFile(pids)
+	var ps []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, _ := strconv.Atoi(f)
+		ps = append(ps, pid)
+	}
+	if len(ps) != 2 {
+		t.Errorf("pids %q", b)
+	}
+	gone(t, "nested SIGKILL", append(ps, s.pids...)...)
+	waitEmpty(tmp)
+	waitNoCgroups(cg)
+	reapWardens()
+	assertEmpty(t, tmp)
+	if left := cg.left(); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
 	}
 }

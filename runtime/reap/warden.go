@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,13 +218,8 @@ func wardenMain(ppidArg string) int {
 	for path, it := range items { // cgroups first: their processes use the rest
 		if it.kind == "cgroup" && sameInode(path, it.dev, it.ino) {
 			g := &Group{Path: path}
-			if g.Populated() {
-				g.Kill()
-				for i := 0; i < 1000 && g.Populated(); i++ {
-					time.Sleep(5 * time.Millisecond)
-				}
-			}
-			g.Remove()
+			spareWardens(g)
+			g.End(1000)
 		}
 	}
 	for path, it := range items {
@@ -243,4 +239,104 @@ func wardenMain(ppidArg string) int {
 func sameInode(path string, dev, ino uint64) bool {
 	var st unix.Stat_t
 	return sys.Lstat(path, &st) == nil && st.Dev == dev && st.Ino == ino
+}
+
+// wardenGrace bounds how long a nested run's warden gets to clean up
+// after its own fdwire before our group (and it) is killed.
+const wardenGrace = 3 * time.Second
+
+// spareWardens: a nested run (an fdwire that one of our children is, or
+// started) has a warden of its own in our group, which cleans up after
+// that run as we do after ours: its run directories and socket files are
+// not ours to know. cgroup.kill would kill it mid-work. So when the group
+// holds a warden, everything else in it is killed first, one by one, and
+// the wardens get up to wardenGrace to finish before the group goes. (A
+// process can only delay its end this way, by calling itself a warden.)
+func spareWardens(g *Group) {
+	hasWarden := false
+	for _, pid := range g.treePids(0) {
+		hasWarden = hasWarden || isWarden(pid)
+	}
+	if !hasWarden {
+		return // cgroup.kill does it all at once
+	}
+	for deadline := time.Now().Add(wardenGrace); time.Now().Before(deadline); {
+		left := 0
+		for _, pid := range g.treePids(0) {
+			left++
+			if !isWarden(pid) {
+				killIn(g, pid)
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// treePids lists the processes of g and of the groups below it.
+func (g *Group) treePids(depth int) []int {
+	out := g.Pids()
+	if depth >= 32 {
+		return out
+	}
+	names, _ := sys.ReadDirNames(g.Path)
+	for _, n := range names {
+		sub := &Group{Path: filepath.Join(g.Path, n)}
+		var st unix.Stat_t
+		if sys.Lstat(sub.Path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			out = append(out, sub.treePids(depth+1)...)
+		}
+	}
+	return out
+}
+
+// isWarden reports whether pid runs as a warden (argv[0] WardenArg0).
+func isWarden(pid int) bool {
+	b, _ := sys.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.HasPrefix(string(b), WardenArg0+"\x00")
+}
+
+// killIn sends SIGKILL to pid through a pidfd, once the pidfd is known to
+// name a process still inside g (a recycled pid is left alone: while the
+// pidfd is open and the process runs, /proc/PID is that process).
+func killIn(g *Group, pid int) {
+	rel, ok := g.rel()
+	if !ok {
+		return
+	}
+	fd, err := sys.PidfdOpen(pid, 0)
+	if err != nil {
+		return
+	}
+	defer sys.Close(fd)
+	b, _ := sys.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && (p == rel || strings.HasPrefix(p, rel+"/")) {
+			sys.PidfdSendSignal(fd, unix.SIGKILL, "")
+		}
+	}
+}
+
+// rel is the group's path as /proc/PID/cgroup shows it, for a group made
+// under this process's own cgroup (NewGroup's, and so the warden's,
+// which runs in fdwire's).
+func (g *Group) rel() (string, bool) {
+	root, err := cgroupRoot()
+	if err != nil {
+		return "", false
+	}
+	b, _ := sys.ReadFile("/proc/self/cgroup")
+	own := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			own = p
+		}
+	}
+	sub, ok := strings.CutPrefix(g.Path, root+"/")
+	if own == "" || !ok {
+		return "", false
+	}
+	return filepath.Join(own, sub), true
 }

@@ -45,8 +45,10 @@ type Options struct {
 	// (proc.OwnerOptions.PinCaller). The fdwire command sets it.
 	PinSpawns bool
 	// Warden, when set, is told about the run directories, socket files
-	// and cgroups the runtime's modules make, and removes them if this
-	// process is killed before it can (see runtime/reap/warden.go).
+	// (fs.unlink_on_close) and cgroups the runtime's modules make, and
+	// removes them if this process is killed before it can (see
+	// runtime/reap/warden.go); children then also go into a cgroup of the
+	// runtime's that it ends (runtime/proc/cgroup.go).
 	Warden *reap.Warden
 }
 
@@ -434,6 +436,18 @@ func (rt *Runtime) Close() {
 
 // Warden is Options.Warden (nil: none; its methods then do nothing).
 func (rt *Runtime) Warden() *reap.Warden { return rt.opts.Warden }
+
+// WardenWatch tells the warden (if any) about what closing f removes (a
+// "file" or "dir" at path), and that it is gone once f closes, so that a
+// SIGKILL of this process does not leave it behind. Best effort: f still
+// removes it on every other ending.
+func (rt *Runtime) WardenWatch(f *fdio.FD, kind, path string) {
+	w := rt.Warden()
+	if w == nil || w.Watch(kind, path) != nil {
+		return
+	}
+	f.OnClose(func() { w.Unwatch(path) })
+}
 
 // NoteSignalWatch records that a Lua watch takes sigs (delta 1) or no
 // longer does (delta -1); any goroutine.

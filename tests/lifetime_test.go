@@ -241,7 +241,8 @@ func TestLifetimeExitWithFullDescriptorTable(t *testing.T) {
 }
 
 // TestLifetimeSignalsEndTool: each ending signal to `fdwire activate`
-// ends its COMMAND and removes the socket file it made.
+// ends its COMMAND and removes the socket file it made; after SIGKILL the
+// warden removes it (issue 13: it stayed).
 func TestLifetimeSignalsEndTool(t *testing.T) {
 	leakcheck.Check(t)
 	for _, sig := range append(endSignals, unix.SIGKILL) {
@@ -254,9 +255,10 @@ func TestLifetimeSignalsEndTool(t *testing.T) {
 		}
 		gone(t, "activate "+unix.SignalName(sig), s.pids...)
 		if sig == unix.SIGKILL {
+			waitGone(sock) // the warden removes it after fdwire is gone
 			reapWardens()
 		}
-		if _, err := os.Lstat(sock); err == nil && sig != unix.SIGKILL {
+		if _, err := os.Lstat(sock); err == nil {
 			t.Errorf("%v: the socket file %s is left", sig, sock)
 		}
 	}
@@ -550,5 +552,58 @@ func TestLifetimeSigkillNestedRun(t *testing.T) {
 	assertEmpty(t, tmp)
 	if left := cg.left(); len(left) > 0 {
 		t.Errorf("cgroups left: %v", left)
+	}
+}
+
+// waitGone waits (bounded) until path no longer exists.
+func waitGone(path string) {
+	for i := 0; i < 1000; i++ {
+		if _, err := os.Lstat(path); err != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLifetimeSigkillToolSocketFiles: the socket files `fdwire hold` and
+// `fdwire recv` make outside any run directory (activate's:
+// TestLifetimeSignalsEndTool) are removed by the warden after a SIGKILL
+// (issue 13: they stayed). portlisten makes none: it connects to its
+// SOCKSPEC.
+func TestLifetimeSigkillToolSocketFiles(t *testing.T) {
+	leakcheck.Check(t)
+	for _, k := range []struct {
+		name string
+		args func(sock string) []string
+	}{
+		{"hold", func(sock string) []string { return []string{"hold", sock} }},
+		{"recv", func(sock string) []string { return []string{"recv", "-f", "3", sock, "--", "true"} }},
+	} {
+		dir := t.TempDir()
+		sock := filepath.Join(dir, k.name+".sock")
+		cmd := exec.Command(fdwireBin, k.args(sock)...)
+		var errb strings.Builder
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2000; i++ {
+			if _, err := os.Lstat(sock); err == nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if _, err := os.Lstat(sock); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s made no %s: %s", k.name, sock, errb.String())
+		}
+		cmd.Process.Signal(unix.SIGKILL)
+		cmd.Wait()
+		waitGone(sock)
+		reapWardens()
+		if _, err := os.Lstat(sock); err == nil {
+			t.Errorf("%s: the socket file %s is left after SIGKILL", k.name, sock)
+		}
 	}
 }

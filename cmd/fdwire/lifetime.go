@@ -27,7 +27,7 @@ var reaper = reap.NewReaper()
 // warden cleans up after this process if it is killed (SIGKILL): the
 // run directories, socket files and cgroups (with what runs in them) that
 // it made. Started the first time something is made.
-var warden = reap.NewWarden("/proc/self/exe")
+var warden = reap.NewWarden("/proc/self/exe", reaper)
 
 // grace is how long children get between SIGTERM and SIGKILL.
 const grace = 2 * time.Second

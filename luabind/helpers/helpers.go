@@ -7,6 +7,7 @@
 package helpers
 
 import (
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -177,13 +178,19 @@ func (rt host) fsUmask(L *lua.LState) int {
 }
 
 // fsUnlinkOnClose removes path when the handle closes (explicitly, or when
-// the runtime ends, also on SIGINT/SIGTERM), but only while path is still
-// the inode it is now: a later socket of the same name is left alone.
+// the runtime ends, also on SIGINT/SIGTERM, and by the warden after a
+// SIGKILL), but only while path is still the inode it is now: a later
+// socket of the same name is left alone.
 func (rt host) fsUnlinkOnClose(L *lua.LState) int {
 	f := rt.CheckOpenFd(L, "fs.unlink_on_close", 1, "f")
 	path := rt.CheckString(L, "fs.unlink_on_close", 2, "path")
 	if err := guard.UnlinkOnClose(f, path); err != nil {
 		return rt.Raise(L, err)
+	}
+	// A SIGKILL of fdwire gives f no chance: the warden removes the file
+	// then (only while it is the same inode).
+	if abs, err := filepath.Abs(path); err == nil {
+		rt.WardenWatch(f, "file", abs)
 	}
 	return 0
 }

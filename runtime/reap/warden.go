@@ -26,24 +26,27 @@ import (
 // and, when fdwire ends without having said "done", kills what is left in
 // the cgroups, removes them, and removes the directories and files (only
 // while they are still the inodes that were made). A clean exit says
-// "done" and waits for the warden, so nothing is left either way.
+// "done" and ends the warden, so nothing is left either way.
 
 // WardenArg0 marks a warden run in argv[0].
 const WardenArg0 = "fdwire-warden"
 
 // Warden is the parent's side of the warden.
 type Warden struct {
-	mu    sync.Mutex
-	exe   string
-	pid   int
-	w     int // write end of the pipe, -1 until started
-	err   error
-	ended bool
+	mu     sync.Mutex
+	exe    string
+	reaper *Reaper
+	pidfd  int
+	w      int // write end of the pipe, -1 until started
+	err    error
+	ended  bool
 }
 
 // NewWarden prepares a warden run from exe (an fdwire binary; the CLI
-// passes /proc/self/exe); it starts at the first Watch.
-func NewWarden(exe string) *Warden { return &Warden{exe: exe, w: -1} }
+// passes /proc/self/exe); it starts at the first Watch. r, when set, is
+// this process's Reaper: the warden's session is spared by it, so the
+// warden is not ended as an orphan before this process is done.
+func NewWarden(exe string, r *Reaper) *Warden { return &Warden{exe: exe, reaper: r, w: -1, pidfd: -1} }
 
 // start runs the warden (w.mu held).
 func (w *Warden) start() error {
@@ -62,9 +65,10 @@ func (w *Warden) start() error {
 		w.err = err
 		return err
 	}
+	pidfd := -1
 	attr := &syscall.ProcAttr{
 		Files: []uintptr{uintptr(null), uintptr(null), uintptr(2), uintptr(r)},
-		Sys:   &syscall.SysProcAttr{Setsid: true},
+		Sys:   &syscall.SysProcAttr{Setsid: true, PidFD: &pidfd},
 	}
 	pid, err := syscall.ForkExec(w.exe, []string{WardenArg0, strconv.Itoa(os.Getpid())}, attr)
 	sys.Close(r)
@@ -74,7 +78,19 @@ func (w *Warden) start() error {
 		w.err = sys.Wrap("start warden", w.exe, err)
 		return w.err
 	}
-	w.pid, w.w = pid, wr
+	if pidfd < 0 {
+		if pidfd, err = sys.PidfdOpen(pid, 0); err != nil {
+			unix.Kill(pid, unix.SIGKILL)
+			sys.WaitPid(pid)
+			sys.Close(wr)
+			w.err = err
+			return err
+		}
+	}
+	if w.reaper != nil {
+		w.reaper.Spare(pid) // its own session
+	}
+	w.pidfd, w.w = pidfd, wr
 	return nil
 }
 
@@ -132,14 +148,20 @@ func (w *Warden) Pause() {
 	w.stopLocked()
 }
 
+// stopLocked says "done" and ends the warden: after "done" it has
+// nothing to do, so it is killed rather than waited for (it may still be
+// starting up); through its pidfd, since the Reaper may have reaped it.
 func (w *Warden) stopLocked() {
 	if w.w < 0 {
 		return
 	}
 	sys.Write(w.w, []byte("done\n"))
 	sys.Close(w.w)
-	sys.WaitPid(w.pid)
-	w.w, w.pid = -1, 0
+	sys.PidfdSendSignal(w.pidfd, unix.SIGKILL, "warden")
+	var info unix.Siginfo
+	sys.WaitidPidfd(w.pidfd, &info, unix.WEXITED, "warden")
+	sys.Close(w.pidfd)
+	w.w, w.pidfd = -1, -1
 }
 
 type watched struct {

@@ -790,8 +790,10 @@ proc = {}
 -----no-block` run by a shell) is placed by the pidfd the kernel attached to
 ---the message (SCM_PIDFD, Linux 6.5) and the cgroup that pidfd says it died
 ---in (PIDFD_INFO_EXIT, Linux 6.15): so for children with a cgroup of their own
----(every topology process); otherwise such a message cannot be told from a
----stranger's. Other messages are dropped and counted (`p:notices().dropped`). `notify_fd = N` follows the s6
+---(every topology process, or any child spawned with `cgroup=`); otherwise
+---such a message cannot be told from a stranger's. The run's children cgroup
+---(below) is not a child's own: its other members are the child's siblings,
+---so a sibling's READY=1 is dropped. Other messages are dropped and counted (`p:notices().dropped`). `notify_fd = N` follows the s6
 ---convention: the child gets the write end of a pipe at `N` and writes a
 ---newline when it is ready.
 ---
@@ -808,7 +810,20 @@ proc = {}
 ---detached is sent SIGTERM, given a grace period (2 s), then SIGKILL, and
 ---reaped; no zombie is left. When fdwire gets no say (SIGKILL, a crash),
 ---the kernel ends each child: every child not detached is started with
----`PR_SET_PDEATHSIG` (SIGKILL unless `pdeathsig` names another signal). The
+---`PR_SET_PDEATHSIG` (SIGKILL unless `pdeathsig` names another signal).
+---What the children leave behind is ended through the run's *children
+---cgroup*: the fdwire command puts every child that is not detached and has
+---no `cgroup=` into one cgroup v2 group of the run's, made under fdwire's own
+---cgroup at the first such spawn (`fdwire-children-PID-RANDOM`), and its
+---warden kills what is in it (`cgroup.kill`) and removes it when fdwire dies
+---without a say; the ordered teardown does the same last. Where no group can
+---be made (no writable cgroup2, Linux before 5.14) children start in
+---fdwire's cgroup, and a grandchild orphaned at a SIGKILL survives it
+---(guide.md states the gap). `proc.exec` hands the children to the new
+---program: they move back to fdwire's cgroup and the group is removed. A Go
+---program embedding the runtime asks for the group with
+---`proc.OwnerOptions{Cgroup: true, Warden: w}` (luabind does so when
+---`Options.Warden` is set). The
 ---fdwire command is also a *child subreaper* from its first spawn on
 ---(`PR_SET_CHILD_SUBREAPER`): a grandchild whose parent exits (a daemon that
 ---double-forks, `sh -c 'x &'`) is adopted by fdwire, reaped when it exits,
@@ -1311,9 +1326,10 @@ function fs.umask(mask) end
 ---`fs.unlink_on_close(h, path)`
 ---
 ---Removes `path` when handle `h` is closed: by `h:close()`, or when the runtime
----ends, also on SIGINT and SIGTERM. It checks first that `path` is still the
----inode it was when this was called, so a newer socket of the same name is left
----alone. Until then it holds that inode open (one O_PATH descriptor, not a
+---ends, also on SIGINT, SIGTERM, SIGHUP and SIGQUIT, and after a SIGKILL of
+---fdwire by its warden (guide.md, "Children never outlive fdwire"). It checks
+---first that `path` is still the inode it was when this was called, so a newer
+---socket of the same name is left alone. Until then it holds that inode open (one O_PATH descriptor, not a
 ---handle of yours), so the file system cannot hand its inode number to a
 ---newcomer and fool the check. The tools use it so that no socket file outlives
 ---its listener. (Go callers: `runtime/guard.UnlinkOnClose`.)

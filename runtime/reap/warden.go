@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -175,6 +177,15 @@ func RunWarden() {
 	if len(os.Args) < 2 || os.Args[0] != WardenArg0 {
 		return
 	}
+	// Its name, for ps and for a subreaper that finds it as a zombie
+	// (an exec of /proc/self/exe is named "exe"): the process's name is
+	// its main thread's, which the main goroutine still runs on here.
+	runtime.LockOSThread()
+	if unix.Gettid() == os.Getpid() {
+		b := append([]byte(WardenArg0), 0)
+		sys.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), "PR_SET_NAME")
+	}
+	runtime.UnlockOSThread()
 	os.Exit(wardenMain(os.Args[1]))
 }
 

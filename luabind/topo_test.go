@@ -374,3 +374,33 @@ func TestTopoDownAndParallel(t *testing.T) {
 		assert(ok and r.reason == "down", tostring(r))
 	`)
 }
+
+// The engine's natives for its per-process state: sized tables and the
+// dev/ino of a capture pipe (one fstat), with their argument checks.
+func TestTopoNativeTableAndDevIno(t *testing.T) {
+	out := mustRun(t, `
+		local native = require("fdwire.topo.native")
+		local t = native.table(2, 3)
+		t[1], t[2], t.a = "x", "y", "z"
+		assert(#t == 2 and t.a == "z" and next(native.table(0, 0)) == nil)
+		local r, w = fd.pipe()
+		local dev, ino = native.dev_ino(r)
+		local i = r:info()
+		assert(dev == i.dev and ino == i.ino, "dev_ino differs from fd.info")
+		local bad = {}
+		for _, args in ipairs({ { -1, 0 }, { 0, 2 ^ 40 }, { "x", 0 }, { 1.5, 0 } }) do
+			local ok, e = pcall(native.table, args[1], args[2])
+			bad[#bad + 1] = tostring(ok) .. " " .. tostring(e.name)
+		end
+		r:close()
+		local ok, e = pcall(native.dev_ino, r)
+		bad[#bad + 1] = tostring(ok) .. " " .. tostring(e.name)
+		ok, e = pcall(native.dev_ino, 3)
+		bad[#bad + 1] = tostring(ok) .. " " .. tostring(e.name)
+		w:close()
+		print(table.concat(bad, ","))
+	`)
+	if out != "false EINVAL,false EINVAL,false EINVAL,false EINVAL,false EBADF,false EINVAL\n" {
+		t.Errorf("got %q", out)
+	}
+}

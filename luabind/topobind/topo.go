@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
+	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
@@ -85,6 +86,8 @@ func (rt host) openTopo(L *lua.LState) {
 			"alive":            rt.topoAlive,
 			"kcmp":             rt.topoKcmp,
 			"go_program":       rt.topoGoProgram,
+			"table":            rt.topoTable,
+			"dev_ino":          rt.topoDevIno,
 		} {
 			m.RawSetString(k, L.NewFunction(f))
 		}
@@ -97,6 +100,37 @@ func (rt host) openTopo(L *lua.LState) {
 // the Lua surface (L.CheckInt would truncate 2^32 + pid to pid).
 func (rt host) pid(L *lua.LState, name string) int {
 	return int(rt.Args(L, "fdwire.topo.native."+name).Int(1, "pid", luabind.RangePid))
+}
+
+// topoTable(narr, nhash) -> a table sized for narr list entries and
+// nhash other keys. gopher-lua gives a table made by {} room for 32 in
+// whichever part its first key goes to (an array of 32 values, or a map of
+// 32 string keys: 2.8 KB), which the engine's small per-process tables
+// never need.
+func (rt host) topoTable(L *lua.LState) int {
+	a := rt.Args(L, "fdwire.topo.native.table")
+	narr := a.Int(1, "narr", luabind.Range{Min: 0, Max: 1 << 16})
+	nhash := a.Int(2, "nhash", luabind.Range{Min: 0, Max: 1 << 16})
+	L.Push(L.CreateTable(int(narr), int(nhash)))
+	return 1
+}
+
+// topoDevIno(f) -> dev, ino of the open handle f (one fstat; the
+// engine keys its capture pipes by them, and fd.info would make eleven
+// syscalls and a table of fields for the two).
+func (rt host) topoDevIno(L *lua.LState) int {
+	f := rt.CheckOpenFd(L, "fdwire.topo.native.dev_ino", 1, "f")
+	n, err := f.Num()
+	if err != nil {
+		return rt.Raise(L, err)
+	}
+	var st unix.Stat_t
+	if err := sys.Fstat(n, &st); err != nil {
+		return rt.Raise(L, err)
+	}
+	L.Push(lua.LNumber(st.Dev))
+	L.Push(lua.LNumber(st.Ino))
+	return 2
 }
 
 // topoNow: seconds on CLOCK_MONOTONIC, the clock of clock.monotonic.

@@ -161,7 +161,7 @@ local function ready_probe(top, P)
 end
 
 local function envlist(top, P)
-	local env, seen = {}, {}
+	local env, seen = {}, native.table(0, #top.environ + 8)
 	local function add(k, v)
 		if not seen[k] then env[#env + 1] = k .. "=" .. v end
 		seen[k] = true
@@ -179,7 +179,7 @@ local function envlist(top, P)
 	end
 	-- Plain find and sub, not patterns: gopher-lua compiles a pattern on
 	-- every match call, and this runs per variable per process.
-	for _, kv in ipairs(native.environ()) do
+	for _, kv in ipairs(top.environ) do
 		local eq = kv:find("=", 1, true)
 		local k = eq and kv:sub(1, eq - 1)
 		if k and not seen[k] and kv:sub(1, 7) ~= "LISTEN_" and k ~= "NOTIFY_SOCKET" then env[#env + 1] = kv end
@@ -214,8 +214,8 @@ local function start(top, P)
 				fds[n] = w
 				mine[#mine + 1] = w
 				P.capture[stream] = r
-				local i = r:info()
-				P.capture_ino[n] = { dev = i.dev, ino = i.ino }
+				local dev, ino = native.dev_ino(r)
+				P.capture_ino[n] = tostring(dev) .. ":" .. tostring(ino)
 			end
 		end
 		local rd = sp.ready
@@ -533,17 +533,24 @@ function M.new(def, opts)
 		echo = opts.echo, t0 = now(), guards = {}, helpers = {},
 	}
 	if opts.echo == true then top.echo = print end
+	-- Sized tables: gopher-lua gives a table made by {} room for 32
+	-- entries in the part its first key needs (2.8 KB for one string
+	-- key), and these exist once per process.
+	local sized = native.table
 	for _, name in ipairs(def.order) do
 		top.procs[name] = {
 			name = name, spec = def.procs[name], state = "pending", out = { stdout = {}, stderr = {} },
-			capture = {}, capture_ino = {}, helpers = {}, reader_tasks = {}, readers = 0, extra_env = {},
-			stored = { fds = {}, names = {} },
+			capture = sized(0, 2), capture_ino = sized(2, 0), helpers = {}, reader_tasks = sized(2, 0), readers = 0,
+			extra_env = {}, stored = { fds = {}, names = {} },
 		}
 	end
 	-- The Go soft memory limit grows with the processes started (see
 	-- luabind/topobind/memory.go); teardown gives them back.
 	top.budget = #def.order
 	native.memory_budget(top.budget)
+	-- fdwire's environment, read once: nothing in fdwire changes it, and
+	-- each process's start copied all of it again.
+	top.environ = native.environ()
 	top.wake = fd.eventfd(0)
 	top.upfd = fd.eventfd(0)
 	local ok, err = pcall(objects.setup, top)

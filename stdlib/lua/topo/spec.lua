@@ -270,7 +270,7 @@ local function check_proc(def, name, v)
 		p.argv = { "/bin/sh", "-c", v.sh }
 	else
 		if type(v.argv) ~= "table" or #v.argv == 0 then fail(place .. ".argv", "expected a non-empty list {\"program\", \"arg\", ...}, got %s", type(v.argv) == "table" and "an empty table" or type(v.argv)) end
-		p.argv = {}
+		p.argv = require("fdwire.topo.native").table(#v.argv, 0) -- not {}: see native.table
 		for i, a in ipairs(v.argv) do
 			if type(a) ~= "string" and type(a) ~= "number" then fail(place .. ".argv[" .. i .. "]", "expected a string, got %s", type(a)) end
 			p.argv[i] = tostring(a)

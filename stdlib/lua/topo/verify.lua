@@ -60,7 +60,8 @@ function M.run(top, opts)
 		for part, d in pairs(o.ino) do ours[key(d)] = name .. "." .. part end
 	end
 	for name, P in pairs(top.procs) do
-		for n, d in pairs(P.capture_ino) do ours[key(d)] = name .. (n == 1 and " stdout" or " stderr") .. " capture" end
+		-- capture_ino holds "dev:ino" keys (run.lua)
+		for n, k in pairs(P.capture_ino) do ours[k] = name .. (n == 1 and " stdout" or " stderr") .. " capture" end
 	end
 	-- fdwire's own descriptors, compared by open file description.
 	local own = {}
@@ -128,12 +129,12 @@ function M.run(top, opts)
 						end
 					end
 				end
-				for n, d in pairs(P.capture_ino) do
+				for n, k in pairs(P.capture_ino) do
 					expected[n] = true
 					local f = by[n]
 					if not f then
 						bad("procs.%s: fd %d (captured %s) is not open", name, n, n == 1 and "stdout" or "stderr")
-					elseif key(f) ~= key(d) then
+					elseif key(f) ~= k then
 						bad("procs.%s: fd %d is %s, not the runner's capture pipe", name, n, f.link)
 					end
 				end

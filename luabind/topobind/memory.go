@@ -12,13 +12,16 @@ import (
 
 // The Go soft memory limit follows the processes of the running
 // topologies. With only GOGC, the heap may grow to twice what is live
-// before a collection, and a 1000-process topology keeps tens of MB live
-// (coroutines and tables per process): its peak RSS doubled. A fixed limit
+// before a collection, and a topology keeps about 20 KB live per process
+// (its tasks, handles and tables): peak RSS doubled. A fixed limit
 // thrashes once a large topology's live heap reaches it; this one is the
-// heap in use when the first topology started plus perProcBudget per
-// running process, so it scales with the size. It is process-wide because
-// the Go limit is; a GOMEMLIMIT the user set is left alone.
-const perProcBudget = 48 << 10
+// heap in use when the first topology started, 8 MB, and perProcBudget
+// per running process, so it scales with the size and the growth per
+// process stays the same from 10 processes to 10,000 (with the old 16 MB
+// the small topologies ran on GOGC alone, at twice their live heap). It is
+// process-wide because the Go limit is; a GOMEMLIMIT the user set is left
+// alone.
+const perProcBudget = 24 << 10
 
 var memBudget struct {
 	sync.Mutex
@@ -39,7 +42,7 @@ func (rt host) topoMemoryBudget(L *lua.LState) int {
 	memBudget.Lock()
 	defer memBudget.Unlock()
 	if memBudget.procs == 0 && delta > 0 {
-		memBudget.base = heapInUse() + 16<<20
+		memBudget.base = heapInUse() + 8<<20
 	}
 	memBudget.procs = max(memBudget.procs+delta, 0)
 	if memBudget.procs == 0 {

@@ -17,7 +17,7 @@ import (
 // with op, addr, errno, name and msg, printed by __tostring as
 // "connect unix:/run/x.sock: ECONNREFUSED: connection refused".
 func (rt *Runtime) initErrorMeta(L *lua.LState) {
-	mt := L.NewTable()
+	mt := L.CreateTable(0, 2)
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 		L.Push(lua.LString(errorString(L.CheckTable(1))))
 		return 1
@@ -33,7 +33,7 @@ func errorString(t *lua.LTable) string {
 
 // errorValue converts a Go error into the Lua error table.
 func (rt *Runtime) errorValue(L *lua.LState, err error) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 8) // op, addr, errno, name, msg, traceback, ...
 	var se *sys.Error
 	var pe *addr.ParseError
 	switch {
@@ -129,7 +129,7 @@ func (rt *Runtime) argError(L *lua.LState, fn string, n int, name, format string
 // tell which argument was refused without parsing msg.
 func (rt *Runtime) argErrno(L *lua.LState, errno unix.Errno, fn string, n int, name, format string, args ...any) int {
 	msg := fmt.Sprintf("bad argument #%d (%s): %s", n, name, fmt.Sprintf(format, args...))
-	t := L.NewTable()
+	t := L.CreateTable(0, 8)
 	t.RawSetString("op", lua.LString(fn))
 	t.RawSetString("errno", lua.LNumber(errno))
 	t.RawSetString("name", lua.LString(unix.ErrnoName(errno)))

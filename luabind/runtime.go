@@ -173,7 +173,9 @@ func New(o Options) (*Runtime, error) {
 
 // register installs fns in a module table, global and require-able.
 func (rt *Runtime) register(L *lua.LState, name string, fns map[string]lua.LGFunction, blocking ...string) *lua.LTable {
-	mod := L.NewTable()
+	// Sized: L.NewTable reserves 32 list and 32 hash slots whatever the
+	// table holds, and start-up makes every module table and metatable.
+	mod := L.CreateTable(0, len(fns))
 	for k, f := range fns {
 		mod.RawSetString(k, L.NewFunction(f))
 	}
@@ -188,8 +190,8 @@ func (rt *Runtime) register(L *lua.LState, name string, fns map[string]lua.LGFun
 
 // methods builds a userdata metatable whose __index holds fns.
 func (rt *Runtime) methods(L *lua.LState, typ string, fns map[string]lua.LGFunction, blocking ...string) (*lua.LTable, *lua.LTable) {
-	mt := L.NewTable()
-	idx := L.NewTable()
+	mt := L.CreateTable(0, 4)
+	idx := L.CreateTable(0, len(fns))
 	for k, f := range fns {
 		idx.RawSetString(k, L.NewFunction(f))
 	}
@@ -207,9 +209,9 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 	if err != nil {
 		return err
 	}
-	list := L.NewTable()
+	list := L.CreateTable(len(rt.blocking), 0)
 	for _, b := range rt.blocking {
-		pair := L.NewTable()
+		pair := L.CreateTable(2, 0)
 		pair.Append(b.tbl)
 		pair.Append(lua.LString(b.name))
 		list.Append(pair)
@@ -233,7 +235,7 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 		L.Push(lua.LBool(L.Context() != nil))
 		return 1
 	})
-	rt.lastErr = L.NewTable()
+	rt.lastErr = L.CreateTable(0, 2)
 	rt.keepError = L.NewFunction(func(L *lua.LState) int { return 1 })
 	L.Push(fn)
 	L.Push(rt.parkMark)
@@ -253,7 +255,7 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 }
 
 func (rt *Runtime) setArgs(L *lua.LState) {
-	t := L.NewTable()
+	t := L.CreateTable(len(rt.opts.Args), 2)
 	t.RawSetInt(0, lua.LString(rt.opts.Script))
 	// As in the lua interpreter, arg[-1] is the interpreter: scripts use it
 	// to start a second fdwire.

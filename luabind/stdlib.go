@@ -37,7 +37,7 @@ func (rt *Runtime) RunModuleMain(module string, args []string) *Result {
 	if err != nil {
 		return &Result{Err: lua.LString(err.Error())}
 	}
-	t := rt.L.NewTable()
+	t := rt.L.CreateTable(len(args), 0)
 	for _, a := range args {
 		t.Append(lua.LString(a))
 	}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -420,11 +421,13 @@ func editDistance(a, b string) int {
 // cliNumber is the grammar of a number on the command line: decimal with
 // an optional fraction and exponent. Hex, underscores, spaces and "nan"
 // are not numbers there.
-var cliNumber = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+var cliNumber = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+})
 
 // ParseNumber reads a command-line number ("10", "1e3", "2.5").
 func ParseNumber(s string) (float64, string) {
-	if !cliNumber.MatchString(s) {
+	if !cliNumber().MatchString(s) {
 		return 0, fmt.Sprintf("%q is not a number (digits, an optional fraction and exponent: 10, 2.5, 1e3)", s)
 	}
 	f, err := strconv.ParseFloat(s, 64)

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // DocPage is one page of docs/ read as the Lua API reference: its title,
@@ -28,7 +29,9 @@ type Entry struct {
 }
 
 // entryName matches the function headings the docs-coverage test reads.
-var entryName = regexp.MustCompile("^`?([A-Za-z_][A-Za-z0-9_]*[.:][A-Za-z_][A-Za-z0-9_.:]*)")
+var entryName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile("^`?([A-Za-z_][A-Za-z0-9_]*[.:][A-Za-z_][A-Za-z0-9_.:]*)")
+})
 
 // ParseDocs reads the given pages of fsys.
 func ParseDocs(fsys fs.FS, files []string) ([]DocPage, error) {
@@ -88,7 +91,7 @@ func parsePage(file, text string) DocPage {
 				i++
 				sig += " " + strings.TrimSpace(lines[i])
 			}
-			m := entryName.FindStringSubmatch(sig)
+			m := entryName().FindStringSubmatch(sig)
 			if m == nil { // a plain sub-heading
 				body = append(body, "**"+sig+"**", "")
 				continue

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // What a value or positional argument completes to, from its name.
@@ -16,7 +17,7 @@ const (
 	kindWords    = "words" // a fixed set: Option.Values or Spec.ArgValues
 )
 
-var argWord = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_.]*`)
+var argWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_.]*`) })
 
 // kindOf reads a value name: FILE, TOPO.lua, DIR and FILES are paths;
 // SOCKSPEC and HANDLER (and a holder's FROM/TO) are socket names.
@@ -35,7 +36,7 @@ func kindOf(name string) string {
 // positionals splits "SOCKSPEC and ID" into its names.
 func positionals(sp Spec) []string {
 	var out []string
-	for _, w := range argWord.FindAllString(sp.Positional, -1) {
+	for _, w := range argWord().FindAllString(sp.Positional, -1) {
 		if w != "and" && w != "or" {
 			out = append(out, w)
 		}

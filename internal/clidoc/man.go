@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Page is what a man page needs beyond the spec: worked examples and
@@ -28,11 +29,11 @@ func esc(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-var backticks = regexp.MustCompile("`([^`\n]+)`")
+var backticks = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("`([^`\n]+)`") })
 
 // prose is esc for running text: `code` spans become bold.
 func prose(s string) string {
-	return backticks.ReplaceAllString(esc(s), `\fB$1\fR`)
+	return backticks().ReplaceAllString(esc(s), `\fB$1\fR`)
 }
 
 // reflow joins a hard-wrapped paragraph into one line; blank lines stay
@@ -60,12 +61,12 @@ func sentence(s string) string {
 	return s
 }
 
-var contIndent = regexp.MustCompile(`\n[ \t]+`)
+var contIndent = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\n[ \t]+`) })
 
 // synopsis keeps the usage's line breaks but indents continuation lines
 // evenly (the --help text aligns them under the command name instead).
 func synopsis(b *strings.Builder, usage string) {
-	b.WriteString(".SH SYNOPSIS\n.nf\n" + esc(contIndent.ReplaceAllString(usage, "\n    ")) + "\n.fi\n")
+	b.WriteString(".SH SYNOPSIS\n.nf\n" + esc(contIndent().ReplaceAllString(usage, "\n    ")) + "\n.fi\n")
 }
 
 func pageName(sp Spec) string {
@@ -75,7 +76,7 @@ func pageName(sp Spec) string {
 	return "fdwire-" + sp.Name
 }
 
-var seeAlsoRef = regexp.MustCompile(`^([A-Za-z0-9_.+-]+)\((\d)\)$`)
+var seeAlsoRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([A-Za-z0-9_.+-]+)\((\d)\)$`) })
 
 func seeAlso(b *strings.Builder, refs []string) {
 	b.WriteString(".SH SEE ALSO\n")
@@ -84,7 +85,7 @@ func seeAlso(b *strings.Builder, refs []string) {
 		if i == len(refs)-1 {
 			sep = ""
 		}
-		if m := seeAlsoRef.FindStringSubmatch(r); m != nil {
+		if m := seeAlsoRef().FindStringSubmatch(r); m != nil {
 			fmt.Fprintf(b, ".BR %s (%s)%s\n", esc(m[1]), m[2], sep)
 		} else {
 			b.WriteString(esc(r) + sep + "\n")

@@ -3,19 +3,20 @@ package clidoc
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 var (
-	mdLink   = regexp.MustCompile(`\[([^\]]+)\]\([^)]+\)`)
-	mdStrong = regexp.MustCompile(`\*\*([^*]+)\*\*`)
+	mdLink   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[([^\]]+)\]\([^)]+\)`) })
+	mdStrong = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\*\*([^*]+)\*\*`) })
 )
 
 // inline renders one line of markdown text as roff.
 func inline(s string) string {
-	s = mdLink.ReplaceAllString(s, "$1")
+	s = mdLink().ReplaceAllString(s, "$1")
 	s = esc(s)
-	s = mdStrong.ReplaceAllString(s, `\fB$1\fR`)
-	return backticks.ReplaceAllString(s, `\fB$1\fR`)
+	s = mdStrong().ReplaceAllString(s, `\fB$1\fR`)
+	return backticks().ReplaceAllString(s, `\fB$1\fR`)
 }
 
 // mdRoff converts the markdown the docs use (paragraphs, fenced code,

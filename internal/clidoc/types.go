@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // The types of parameters and results, guessed from their names in the
@@ -27,7 +28,7 @@ var paramTypes = map[string]string{
 var luaGlobals = map[string]bool{"fd": true, "sock": true, "proc": true, "task": true,
 	"fs": true, "user": true, "clock": true, "topo": true}
 
-var typesIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var typesIdent = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 func typeOf(name string) string {
 	if t, ok := paramTypes[name]; ok {
@@ -102,7 +103,7 @@ func Types(pages []DocPage) string {
 					break
 				}
 				switch {
-				case !typesIdent.MatchString(name) || name == "end" || name == "function":
+				case !typesIdent().MatchString(name) || name == "end" || name == "function":
 					name = fmt.Sprintf("arg%d", i+1)
 				}
 				opt := ""
@@ -114,7 +115,7 @@ func Types(pages []DocPage) string {
 			}
 			for _, r := range e.Results {
 				name := strings.Fields(r)[0]
-				if typesIdent.MatchString(name) && paramTypes[name] == "" {
+				if typesIdent().MatchString(name) && paramTypes[name] == "" {
 					fmt.Fprintf(&b, "---@return %s %s\n", typeOf(name), name)
 				} else {
 					fmt.Fprintf(&b, "---@return %s\n", typeOf(r))

@@ -30,14 +30,19 @@ const (
 )
 
 // canYield's walk is on every wait that parks (Proc:wait, a read with no data
-// yet), so it is kept short: frames are fetched 16 at a time (the
-// decision is nearly always in the first few) and each return address's
-// kind is remembered in a small lock-free table, without FuncForPC.
+// yet), so it is kept short: it looks at 8 frames first (the decision is
+// nearly always there) and each return address's kind is remembered in a
+// small lock-free table, without FuncForPC.
 func canYield() yieldKind {
-	var pcs [16]uintptr
+	// The first look takes 8 frames: a binding called from the task's own
+	// loop is decided at the fourth (binding, callGFunction, mainLoop,
+	// threadRun), one in an iterator at the sixth. Unwinding is most of
+	// the cost, frame by frame; anything deeper is looked at again whole.
+	var pcs [96]uintptr
 	seenLoop, via := false, false
-	for skip := 3; skip < 3+96; skip += len(pcs) {
-		n := runtime.Callers(skip, pcs[:])
+	for _, depth := range [2]int{8, len(pcs)} {
+		seenLoop, via = false, false
+		n := runtime.Callers(3, pcs[:depth])
 		for _, pc := range pcs[:n] {
 			switch vmFrame(pc) {
 			case frameLoop:
@@ -60,7 +65,7 @@ func canYield() yieldKind {
 				return yieldDirect
 			}
 		}
-		if n < len(pcs) {
+		if n < depth {
 			break
 		}
 	}

@@ -363,6 +363,7 @@ func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 	// Every entry is checked before any is closed: a bad entry in the
 	// middle must not leave the call half done.
 	var fds []*fdio.FD
+	var batches []*fdio.Batch
 	check := func(v lua.LValue, arg, idx int) {
 		ud, ok := v.(*lua.LUserData)
 		var f *fdio.FD
@@ -386,17 +387,25 @@ func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 				check(v.RawGetInt(j), i, j)
 			}
 		default:
-			if b, ok := batchOf(v); ok {
-				fds = append(fds, b...)
+			if b, ok := rawBatchOf(v); ok {
+				batches = append(batches, b) // closed whole: no handle made
 				continue
 			}
 			check(v, i, 0)
 		}
 	}
-	if err := fdio.CloseBatch(fds); err != nil {
-		return rt.raise(L, err)
+	n := len(fds)
+	first := fdio.CloseBatch(fds)
+	for _, b := range batches {
+		n += b.Len()
+		if err := b.Close(); err != nil && first == nil {
+			first = err
+		}
 	}
-	L.Push(lua.LNumber(len(fds)))
+	if first != nil {
+		return rt.raise(L, first)
+	}
+	L.Push(lua.LNumber(n))
 	return 1
 }
 

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/sys"
 )
 
 // fdBatch is the descriptors of one receive, as sock.recvfds(s, {batch =
@@ -19,10 +20,11 @@ import (
 // receiver that only passes descriptors on or closes them never pays for
 // a handle per descriptor.
 type fdBatch struct {
-	fds []*fdio.FD
+	b   *fdio.Batch
 	uds []*lua.LUserData // the handles made so far (nil until the first)
 }
 
+// newBatch groups handles that already exist (owned; adopted here).
 func (rt *Runtime) newBatch(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
 	if !rt.closed {
 		rt.fds.AdoptAll(fds, nil)
@@ -30,11 +32,21 @@ func (rt *Runtime) newBatch(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
 	return rt.batchOfOwned(L, fds)
 }
 
+// newRawBatch owns nums (one receive's descriptor numbers) as one registry
+// entry, with no handle made for any of them yet.
+func (rt *Runtime) newRawBatch(L *lua.LState, nums []int32) *lua.LUserData {
+	return rt.batchValue(L, rt.fds.AdoptBatch(nums))
+}
+
 // batchOfOwned makes a batch of fds that the runtime already owns (their
 // registry entries, and any handles made for them, stay as they are).
 func (rt *Runtime) batchOfOwned(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
+	return rt.batchValue(L, fdio.BatchOf(fds))
+}
+
+func (rt *Runtime) batchValue(L *lua.LState, b *fdio.Batch) *lua.LUserData {
 	ud := L.NewUserData()
-	ud.Value = &fdBatch{fds: fds}
+	ud.Value = &fdBatch{b: b}
 	L.SetMetatable(ud, rt.batchMeta)
 	return ud
 }
@@ -43,12 +55,12 @@ func (rt *Runtime) batchOfOwned(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
 // on first use; it is the same handle fd.list() shows.
 func (rt *Runtime) batchHandle(L *lua.LState, b *fdBatch, i int) *lua.LUserData {
 	if b.uds == nil {
-		b.uds = make([]*lua.LUserData, len(b.fds))
+		b.uds = make([]*lua.LUserData, b.b.Len())
 	}
 	if ud := b.uds[i]; ud != nil {
 		return ud
 	}
-	f := b.fds[i]
+	f := b.b.Handle(i)
 	if v, ok := rt.fds.Value(f); ok {
 		if ud, ok := v.(*lua.LUserData); ok {
 			b.uds[i] = ud
@@ -75,8 +87,8 @@ func (rt *Runtime) checkBatch(L *lua.LState, fn string) *fdBatch {
 
 // batchIndex reads argument 2 as a 1-based position in b.
 func (rt *Runtime) batchIndex(L *lua.LState, fn string, b *fdBatch) int {
-	i := rt.Args(L, fn).Int(2, "i", Range{1, int64(max(len(b.fds), 1)), "a position in the batch", fmt.Sprintf("1..%d", len(b.fds))})
-	if int(i) > len(b.fds) {
+	i := rt.Args(L, fn).Int(2, "i", Range{1, int64(max(b.b.Len(), 1)), "a position in the batch", fmt.Sprintf("1..%d", b.b.Len())})
+	if int(i) > b.b.Len() {
 		rt.argError(L, fn, 2, "i", "the batch is empty")
 	}
 	return int(i) - 1
@@ -86,7 +98,7 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 	methods := map[string]lua.LGFunction{
 		// b:len() -> the number of descriptors (also #b)
 		"len": func(L *lua.LState) int {
-			L.Push(lua.LNumber(len(rt.checkBatch(L, "FdBatch:len").fds)))
+			L.Push(lua.LNumber(rt.checkBatch(L, "FdBatch:len").b.Len()))
 			return 1
 		},
 		// b:get(i) -> the i-th Fd handle (also b[i])
@@ -98,9 +110,9 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 		// b:num(i) -> the i-th descriptor's number, without making a handle
 		"num": func(L *lua.LState) int {
 			b := rt.checkBatch(L, "FdBatch:num")
-			n, err := b.fds[rt.batchIndex(L, "FdBatch:num", b)].Num()
-			if err != nil {
-				return rt.raise(L, err)
+			n := b.b.Num(rt.batchIndex(L, "FdBatch:num", b))
+			if n < 0 {
+				return rt.raise(L, &sys.Error{Op: "use", Addr: "closed handle", Err: unix.EBADF, Hint: "the batch entry was closed"})
 			}
 			L.Push(lua.LNumber(n))
 			return 1
@@ -110,7 +122,7 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 			b := rt.checkBatch(L, "FdBatch:iter")
 			L.Push(L.NewFunction(func(L *lua.LState) int {
 				i := int(L.CheckNumber(2))
-				if i >= len(b.fds) {
+				if i >= b.b.Len() {
 					L.Push(lua.LNil)
 					return 1
 				}
@@ -125,8 +137,8 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 		// b:handles() -> a plain table of every handle
 		"handles": func(L *lua.LState) int {
 			b := rt.checkBatch(L, "FdBatch:handles")
-			t := L.CreateTable(len(b.fds), 0)
-			for i := range b.fds {
+			t := L.CreateTable(b.b.Len(), 0)
+			for i := 0; i < b.b.Len(); i++ {
 				t.Append(rt.batchHandle(L, b, i))
 			}
 			L.Push(t)
@@ -135,10 +147,10 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 		// b:close() -> how many: fd.close(b)
 		"close": func(L *lua.LState) int {
 			b := rt.checkBatch(L, "FdBatch:close")
-			if err := fdio.CloseBatch(b.fds); err != nil {
+			if err := b.b.Close(); err != nil {
 				return rt.raise(L, err)
 			}
-			L.Push(lua.LNumber(len(b.fds)))
+			L.Push(lua.LNumber(b.b.Len()))
 			return 1
 		},
 	}
@@ -150,7 +162,7 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 		switch k := L.Get(2).(type) {
 		case lua.LNumber:
 			i := int(k)
-			if float64(i) != float64(k) || i < 1 || i > len(b.fds) {
+			if float64(i) != float64(k) || i < 1 || i > b.b.Len() {
 				L.Push(lua.LNil)
 				return 1
 			}
@@ -166,30 +178,44 @@ func (rt *Runtime) openBatch(L *lua.LState) {
 		return 1
 	}))
 	mt.RawSetString("__len", L.NewFunction(func(L *lua.LState) int {
-		L.Push(lua.LNumber(len(rt.checkBatch(L, "FdBatch").fds)))
+		L.Push(lua.LNumber(rt.checkBatch(L, "FdBatch").b.Len()))
 		return 1
 	}))
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 		b := rt.checkBatch(L, "FdBatch")
 		var nums []string
-		for _, f := range b.fds {
-			if n := f.Raw(); n >= 0 {
+		for i := 0; i < b.b.Len(); i++ {
+			if n := b.b.Num(i); n >= 0 {
 				nums = append(nums, fmt.Sprint(n))
 			} else {
 				nums = append(nums, "closed")
 			}
 		}
-		L.Push(lua.LString(fmt.Sprintf("<fdbatch %d: %s>", len(b.fds), strings.Join(nums, " "))))
+		L.Push(lua.LString(fmt.Sprintf("<fdbatch %d: %s>", b.b.Len(), strings.Join(nums, " "))))
 		return 1
 	}))
 	rt.batchMeta = mt
 }
 
-// batchOf returns the descriptors of v when it is an FdBatch.
+// batchOf returns the descriptors of v when it is an FdBatch, every entry
+// as its handle (made now where none was; closed entries as closed
+// handles), for the callers that need handles (spawn maps, sends).
 func batchOf(v lua.LValue) ([]*fdio.FD, bool) {
+	if b, ok := rawBatchOf(v); ok {
+		fds := make([]*fdio.FD, b.Len())
+		for i := range fds {
+			fds[i] = b.Handle(i)
+		}
+		return fds, true
+	}
+	return nil, false
+}
+
+// rawBatchOf returns the batch of v when it is an FdBatch, making nothing.
+func rawBatchOf(v lua.LValue) (*fdio.Batch, bool) {
 	if ud, ok := v.(*lua.LUserData); ok {
 		if b, ok := ud.Value.(*fdBatch); ok {
-			return b.fds, true
+			return b.b, true
 		}
 	}
 	return nil, false

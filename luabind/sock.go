@@ -367,6 +367,7 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 		o.NoFds = o.MaxFds == 0
 	}
 	o.MaxData = int(opts.Int("size", RangeSize, 0))
+	o.Raw = batch
 	return rt.park(L, "recvfds", s, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
 		m, err := sock.TryRecvFds(s, o)
 		if err != nil {
@@ -374,7 +375,7 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 		}
 		var list lua.LValue
 		if batch {
-			list = rt.newBatch(L, m.Fds)
+			list = rt.newRawBatch(L, m.Nums)
 		} else {
 			// Sized to the fds: NewTable's default hash part (a 32-entry Go
 			// map, made and cleared per message) showed in the receive profile.

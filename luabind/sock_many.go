@@ -220,12 +220,13 @@ func (rt *Runtime) appendMsgFd(L *lua.LState, fn string, i int, dst []*fdio.FD, 
 			}
 			return append(dst, f)
 		case *fdBatch:
-			for k, f := range f.fds {
+			fds, _ := batchOf(v)
+			for k, f := range fds {
 				if f.Closed() {
 					bad(unix.EBADF, "%s[%d] (a batch entry) is a closed handle", where(), k+1)
 				}
 			}
-			return append(dst, f.fds...)
+			return append(dst, fds...)
 		}
 	}
 	hint := ""

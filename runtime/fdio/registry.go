@@ -20,6 +20,8 @@ type Registry struct {
 	mu  sync.Mutex
 	tab []slot
 	n   int
+	// batches own raw numbers with no handle made yet (numbatch.go).
+	batches map[*Batch]struct{}
 }
 
 type slot struct {
@@ -89,8 +91,18 @@ func (r *Registry) remove(f *FD, n int) {
 // Len counts the handles recorded.
 func (r *Registry) Len() int {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
+	n := r.n
+	bs := make([]*Batch, 0, len(r.batches))
+	for b := range r.batches {
+		bs = append(bs, b)
+	}
+	r.mu.Unlock()
+	for _, b := range bs {
+		b.mu.Lock()
+		n += b.open
+		b.mu.Unlock()
+	}
+	return n
 }
 
 // Value returns what Adopt recorded with f, and whether f is recorded.
@@ -110,8 +122,12 @@ type Entry struct {
 	Value any
 }
 
-// List returns the recorded handles by descriptor number.
+// List returns the recorded handles by descriptor number. A batch's
+// numbers get their handles now, so the list is whole.
 func (r *Registry) List() []Entry {
+	for _, b := range r.batchList() {
+		b.Handles()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]Entry, 0, r.n)
@@ -126,6 +142,12 @@ func (r *Registry) List() []Entry {
 // CloseAll closes every recorded handle and returns the first error.
 func (r *Registry) CloseAll() error {
 	var first error
+	// Batches first, by runs of numbers, without a handle each.
+	for _, b := range r.batchList() {
+		if err := b.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
 	for _, e := range r.List() {
 		if err := e.FD.Close(); err != nil && first == nil {
 			first = err

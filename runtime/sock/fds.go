@@ -151,6 +151,10 @@ func (sc *sendScratch) rights(nums []int) []byte {
 type Message struct {
 	Data []byte
 	Fds  []*fdio.FD
+	// Nums are the descriptors as raw owned numbers instead of Fds, when
+	// the receive asked for them (RecvOptions.Raw): for a caller that
+	// adopts them as one fdio.Batch and makes no handle per descriptor.
+	Nums []int32
 	// EOF is set when the peer has closed (or shut down writing) and
 	// nothing was read; an empty datagram has EOF false and Data empty.
 	EOF bool
@@ -169,6 +173,8 @@ type RecvOptions struct {
 	// NoFds receives with no room for descriptors at all: any that were
 	// sent are closed by the kernel and reported as MSG_CTRUNC.
 	NoFds bool
+	// Raw delivers the descriptors in Message.Nums, not as handles.
+	Raw bool
 }
 
 // TryRecvFds receives one message with its descriptors, close-on-exec
@@ -221,14 +227,14 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 		return nil, sys.Wrap("recvfds", sys.FdAddr(n), unwrapErrno(err))
 	}
 	m := &Message{Data: append([]byte(nil), buf[:r]...), Truncated: flags&unix.MSG_TRUNC != 0}
-	if err := parseControl(oob[:oobn], m); err != nil {
+	if err := parseControl(oob[:oobn], m, o.Raw); err != nil {
 		m.closeAll()
 		return nil, sys.Wrap("recvfds", sys.FdAddr(n), err)
 	}
-	if flags&unix.MSG_CTRUNC != 0 || len(m.Fds) > o.MaxFds {
+	if flags&unix.MSG_CTRUNC != 0 || m.count() > o.MaxFds {
 		return nil, truncated(n, m, o)
 	}
-	if r == 0 && len(m.Fds) == 0 && m.Creds == nil {
+	if r == 0 && m.count() == 0 && m.Creds == nil {
 		switch typ {
 		case unix.SOCK_STREAM:
 			m.EOF = true
@@ -258,7 +264,7 @@ func truncated(n int, m *Message, o RecvOptions) error {
 func truncatedOp(op string, n int, m *Message, o RecvOptions) error {
 	// Those beyond MaxFds arrived only in the reserved room; the count
 	// reported is what a buffer of MaxFds would have taken.
-	got := min(len(m.Fds), o.MaxFds)
+	got := min(m.count(), o.MaxFds)
 	e := &sys.Error{Op: op, Addr: sys.FdAddr(n), Label: "MSG_CTRUNC",
 		Facts: map[string]any{"data": m.Data, "arrived": got, "truncated": m.Truncated}}
 	// With room left in the buffer the kernel stopped for another reason:
@@ -322,7 +328,7 @@ func putScratch(sc *scratch) {
 	scratchPool.Put(sc)
 }
 
-func parseControl(oob []byte, m *Message) error {
+func parseControl(oob []byte, m *Message, raw bool) error {
 	cms, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return err
@@ -337,9 +343,12 @@ func parseControl(oob []byte, m *Message) error {
 			// The ints are read in place (ParseUnixRights would allocate a
 			// []int per message) and their handles made in one slab.
 			nums := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(cm.Data))), len(cm.Data)/4)
-			if m.Fds == nil {
+			switch {
+			case raw:
+				m.Nums = append(m.Nums, nums...)
+			case m.Fds == nil:
 				m.Fds = fdio.OwnMany(nums)
-			} else {
+			default:
 				m.Fds = append(m.Fds, fdio.OwnMany(nums)...)
 			}
 		case unix.SCM_CREDENTIALS:
@@ -359,11 +368,17 @@ func parseControl(oob []byte, m *Message) error {
 	return nil
 }
 
+// count is how many descriptors arrived, as handles or numbers.
+func (m *Message) count() int { return len(m.Fds) + len(m.Nums) }
+
 func (m *Message) closeAll() {
 	for _, f := range m.Fds {
 		f.Close()
 	}
-	m.Fds = nil
+	for _, n := range m.Nums {
+		sys.Close(int(n))
+	}
+	m.Fds, m.Nums = nil, nil
 	if m.Pidfd != nil {
 		m.Pidfd.Close()
 		m.Pidfd = nil

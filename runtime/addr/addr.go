@@ -148,6 +148,8 @@ func parseInet(s string, k Kind, rest string) (Addr, error) {
 }
 
 // String formats a in the grammar; Parse(a.String()) == a.
+var inetScheme = map[Kind]string{TCP: "tcp", UDP: "udp", TCP6: "tcp6", UDP6: "udp6"}
+
 func (a Addr) String() string {
 	switch a.Kind {
 	case Unix:
@@ -157,10 +159,26 @@ func (a Addr) String() string {
 		return "unix:" + a.Path
 	case Abstract:
 		return "@" + a.Path
-	case TCP, UDP:
-		return map[Kind]string{TCP: "tcp", UDP: "udp"}[a.Kind] + ":" + a.IP.String() + ":" + strconv.Itoa(a.Port)
-	case TCP6, UDP6:
-		return map[Kind]string{TCP6: "tcp6", UDP6: "udp6"}[a.Kind] + ":[" + a.IP.String() + "]:" + strconv.Itoa(a.Port)
+	case TCP, UDP, TCP6, UDP6:
+		// Built in one buffer: a server formats every peer it accepts.
+		var b [64]byte
+		out := append(b[:0], inetScheme[a.Kind]...)
+		out = append(out, ':')
+		v6 := a.Kind == TCP6 || a.Kind == UDP6
+		if v6 {
+			out = append(out, '[')
+		}
+		if a.IP.IsValid() {
+			out = a.IP.AppendTo(out)
+		} else {
+			out = append(out, a.IP.String()...) // "invalid IP", as before
+		}
+		if v6 {
+			out = append(out, ']')
+		}
+		out = append(out, ':')
+		out = strconv.AppendInt(out, int64(a.Port), 10)
+		return string(out)
 	case FD:
 		return "fd:" + strconv.Itoa(a.Num)
 	}

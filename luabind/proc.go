@@ -135,7 +135,8 @@ func (rt *Runtime) procRunning(L *lua.LState) int {
 }
 
 func statusValues(L *lua.LState, p *proc.Proc, s *proc.Status) []lua.LValue {
-	t := L.NewTable()
+	// Sized: L.NewTable preallocates some 3 KB, once per wait.
+	t := L.CreateTable(0, 5)
 	t.RawSetString("pid", lua.LNumber(p.Pid))
 	var first lua.LValue
 	if s.Exited {

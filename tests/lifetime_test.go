@@ -603,3 +603,40 @@ func TestLifetimeSigkillToolSocketFiles(t *testing.T) {
 		t.Errorf("the socket file %s is left after SIGKILL", sock)
 	}
 }
+
+// TestLifetimeExecHandsOverChildren: proc.exec hands the children to the
+// new program alive (exec runs on the thread that forked them: bb7b8e4
+// forked on the pinned main thread and exec'd from the spawner thread,
+// whose execve ended the main thread and fired the children's death
+// signal); they leave the runtime's children cgroup for fdwire's own, and
+// the group is removed (the new program would never remove it).
+func TestLifetimeExecHandsOverChildren(t *testing.T) {
+	leakcheck.Check(t)
+	cg := newOwnCgroup(t)
+	if cg == nil {
+		t.Skip("no cgroup2 group can be made here (needs a writable cgroup2 mount)")
+	}
+	cmd := exec.Command(fdwireBin, "-e", `
+		local c = proc.spawn{"sleep", "60"}
+		local t = io.open("/proc/" .. c:pid() .. "/cgroup"):read("*a")
+		assert(t ~= io.open("/proc/self/cgroup"):read("*a"), "the child is not in a children cgroup: " .. t)
+		proc.exec{"sh", "-c", "echo $0; grep '^0::' /proc/$0/cgroup /proc/self/cgroup | sed 's/^[^:]*://'; kill $0", tostring(c:pid())}
+	`)
+	cg.in(cmd)
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if pid, _ := strconv.Atoi(lines[0]); pid > 0 {
+		gone(t, "exec", pid) // killed by the new program; reaped here (subreaper)
+	}
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	// The child survived the exec (its cgroup file could be read) and is
+	// in the program's cgroup.
+	if len(lines) != 3 || lines[1] != lines[2] {
+		t.Errorf("after exec the child's cgroup and the program's differ (or the child died):\n%s", out)
+	}
+	if left := cg.left(); len(left) > 0 {
+		t.Errorf("cgroups left after exec: %v", left)
+	}
+}

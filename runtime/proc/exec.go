@@ -142,7 +142,14 @@ func (o *Owner) Exec(a Attr) error {
 	}
 	argv := t.argv(pl.path, a.Argv)
 	o.releaseGroup() // cgroup.go: the new program inherits the children
-	if !o.onSpawner(func() { err = sys.Exec(exe, argv, pl.env) }) {
+	// execve keeps only the calling thread; every other one ends, and with
+	// it the death signal of the children it forked fires. So exec from the
+	// thread the children were forked on: the caller's when spawns fork
+	// there (forkHere, spawner.go), else the spawner thread. (Children of
+	// both, isolated ones beside others from the main thread, cannot all
+	// be kept: those of the other thread die.)
+	ran := pl.iso == nil && o.forkHere(func() { err = sys.Exec(exe, argv, pl.env) })
+	if !ran && !o.onSpawner(func() { err = sys.Exec(exe, argv, pl.env) }) {
 		err = sys.Errorf("exec", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")
 	}
 	restore()

@@ -183,7 +183,16 @@ func TestLifetimeDetachSurvivesExit(t *testing.T) {
 	if r.Code != 0 || pid == 0 {
 		t.Fatalf("%+v", r)
 	}
-	defer func() { unix.Kill(-pid, unix.SIGKILL); gone(t, "cleanup", pid) }()
+	defer func() {
+		unix.Kill(-pid, unix.SIGKILL)
+		gone(t, "cleanup", pid)
+		// Its own child (the backgrounded sleep) dies with it and comes to
+		// this subreaper too, maybe after gone's one reaping round.
+		for i := 0; i < 1000 && inGroupOf(pid); i++ {
+			reapOurs()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	if !alive(pid) {
 		t.Fatalf("the detached child %d did not survive fdwire's exit", pid)
 	}
@@ -639,4 +648,20 @@ func TestLifetimeExecHandsOverChildren(t *testing.T) {
 	if left := cg.left(); len(left) > 0 {
 		t.Errorf("cgroups left after exec: %v", left)
 	}
+}
+
+// inGroupOf reports whether a child of this process is in process group
+// pgid (zombies included, until reaped).
+func inGroupOf(pgid int) bool {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, tk := range tasks {
+		b, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/children")
+		for _, f := range strings.Fields(string(b)) {
+			n, _ := strconv.Atoi(f)
+			if g, err := unix.Getpgid(n); err == nil && g == pgid {
+				return true
+			}
+		}
+	}
+	return false
 }

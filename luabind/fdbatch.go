@@ -220,12 +220,3 @@ func rawBatchOf(v lua.LValue) (*fdio.Batch, bool) {
 	}
 	return nil, false
 }
-
-// openBatchFds checks that every descriptor of a batch argument is open.
-func (rt *Runtime) openBatchFds(L *lua.LState, fn string, n int, name string, fds []*fdio.FD) {
-	for i, f := range fds {
-		if f.Closed() {
-			rt.argErrno(L, unix.EBADF, fn, n, name, "%s[%d] (a batch entry) is a closed handle", name, i+1)
-		}
-	}
-}

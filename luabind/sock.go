@@ -268,9 +268,14 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	var fds []*fdio.FD
 	list, ok := L.Get(2).(*lua.LTable)
 	n := 0
-	if b, isBatch := batchOf(L.Get(2)); isBatch {
-		rt.openBatchFds(L, fn, 2, "fds", b)
-		fds = b
+	batch, isBatch := rawBatchOf(L.Get(2))
+	if isBatch {
+		// Sent as numbers: no handle is made for untouched entries.
+		for i := 0; i < batch.Len(); i++ {
+			if batch.Closed(i) {
+				return rt.argErrno(L, unix.EBADF, fn, 2, "fds", "fds[%d] (a batch entry) is a closed handle", i+1)
+			}
+		}
 	} else if !ok {
 		return rt.argError(L, fn, 2, "fds", "expected a table of Fd handles or an FdBatch, got %s", typeName(L.Get(2)))
 	} else {
@@ -310,9 +315,13 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	default:
 		return rt.argError(L, fn, 3, "data", "expected a string, got %s", typeName(v))
 	}
+	count := len(fds)
+	if isBatch {
+		count = batch.Len()
+	}
 	// Refused before anything is sent: only AF_UNIX carries SCM_RIGHTS,
 	// and TCP or UDP would take the data and drop the descriptors.
-	if len(fds) > 0 {
+	if count > 0 {
 		if err := sock.CanCarryFds(s); err != nil {
 			return rt.argErrno(L, sys.ErrnoOf(err), fn, 1, "s", "%s", errMsg(err))
 		}
@@ -326,14 +335,20 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	progress := func(e *lua.LTable) {
 		if sent {
 			e.RawSetString("op", lua.LString("sendfds"))
-			e.RawSetString("delivered", lua.LNumber(len(fds)))
+			e.RawSetString("delivered", lua.LNumber(count))
 			e.RawSetString("written", lua.LNumber(off))
-			e.RawSetString("msg", lua.LString(lua.LVAsString(e.RawGetString("msg"))+fmt.Sprintf(" (after the %d descriptors and %d of %d bytes were delivered)", len(fds), off, len(data))))
+			e.RawSetString("msg", lua.LString(lua.LVAsString(e.RawGetString("msg"))+fmt.Sprintf(" (after the %d descriptors and %d of %d bytes were delivered)", count, off, len(data))))
 		}
 	}
 	return rt.parkCall(L, "sendfds", where, opts.Timeout(), func() ([]lua.LValue, error) {
 		if !sent {
-			w, err := sock.TrySendFds(s, fds, data)
+			var w int
+			var err error
+			if isBatch {
+				w, err = sock.TrySendBatch(s, batch, data)
+			} else {
+				w, err = sock.TrySendFds(s, fds, data)
+			}
 			if err != nil {
 				return nil, err
 			}

@@ -343,3 +343,29 @@ func TestSendRecvfdsManyCancelAndError(t *testing.T) {
 		error("boom")
 	`, "boom")
 }
+
+// An untouched batch passed on whole goes as numbers (no handle made),
+// arrives whole, and stays owned and closable; a closed entry is refused
+// before anything is sent, and one closed while the send waits is refused
+// at the try, never sent as whatever that number became.
+func TestFdBatchSentWholeAndClosedEntry(t *testing.T) {
+	mustRun(t, `
+		local a, b = sock.pair("seqpacket")
+		local c, d = sock.pair("seqpacket")
+		local r, w = fd.pipe()
+		sock.sendfds(a, {r, w, r}, "x")
+		local bt = sock.recvfds(b, {batch = true})
+		assert(sock.sendfds(c, bt, "fwd") == 3)
+		local got, data = sock.recvfds(d)
+		assert(data == "fwd" and #got == 3 and got[2]:info().inode == w:info().inode)
+		assert(tostring(bt):match("^<fdbatch 3: %d+ %d+ %d+>$"), tostring(bt))
+		bt[2]:close()
+		local ok, e = pcall(sock.sendfds, c, bt, "again")
+		assert(not ok and e.name == "EBADF" and tostring(e):find("fds[2] (a batch entry) is a closed handle", 1, true), tostring(e))
+		ok, e = pcall(sock.recvfds, d, {timeout = 0})
+		assert(not ok and e.name == "ETIMEDOUT", "something was sent")
+		assert(fd.close(bt) == 3 and bt[1]:closed() and bt[3]:closed())
+		assert(tostring(bt) == "<fdbatch 3: closed closed closed>", tostring(bt))
+		fd.close(got)
+	`)
+}

@@ -67,19 +67,31 @@ func CanCarryFds(s *fdio.FD) error {
 // returns how many bytes of data went out; the descriptors travel with the
 // first byte, so a caller finishing a short stream write sends no more fds.
 func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
+	return trySend(s, len(fds), func(dst []int) ([]int, int, bool) { return fdio.AppendNums(dst, fds) }, data)
+}
+
+// TrySendBatch is TrySendFds for the descriptors of an fdio.Batch, read as
+// numbers: no handle is made for the entries that have none.
+func TrySendBatch(s *fdio.FD, b *fdio.Batch, data []byte) (int, error) {
+	return trySend(s, b.Len(), b.AppendNums, data)
+}
+
+// trySend sends the k descriptors that appendNums reads (at this try, so
+// a handle closed while the caller waited is refused, not sent).
+func trySend(s *fdio.FD, k int, appendNums func([]int) ([]int, int, bool), data []byte) (int, error) {
 	n, err := s.Num()
 	if err != nil {
 		return 0, err
 	}
-	if len(fds) > MaxFdsPerMessage {
+	if k > MaxFdsPerMessage {
 		return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EINVAL,
-			"%d fds in one message: the kernel accepts at most %d (SCM_MAX_FD); split them over several messages", len(fds), MaxFdsPerMessage)
+			"%d fds in one message: the kernel accepts at most %d (SCM_MAX_FD); split them over several messages", k, MaxFdsPerMessage)
 	}
 	// The numbers and the SCM_RIGHTS buffer are scratch space reused
 	// across calls: nothing is allocated per message on this path.
 	sc := sendScratchPool.Get().(*sendScratch)
 	defer sendScratchPool.Put(sc)
-	nums, bad, ok := fdio.AppendNums(sc.nums[:0], fds)
+	nums, bad, ok := appendNums(sc.nums[:0])
 	sc.nums = nums
 	if !ok {
 		return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EBADF, "fds[%d] is a closed handle", bad+1)
@@ -88,7 +100,7 @@ func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(fds) > 0 {
+	if k > 0 {
 		if err := CanCarryFds(s); err != nil {
 			return 0, err
 		}
@@ -97,7 +109,7 @@ func TrySendFds(s *fdio.FD, fds []*fdio.FD, data []byte) (int, error) {
 	// seqpacket socket (x/sys's Sendmsg, used before, added the same NUL to
 	// seqpacket messages); the count returned stays 0 for seqpacket.
 	dummy := false
-	if len(data) == 0 && typ != unix.SOCK_DGRAM && len(fds) > 0 {
+	if len(data) == 0 && typ != unix.SOCK_DGRAM && k > 0 {
 		data = nulByte[:]
 		dummy = typ != unix.SOCK_STREAM
 	}

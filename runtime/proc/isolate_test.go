@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -60,11 +61,17 @@ func runIsolatedFds(t *testing.T, mode string, spec *ns.Spec, extra map[int]*fdi
 	}
 	var out []byte
 	buf := make([]byte, 4096)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		// A bounded wait: a hang reports where the child sleeps (this
-		// test once hung only when run beside other suites).
+		// test once hung only when run beside other suites). sys.Poll
+		// returns 0 for EINTR too (Go preempts threads with SIGURG), so
+		// only the deadline says the child went quiet.
 		pfd := []unix.PollFd{{Fd: int32(r.Raw()), Events: unix.POLLIN}}
-		if n, _ := sys.Poll(pfd, 60_000); n == 0 {
+		if n, _ := sys.Poll(pfd, int(time.Until(deadline).Milliseconds())+1); n == 0 {
+			if time.Now().Before(deadline) {
+				continue
+			}
 			state, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Pid))
 			wchan, _ := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", p.Pid))
 			stack, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stack", p.Pid))

@@ -474,6 +474,9 @@ function sock.recvfds(s, opts) end
 ---On a stream socket each message is one `sendmsg` (a `sendmmsg` could start
 ---the next message after a short write and tear the stream), and a long
 ---payload is finished with plain writes before the next message starts.
+---
+---Example: [scripts/fdpass-many.lua](../scripts/fdpass-many.lua) hands ten pipes,
+---each with its own tag, to a second process in one `sendfds_many`.
 ---@param s Fd
 ---@param msgs? any
 ---@param opts? table

@@ -3,8 +3,9 @@
 -- of blocking functions to wrap, the exit-request check, the error
 -- metatable, a table where the last error's traceback is kept, and a
 -- check whether the calling coroutine runs under a Go context, and the
--- coroutine-free protected call of a blocking binding (protected.go).
-local PARK, blocking, is_exit, ERRMETA, last, has_context, protected_go = ...
+-- coroutine-free protected call of a blocking binding (protected.go), and
+-- the Lua functions compiled on first call (Runtime.LazyLua).
+local PARK, blocking, is_exit, ERRMETA, last, has_context, protected_go, lazy = ...
 
 local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 local raw_error, traceback, getinfo, select, type, getmetatable, rawget =
@@ -36,6 +37,13 @@ local function check(ok, ...)
 		e.traceback = traceback("", 2)
 	end
 	raw_error(e, 0)
+end
+
+-- A LazyLua function: the first call compiles the real one (which takes
+-- its place in the table) and every call tail-calls it.
+for _, z in ipairs(lazy) do
+	local load = z[3]
+	z[1][z[2]] = function(...) return load()(...) end
 end
 
 -- rawof maps each wrapper to its binding, for pcall's fast path below.

@@ -45,6 +45,38 @@ func (rt *Runtime) Register(L *lua.LState, name string, fns map[string]lua.LGFun
 	return rt.register(L, name, fns, blocking...)
 }
 
+// LazyLua makes tbl[name] a function written in Lua whose source is
+// compiled only when it is first called: src is a chunk that receives tbl
+// and sets tbl[name]. gopher-lua allocates some 17 KB per compiled
+// function, and a start-up of fdwire compiles nothing it does not run.
+// Until the first call tbl[name] is a small Lua function of glue.lua that
+// compiles src and tail-calls the real one, so it may block and park like
+// any Lua function, and it is listed in Functions like the others. Call it
+// from a Module's Open.
+func (rt *Runtime) LazyLua(tbl *lua.LTable, name, chunk, src string) {
+	var fn lua.LValue = lua.LNil
+	load := func(L *lua.LState) int {
+		if fn == lua.LNil {
+			f, err := L.Load(bytesReader([]byte(src)), chunk)
+			if err != nil {
+				L.RaiseError("loading %s: %v", chunk, err)
+			}
+			placeholder := tbl.RawGetString(name)
+			L.Push(f)
+			L.Push(tbl)
+			L.Call(1, 0)
+			if got := tbl.RawGetString(name); got.Type() != lua.LTFunction || got == placeholder {
+				L.RaiseError("loading %s: it did not define %s", chunk, name)
+			} else {
+				fn = got
+			}
+		}
+		L.Push(fn)
+		return 1
+	}
+	rt.lazy = append(rt.lazy, lazyFn{tbl, name, load})
+}
+
 // Extend adds fns to a module that is already registered (fd.ready lives
 // with the helpers but belongs in fd).
 func (rt *Runtime) Extend(L *lua.LState, name string, fns map[string]lua.LGFunction, blocking ...string) (*lua.LTable, error) {

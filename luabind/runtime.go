@@ -68,6 +68,7 @@ type Runtime struct {
 	traceback *lua.LFunction
 	lastErr   *lua.LTable
 	blocking  []blockingFn
+	lazy      []lazyFn
 	// pcall of a blocking binding (protected.go): active protectedGo
 	// calls, the one whose binding parked, and its error handler.
 	pcallDepth, pcallParked int
@@ -93,6 +94,13 @@ type Runtime struct {
 	// take it; the CLI's fallback handler leaves those signals to them.
 	watchMu sync.Mutex
 	watched map[os.Signal]int
+}
+
+// lazyFn is a LazyLua function for the glue to install.
+type lazyFn struct {
+	tbl  *lua.LTable
+	name string
+	load lua.LGFunction
 }
 
 type blockingFn struct {
@@ -216,6 +224,14 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 		pair.Append(lua.LString(b.name))
 		list.Append(pair)
 	}
+	lazy := L.CreateTable(len(rt.lazy), 0)
+	for _, z := range rt.lazy {
+		e := L.CreateTable(3, 0)
+		e.Append(z.tbl)
+		e.Append(lua.LString(z.name))
+		e.Append(L.NewFunction(z.load))
+		lazy.Append(e)
+	}
 	isExit := L.NewFunction(func(L *lua.LState) int {
 		ud, ok := L.Get(1).(*lua.LUserData)
 		_, isex := func() (any, bool) {
@@ -246,7 +262,8 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 	L.Push(hasContext)
 	rt.protectedFn = L.NewFunction(rt.protectedGo)
 	L.Push(rt.protectedFn)
-	if err := L.PCall(7, 1, nil); err != nil {
+	L.Push(lazy)
+	if err := L.PCall(8, 1, nil); err != nil {
 		return err
 	}
 	rt.taskEntry = L.Get(-1).(*lua.LFunction)

@@ -97,13 +97,8 @@ func (rt host) openFs(L *lua.LState) error {
 		"_inotify":        rt.fsInotify,
 		"_wait_watch":     rt.fsWaitWatch,
 	}, "_wait_watch")
-	fn, err := L.LoadString(fsWaitLua)
-	if err == nil {
-		L.Push(fn)
-		L.Push(mod)
-		err = L.PCall(1, 0, nil)
-	}
-	return err
+	rt.LazyLua(mod, "wait_path", "fs.wait_path", fsWaitLua)
+	return nil
 }
 
 var fileTypes = map[uint32]string{

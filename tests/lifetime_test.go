@@ -665,3 +665,36 @@ func inGroupOf(pgid int) bool {
 	}
 	return false
 }
+
+// TestLifetimeUnprivilegedNoChildrenCgroup: as uid 65534, which may not
+// write fdwire's cgroup (no delegation), no children cgroup can be made:
+// spawns go on in fdwire's own cgroup, the run ends cleanly, and a
+// grandchild is still ended at the ordered teardown (subreaper).
+func TestLifetimeUnprivilegedNoChildrenCgroup(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command(fdwireBin, "-e", `
+		local p = proc.spawn{"sh", "-c", "sleep 60 </dev/null >/dev/null 2>&1 & echo $!", stdout = "pipe"}
+		local g = p:stdout():read(100)
+		p:wait()
+		local c = proc.spawn{"cat", "/proc/self/cgroup", stdout = "pipe"}
+		local theirs = c:stdout():read(4096)
+		c:wait()
+		local mine = io.open("/proc/self/cgroup"):read("*a")
+		assert(theirs == mine, "the child is in another cgroup: " .. theirs .. " (fdwire: " .. mine .. ")")
+		io.stdout:write(g)
+	`)
+	asNobody(t)(cmd)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("%v: %s%s", err, out, stderr)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	if pid == 0 {
+		t.Fatalf("no grandchild pid: %q", out)
+	}
+	gone(t, "unprivileged teardown", pid)
+}

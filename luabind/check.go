@@ -252,30 +252,31 @@ func keyList(keys []string) string {
 }
 
 func (o Opts) checkKeys(keys []string) {
-	var bad string
-	o.T.ForEach(func(k, _ lua.LValue) {
-		if bad != "" {
+	// Next, not ForEach: a ForEach closure was an allocation in every
+	// call that takes an option table (once per message on hot paths).
+	for k, _ := o.T.Next(lua.LNil); k != lua.LNil; k, _ = o.T.Next(k) {
+		if bad := badKey(k, keys); bad != "" {
+			o.a.Error(o.n, o.name, "%s", bad)
 			return
 		}
-		s, ok := k.(lua.LString)
-		if !ok {
-			bad = fmt.Sprintf("key %s is not an option name (options are %s)", lua.LVAsString(k), keyList(keys))
-			return
-		}
-		for _, known := range keys {
-			if string(s) == known {
-				return
-			}
-		}
-		if len(keys) == 0 {
-			bad = fmt.Sprintf("unknown option %q: this call takes no options", string(s))
-			return
-		}
-		bad = fmt.Sprintf("unknown option %q%s (options are %s)", string(s), DidYouMean(string(s), keys), keyList(keys))
-	})
-	if bad != "" {
-		o.a.Error(o.n, o.name, "%s", bad)
 	}
+}
+
+// badKey says why k is not one of keys ("" when it is).
+func badKey(k lua.LValue, keys []string) string {
+	s, ok := k.(lua.LString)
+	if !ok {
+		return fmt.Sprintf("key %s is not an option name (options are %s)", lua.LVAsString(k), keyList(keys))
+	}
+	for _, known := range keys {
+		if string(s) == known {
+			return ""
+		}
+	}
+	if len(keys) == 0 {
+		return fmt.Sprintf("unknown option %q: this call takes no options", string(s))
+	}
+	return fmt.Sprintf("unknown option %q%s (options are %s)", string(s), DidYouMean(string(s), keys), keyList(keys))
 }
 
 // Error raises an argument error about opts.key.

@@ -1,6 +1,8 @@
 package luabind
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
 	"strings"
@@ -478,13 +480,45 @@ func (rt *Runtime) fdWrite(L *lua.LState) int {
 	// 64 KiB pipe relay's CPU).
 	str := rt.checkString(L, "Fd:write", 2, "data")
 	data := unsafe.Slice(unsafe.StringData(str), len(str))
-	opts := rt.Args(L, "Fd:write").Opts(3, "opts", "timeout")
-	off := 0
+	timeout := rt.Args(L, "Fd:write").Opts(3, "opts", "timeout").Timeout() // checked before anything is written
+	// Most writes go out at once (a greeting, a relay chunk): try them
+	// here, where nothing escapes, and build the waiting machinery below
+	// (four closures) only for a write that has to wait. The condition is
+	// parkCall's own for trying first.
+	done := 0
+	if t := rt.sched.current; t != nil && L != rt.L && t.cancelled == nil {
+		for done < len(data) {
+			n, err := fdio.TryWrite(f, data[done:])
+			if err != nil {
+				if fdio.IsAgain(err) {
+					break
+				}
+				ev := rt.errorValue(L, err)
+				rt.attachTraceback(L, ev)
+				w := done
+				L.Error(rt.withProgress(L, ev, func(e *lua.LTable) { e.RawSetString("written", lua.LNumber(w)) }), 0)
+				return 0
+			}
+			done += n
+		}
+		if done == len(data) {
+			L.Push(lua.LTrue)
+			L.Push(lua.LNumber(done))
+			return 2
+		}
+	}
+	return rt.fdWriteWait(L, f, data, timeout, done)
+}
+
+// fdWriteWait is Fd:write from byte off on: it waits for room (or blocks
+// outside a task) until every byte is written, the timeout passes or the
+// task is cancelled; whatever ends it carries written.
+func (rt *Runtime) fdWriteWait(L *lua.LState, f *fdio.FD, data []byte, timeout time.Duration, off int) int {
 	wait := func() (*fdio.FD, int16) { return f, unix.POLLOUT }
 	// Whatever ends a write early (an error, the timeout, a cancel)
 	// carries written: the bytes that did go out.
 	written := func(e *lua.LTable) { e.RawSetString("written", lua.LNumber(off)) }
-	return rt.parkCall(L, "write", wait, opts.Timeout(), func() ([]lua.LValue, error) {
+	return rt.parkCall(L, "write", wait, timeout, func() ([]lua.LValue, error) {
 		for off < len(data) {
 			n, err := fdio.TryWrite(f, data[off:])
 			if err != nil {

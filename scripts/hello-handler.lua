@@ -41,10 +41,11 @@ local function serve(l, count)
 			while true do
 				local fds, data = sock.recvfds(pc, RECV_OPTS)
 				if not data then break end
-				for _, h in ipairs(fds) do
-					-- a plain prefix comparison: gopher-lua compiles a pattern
-					-- on every match call, once per connection here
-					if data:sub(1, #LISTENER) == LISTENER then
+				for i = 1, #fds do
+					local h = fds[i]
+					-- a plain find at 1 (no pattern: gopher-lua compiles one
+					-- on every match call; no substring made per connection)
+					if data:find(LISTENER, 1, true) == 1 then
 						-- We own the listening socket now: accept on it ourselves.
 						while true do
 							local ok2, c = pcall(sock.accept, h)

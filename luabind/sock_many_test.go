@@ -1,8 +1,13 @@
 package luabind
 
 import (
+	"io"
 	"strings"
 	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/fdwire/fdwire/internal/leakcheck"
 )
 
 // Every test here runs through mustRun/mustFail: a leak check (no
@@ -368,4 +373,42 @@ func TestFdBatchSentWholeAndClosedEntry(t *testing.T) {
 		assert(tostring(bt) == "<fdbatch 3: closed closed closed>", tostring(bt))
 		fd.close(got)
 	`)
+}
+
+// The 253-descriptor receive path makes no handle per descriptor: a batch
+// received, passed on whole and closed whole never had one made, while
+// the kernel's descriptors are all closed (the leak check).
+func TestFdBatchCloseAndSendMakeNoHandle(t *testing.T) {
+	leakcheck.Check(t)
+	rt, err := newTestRuntime(Options{Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	res := rt.RunString(`
+		local a, b = sock.pair("seqpacket")
+		local c, d = sock.pair("seqpacket")
+		local r = fd.pipe()
+		local many = {}
+		for i = 1, 253 do many[i] = r end
+		sock.sendfds(a, many, "x")
+		B = sock.recvfds(b, {batch = true})
+		assert(#B == 253)
+		sock.sendfds(c, B, "fwd")
+		fd.close(B)
+		assert(B[1]:closed())
+		fd.close((sock.recvfds(d, {batch = true})))
+		fd.close(a, b, c, d, r)
+	`, "=t")
+	if res.Err != nil {
+		t.Fatal(rt.ErrorReport(res.Err))
+	}
+	ud, ok := rt.L.GetGlobal("B").(*lua.LUserData)
+	if !ok {
+		t.Fatal("no batch")
+	}
+	// B[1] was touched after the close, and only it: one closed handle.
+	if made := ud.Value.(*fdBatch).b.Made(); made != 1 {
+		t.Fatalf("%d handles made, want the 1 touched after closing", made)
+	}
 }

@@ -106,6 +106,20 @@ func (b *Batch) Handles() []*FD {
 	return out
 }
 
+// Made counts the entries that have a handle (for introspection and the
+// tests that check a path makes none).
+func (b *Batch) Made() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k := 0
+	for _, f := range b.fds {
+		if f != nil {
+			k++
+		}
+	}
+	return k
+}
+
 // Num is entry i's descriptor number, -1 once closed.
 func (b *Batch) Num(i int) int {
 	b.mu.Lock()

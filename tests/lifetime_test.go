@@ -698,3 +698,31 @@ func TestLifetimeUnprivilegedNoChildrenCgroup(t *testing.T) {
 	}
 	gone(t, "unprivileged teardown", pid)
 }
+
+// TestLifetimeExecKeepsSpawnerThreadChildren: a child that joins another
+// process's network namespace is forked on the runtime's spawner thread
+// (the join is made there), not on the pinned main thread; when it is the
+// only child, proc.exec runs on the spawner thread, so the execve that ends
+// every other thread does not fire its death signal.
+func TestLifetimeExecKeepsSpawnerThreadChildren(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command(fdwireBin, "-e", `
+		local h = proc.spawn{"sleep", "60", namespaces = {"net"}}
+		local netns = fd.open("/proc/" .. h:pid() .. "/ns/net", "r")
+		h:kill("KILL"); h:wait()
+		local c = proc.spawn{"sleep", "60", join = {net = netns}}
+		netns:close()
+		proc.exec{"sh", "-c", "echo $0; sleep 0.2; if kill -0 $0; then echo alive; fi; kill $0", tostring(c:pid())}
+	`)
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if pid, _ := strconv.Atoi(lines[0]); pid > 0 {
+		gone(t, "exec", pid)
+	}
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(lines) != 2 || lines[1] != "alive" {
+		t.Errorf("the joined child did not survive the exec:\n%s", out)
+	}
+}

@@ -145,10 +145,12 @@ func (o *Owner) Exec(a Attr) error {
 	// execve keeps only the calling thread; every other one ends, and with
 	// it the death signal of the children it forked fires. So exec from the
 	// thread the children were forked on: the caller's when spawns fork
-	// there (forkHere, spawner.go), else the spawner thread. (Children of
-	// both, isolated ones beside others from the main thread, cannot all
-	// be kept: those of the other thread die.)
-	ran := pl.iso == nil && o.forkHere(func() { err = sys.Exec(exe, argv, pl.env) })
+	// there (forkHere, spawner.go), else the spawner thread; the spawner's
+	// when only it has children. (Children of both, one that joined
+	// another process's namespaces from the parent side beside others,
+	// cannot all be kept: those of the spawner die.) exec's own namespace
+	// work is all in the trampoline.
+	ran := !o.onlySpawnerChildren() && o.forkHere(func() { err = sys.Exec(exe, argv, pl.env) })
 	if !ran && !o.onSpawner(func() { err = sys.Exec(exe, argv, pl.env) }) {
 		err = sys.Errorf("exec", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")
 	}

@@ -104,10 +104,12 @@ type Proc struct {
 	// trampoline (for umask, rlimits or socket activation).
 	Trampolined bool
 
-	owner  *Owner
-	mu     sync.Mutex
-	status *Status
-	ready  *readiness
+	owner *Owner
+	// onSpawner: forked on the owner's spawner thread, not the pinned one.
+	onSpawner bool
+	mu        sync.Mutex
+	status    *Status
+	ready     *readiness
 }
 
 // Status is how a child ended.
@@ -175,21 +177,23 @@ func (o *Owner) Spawn(a Attr) (*Proc, error) {
 	}
 	o.placeChild(&a, pl) // cgroup.go
 	var p *Proc
-	// Namespace joins happen on the forking thread and may not be undone:
-	// never on the main thread, which everything else shares.
-	if pl.iso == nil && o.forkHere(func() { p, err = o.start(a, pl) }) {
+	// Parent-side namespace joins happen on the forking thread and may not
+	// be undone: never on the pinned thread, which runs everything else.
+	// (New namespaces and mount joins are made in the child.)
+	if (pl.iso == nil || len(pl.iso.ParentJoins) == 0) && o.forkHere(func() { p, err = o.start(a, pl, false) }) {
 		return p, err
 	}
-	if !o.onSpawner(func() { p, err = o.start(a, pl) }) {
+	if !o.onSpawner(func() { p, err = o.start(a, pl, true) }) {
 		pl.abort()
 		return nil, sys.Errorf("spawn", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")
 	}
 	return p, err
 }
 
-// start runs on the spawner thread: it forks, takes the pidfd and records
-// the child. pl is consumed: on error everything in it is closed.
-func (o *Owner) start(a Attr, pl *plan) (_ *Proc, err error) {
+// start runs on the forking thread (the spawner's, or the pinned one): it
+// forks, takes the pidfd and records the child. pl is consumed: on error
+// everything in it is closed.
+func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	var errR *fdio.FD
 	defer func() {
 		if err != nil {
@@ -271,7 +275,7 @@ func (o *Owner) start(a Attr, pl *plan) (_ *Proc, err error) {
 		release()
 		return nil, explainStartError("spawn", a, path, ferr)
 	}
-	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil, owner: o}
+	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil, owner: o, onSpawner: onSpawner}
 	if pidfd < 0 || o.failAt == "pidfd" {
 		// clone3 without CLONE_PIDFD (old kernel or seccomp): open one now;
 		// the child cannot have been reaped yet because only we wait for it.

@@ -38,34 +38,51 @@ type spawner struct {
 	tainted bool
 }
 
-// Two other threads are as good, and cost no hand-off (two thread
-// switches, as much as a third of what fdwire adds to a spawn): the main
-// thread, which Go never ends (a goroutine that exits locked to it wedges
-// it instead, see runtime.mexit), and, with OwnerOptions.PinCaller, the
-// thread the program's main goroutine locked at its first spawn, which
-// ends only when main returns, that is with the process.
+// One other thread is as good, and costs no hand-off (two thread
+// switches, as much as a third of what fdwire added to a spawn): with
+// OwnerOptions.PinCaller, the thread the program's main goroutine locked
+// at its first spawn, which ends only when main returns, that is with the
+// process. (The main thread, which Go never ends either, is not used for
+// callers that merely happen to run on it: their children and the
+// spawner's would then be split over two threads, and an exec, which
+// keeps one thread, would end the other's.)
 
-// forkHere runs fn and reports true when the calling goroutine is on one
-// of those threads; elsewhere it reports false without running fn. The
-// goroutine is locked for fn's duration, so it cannot move between the
-// check and the fork (locks nest: one taken before stays).
+// forkHere runs fn and reports true when the calling goroutine is the
+// pinned one; elsewhere it reports false without running fn. The
+// goroutine is locked for fn's duration (locks nest: the pin stays).
 func (o *Owner) forkHere(fn func()) bool {
 	s := &o.spawner
+	if !s.pin {
+		return false
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := int64(unix.Gettid())
-	if s.pin && s.pinned.CompareAndSwap(0, tid) {
+	if s.pinned.CompareAndSwap(0, tid) {
 		runtime.LockOSThread() // the pin: never undone
 	}
-	if tid != mainTid && tid != s.pinned.Load() {
+	if tid != s.pinned.Load() {
 		return false
 	}
 	fn()
 	return true
 }
 
-// mainTid is the main thread's id, which is the process id.
-var mainTid = int64(unix.Getpid())
+// onlySpawnerChildren reports whether every running child with a death
+// signal was forked on the spawner thread, and there is one at least.
+func (o *Owner) onlySpawnerChildren() bool {
+	n := 0
+	for _, p := range o.Children() {
+		if p.Detach {
+			continue
+		}
+		if !p.onSpawner {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
 
 // onSpawner runs fn on the owner's spawner thread and waits for it; it
 // reports false, without running fn, once the owner has closed.

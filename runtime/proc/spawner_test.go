@@ -16,6 +16,7 @@ import (
 
 	"github.com/fdwire/fdwire/internal/leakcheck"
 	"github.com/fdwire/fdwire/runtime/fdio"
+	"github.com/fdwire/fdwire/runtime/ns"
 	"github.com/fdwire/fdwire/runtime/proc"
 )
 
@@ -55,10 +56,11 @@ func threadChildren(tid int) []int {
 	return out
 }
 
-// spawnHereAndChurn spawns n sleeps from the calling goroutine, ends Go
-// threads in between, and says what is wrong: a spawn that went to the
-// spawner thread, a child not forked by this thread, a child that died.
-func spawnHereAndChurn(o *proc.Owner, n int) []string {
+// spawnAndChurn spawns n sleeps from the calling goroutine, ends Go
+// threads in between, and says what is wrong: with here, a spawn that went
+// to the spawner thread or a child not forked by this thread; without, a
+// child forked here; and any child that died.
+func spawnAndChurn(o *proc.Owner, n int, here bool) []string {
 	var bad []string
 	tid := unix.Gettid()
 	var kids []*proc.Proc
@@ -68,14 +70,14 @@ func spawnHereAndChurn(o *proc.Owner, n int) []string {
 			return append(bad, err.Error())
 		}
 		kids = append(kids, p)
-		if !slices.Contains(threadChildren(tid), p.Pid) {
-			bad = append(bad, fmt.Sprintf("child %d is not a child of thread %d (%v)", p.Pid, tid, threadChildren(tid)))
+		if slices.Contains(threadChildren(tid), p.Pid) != here {
+			bad = append(bad, fmt.Sprintf("child %d: a child of this thread %d is %v, want %v", p.Pid, tid, !here, here))
 		}
 		endThreads(8)
 	}
 	endThreads(64)
-	if h := proc.Handoffs(o); h != 0 {
-		bad = append(bad, fmt.Sprintf("%d spawns went to the spawner thread", h))
+	if h := proc.Handoffs(o); (h == 0) != here {
+		bad = append(bad, fmt.Sprintf("%d of %d spawns went to the spawner thread", h, n))
 	}
 	for _, p := range kids {
 		if run, err := p.Running(); !run {
@@ -97,7 +99,7 @@ func mainThreadHelper() int {
 		return 1
 	}
 	defer o.Close(time.Second)
-	bad := spawnHereAndChurn(o, 6)
+	bad := spawnAndChurn(o, 6, false)
 	if len(bad) > 0 {
 		fmt.Println(strings.Join(bad, "\n"))
 		return 1
@@ -106,10 +108,10 @@ func mainThreadHelper() int {
 	return 0
 }
 
-// TestMainThreadSpawnsSurviveThreadChurn: a spawn from a goroutine on the
-// main thread forks right there, with no hand-off to the spawner thread,
-// and its child's death signal does not fire while the process lives,
-// however many Go threads end (Go never ends the main thread).
+// TestMainThreadSpawnsSurviveThreadChurn: a spawn from a goroutine that
+// is on the main thread but not pinned (OwnerOptions.PinCaller) still goes
+// to the spawner thread, so that an exec, which keeps one thread, finds
+// every child on it; the children outlive Go threads that end.
 func TestMainThreadSpawnsSurviveThreadChurn(t *testing.T) {
 	leakcheck.Check(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -137,7 +139,39 @@ func TestPinnedCallerSpawnsSurviveThreadChurn(t *testing.T) {
 			return
 		}
 		defer o.Close(time.Second)
-		bad = spawnHereAndChurn(o, 6)
+		bad = spawnAndChurn(o, 6, true)
+		// An isolated child whose namespaces are all new (made in the
+		// child) forks on the pinned thread too; one that joins another
+		// process's net namespace goes to the spawner thread, which
+		// enters and leaves it.
+		tid := unix.Gettid()
+		iso, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}, Isolate: &ns.Spec{New: []string{"net", "pid", "uts"}}})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		if !slices.Contains(threadChildren(tid), iso.Pid) || proc.Handoffs(o) != 0 {
+			bad = append(bad, fmt.Sprintf("isolated child %d was not forked on the pinned thread (%d hand-offs)", iso.Pid, proc.Handoffs(o)))
+		}
+		netns, err := fdio.OpenFile(fmt.Sprintf("/proc/%d/ns/net", iso.Pid), unix.O_RDONLY, 0)
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		defer netns.Close()
+		joined, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}, Isolate: &ns.Spec{Join: map[string]*fdio.FD{"net": netns}}})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		if slices.Contains(threadChildren(tid), joined.Pid) || proc.Handoffs(o) != 1 {
+			bad = append(bad, fmt.Sprintf("joining child %d was forked on the pinned thread (%d hand-offs)", joined.Pid, proc.Handoffs(o)))
+		}
+		for _, p := range []*proc.Proc{iso, joined} {
+			if run, err := p.Running(); !run {
+				bad = append(bad, fmt.Sprintf("isolated child %d ended (%v)", p.Pid, err))
+			}
+		}
 	}()
 	<-done
 	for _, b := range bad {

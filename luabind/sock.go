@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 	"golang.org/x/sys/unix"
@@ -266,6 +268,7 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	const fn = "sock.sendfds"
 	s := rt.checkOpenFd(L, fn, 1, "s")
 	var fds []*fdio.FD
+	var small [4]*fdio.FD // the usual one or few descriptors, without an allocation
 	list, ok := L.Get(2).(*lua.LTable)
 	n := 0
 	batch, isBatch := rawBatchOf(L.Get(2))
@@ -280,7 +283,11 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 		return rt.argError(L, fn, 2, "fds", "expected a table of Fd handles or an FdBatch, got %s", typeName(L.Get(2)))
 	} else {
 		n = list.Len()
-		fds = make([]*fdio.FD, 0, n)
+		if n <= len(small) {
+			fds = small[:0]
+		} else {
+			fds = make([]*fdio.FD, 0, n)
+		}
 	}
 	for i := 1; i <= n; i++ {
 		v := list.RawGetInt(i)
@@ -306,7 +313,9 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	var opts Opts
 	switch v := L.Get(3).(type) {
 	case lua.LString:
-		data = []byte(v)
+		// The string's own bytes (sendmsg only reads them; the string is
+		// on the Lua stack, and the wait below keeps data alive).
+		data = unsafe.Slice(unsafe.StringData(string(v)), len(v))
 		opts = args.Opts(4, "opts", "timeout")
 	case *lua.LTable:
 		opts = args.Opts(3, "opts", "timeout")
@@ -326,8 +335,37 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 			return rt.argErrno(L, sys.ErrnoOf(err), fn, 1, "s", "%s", errMsg(err))
 		}
 	}
-	sent := false
-	off := 0
+	timeout := opts.Timeout() // checked before anything is sent
+	// Most sends go out at once: try here, where nothing escapes, and
+	// build the waiting machinery (closures, a copy of fds) only for a
+	// send that has to wait or finish a long stream payload. The
+	// condition is parkCall's own for trying first.
+	if t := rt.sched.current; t != nil && L != rt.L && t.cancelled == nil {
+		var w int
+		var err error
+		if isBatch {
+			w, err = sock.TrySendBatch(s, batch, data)
+		} else {
+			w, err = sock.TrySendFds(s, fds, data)
+		}
+		switch {
+		case err == nil && (len(data) == 0 || w >= len(data)):
+			L.Push(lua.LTrue)
+			L.Push(lua.LNumber(len(data)))
+			return 2
+		case err == nil: // the fds went with the first bytes; the rest follows
+			return rt.sendfdsWait(L, s, nil, nil, false, data, count, timeout, true, w)
+		case !fdio.IsAgain(err): // nothing went: no progress to report
+			return rt.raise(L, err)
+		}
+	}
+	return rt.sendfdsWait(L, s, append([]*fdio.FD(nil), fds...), batch, isBatch, data, count, timeout, false, 0)
+}
+
+// sendfdsWait is sock.sendfds that waits for room: from the start (sent
+// false), or, once the descriptors went with the first off bytes, for the
+// rest of a stream payload.
+func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch *fdio.Batch, isBatch bool, data []byte, count int, timeout time.Duration, sent bool, off int) int {
 	where := func() (*fdio.FD, int16) { return s, unix.POLLOUT }
 	// Once the descriptors have gone (with the first byte), an error on
 	// the rest of a long stream payload still says so: delivered = n,
@@ -340,7 +378,7 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 			e.RawSetString("msg", lua.LString(lua.LVAsString(e.RawGetString("msg"))+fmt.Sprintf(" (after the %d descriptors and %d of %d bytes were delivered)", count, off, len(data))))
 		}
 	}
-	return rt.parkCall(L, "sendfds", where, opts.Timeout(), func() ([]lua.LValue, error) {
+	return rt.parkCall(L, "sendfds", where, timeout, func() ([]lua.LValue, error) {
 		if !sent {
 			var w int
 			var err error

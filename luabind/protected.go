@@ -55,6 +55,8 @@ func (rt *Runtime) protectedGo(L *lua.LState) int {
 
 // yieldPark ends a binding that registered its wake-up: it yields the
 // park mark, or, called straight from protectedGo, leaves the yield to it.
+// Every park of a blocking binding must end here, never in L.Yield: a
+// yield inside protectedGo's PCall would break the VM.
 func (rt *Runtime) yieldPark(L *lua.LState, k yieldKind) int {
 	if k == yieldViaPcall {
 		rt.pcallParked = rt.pcallDepth

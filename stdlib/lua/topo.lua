@@ -87,6 +87,7 @@ end
 function Topology:fdstore(name)
 	local P = the_proc(self, "Topology:fdstore", name)
 	run.collect_fdstore(P)
+	if not P.stored then return {}, {} end
 	local fds, names = P.stored.fds, P.stored.names
 	P.stored.fds, P.stored.names = {}, {}
 	return fds, names

@@ -219,13 +219,18 @@ function M.close(top)
 		-- Stored descriptors nobody took with Topology:fdstore end here.
 		if P.proc and P.spec.ready and P.spec.ready.kind == "notify" then
 			local ok, fds = pcall(P.proc.fdstore, P.proc)
-			if ok then for _, h in ipairs(fds) do P.stored.fds[#P.stored.fds + 1] = h end end
+			if ok and #fds > 0 then
+				P.stored = P.stored or { fds = {}, names = {} }
+				for _, h in ipairs(fds) do P.stored.fds[#P.stored.fds + 1] = h end
+			end
 		end
-		for _, h in ipairs(P.stored.fds) do
-			P.stored.closed = (P.stored.closed or 0) + 1
-			h:close()
+		if P.stored then
+			for _, h in ipairs(P.stored.fds) do
+				P.stored.closed = (P.stored.closed or 0) + 1
+				h:close()
+			end
+			P.stored.fds = {}
 		end
-		P.stored.fds = {}
 	end
 	for _, o in pairs(top.objs) do
 		for part, h in pairs(o.h) do

@@ -40,7 +40,10 @@ local function note(top, msg) top.notes[#top.notes + 1] = msg end
 -- FDSTORE=1 descriptors: kept per process until Topology:fdstore(name)
 -- hands them over; the teardown closes the rest.
 function M.keep_fdstore(P, fds, names)
-	for i, f in ipairs(fds or {}) do
+	if not fds or #fds == 0 then return end
+	-- Made on first use: most processes never store a descriptor.
+	P.stored = P.stored or { fds = {}, names = {} }
+	for i, f in ipairs(fds) do
 		P.stored.fds[#P.stored.fds + 1] = f
 		P.stored.names[#P.stored.names + 1] = names[i]
 	end
@@ -541,7 +544,7 @@ function M.new(def, opts)
 		top.procs[name] = {
 			name = name, spec = def.procs[name], state = "pending", out = { stdout = {}, stderr = {} },
 			capture = sized(0, 2), capture_ino = sized(2, 0), helpers = {}, reader_tasks = sized(2, 0), readers = 0,
-			extra_env = {}, stored = { fds = {}, names = {} },
+			extra_env = {}, -- stored = {fds=, names=}: see keep_fdstore
 		}
 	end
 	-- The Go soft memory limit grows with the processes started (see

@@ -116,20 +116,23 @@ func Borrow(n int) *FD {
 }
 
 // Num returns the descriptor number, or EBADF once the handle is closed.
+// (No defer in Num and Raw: they run per descriptor on the send path.)
 func (f *FD) Num() (int, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.num < 0 {
+	n := f.num
+	f.mu.Unlock()
+	if n < 0 {
 		return -1, &sys.Error{Op: "use", Addr: "closed handle", Err: unix.EBADF, Hint: "the handle was closed"}
 	}
-	return f.num, nil
+	return n, nil
 }
 
 // Raw returns the number or -1, for display.
 func (f *FD) Raw() int {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.num
+	n := f.num
+	f.mu.Unlock()
+	return n
 }
 
 // Borrowed reports whether the runtime does not own the descriptor.

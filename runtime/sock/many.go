@@ -274,8 +274,8 @@ func GetManyRecv(op string) *ManyRecv {
 func PutManyRecv(r *ManyRecv) {
 	clear(r.Msgs)
 	r.Msgs, r.All = r.Msgs[:0], nil
-	if cap(r.data) > 1<<20 {
-		r.data, r.hs, r.iovs = nil, nil, nil
+	if cap(r.data) > 1<<20 || cap(r.oob) > 1<<20 {
+		r.data, r.oob, r.hs, r.iovs = nil, nil, nil, nil
 	}
 	manyRecvPool.Put(r)
 }

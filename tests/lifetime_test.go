@@ -726,3 +726,47 @@ func TestLifetimeExecKeepsSpawnerThreadChildren(t *testing.T) {
 		t.Errorf("the joined child did not survive the exec:\n%s", out)
 	}
 }
+
+// TestLifetimeFirstSpawnWithFullDescriptorTable: a script that fills its
+// descriptor table (prlimit 64) before its first spawn gets EMFILE from
+// proc.spawn, not an aborted fdwire ("fatal error: runtime: netpollinit
+// failed": the spawn path, the Reaper's ticker and the children cgroup's
+// set-up were the first users of Go's poller); once descriptors are free
+// again, a spawn works and its child is in the children cgroup.
+func TestLifetimeFirstSpawnWithFullDescriptorTable(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	leakcheck.Check(t)
+	cg := newOwnCgroup(t)
+	cmd := exec.Command("prlimit", "--nofile=64:64", fdwireBin, "-e", `
+		local held = {}
+		while true do
+			local ok, h = pcall(fd.dup, fd.stdin)
+			if not ok then break end
+			held[#held + 1] = h
+		end
+		-- Each spawn with 0, 1, 2, ... descriptors free fails with EMFILE
+		-- or works; none may abort fdwire (1 free did).
+		for _ = 1, 6 do
+			local ok, e = pcall(proc.spawn, {"true"})
+			if ok then assert(e:wait() == 0) else assert(e.name == "EMFILE", tostring(e)) end
+			held[#held]:close()
+			held[#held] = nil
+		end
+		for _ = 1, 8 do held[#held]:close() held[#held] = nil end
+		local p = proc.spawn{"sh", "-c", "grep '^0::' /proc/self/cgroup"}
+		assert(p:wait() == 0)
+	`)
+	cg.in(cmd)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "fatal error") {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if cg != nil && !strings.Contains(string(out), "/fdwire-children-") {
+		t.Errorf("the child is not in a children cgroup: %s", out)
+	}
+	if left := cg.left(); len(left) > 0 {
+		t.Errorf("cgroups left: %v", left)
+	}
+}

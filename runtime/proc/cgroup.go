@@ -44,7 +44,14 @@ func (o *Owner) childCgroup() int {
 	if c.made {
 		return c.fd
 	}
-	c.made, c.fd = true, -1
+	c.made, c.fd, c.err = true, -1, nil
+	defer func() {
+		// Out of descriptors is no reason never to have a group: the next
+		// spawn tries again.
+		if e := sys.ErrnoOf(c.err); c.g == nil && (e == unix.EMFILE || e == unix.ENFILE) {
+			c.made = false
+		}
+	}()
 	g, err := reap.NewGroup("fdwire-children")
 	if err != nil {
 		c.err = err

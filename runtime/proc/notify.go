@@ -437,7 +437,7 @@ type statLine struct{ ppid, sid int }
 // readStat reads ppid and session id from /proc/PID/stat (fields 4, 6,
 // after the parenthesised name, which may hold spaces and parentheses).
 func readStat(pid int) (statLine, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := sys.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return statLine{}, false
 	}
@@ -458,7 +458,7 @@ func readStat(pid int) (statLine, bool) {
 
 // cgroupOf is the cgroup v2 path of pid ("0::/path" in /proc/PID/cgroup).
 func cgroupOf(pid int) (string, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	b, err := sys.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", false
 	}

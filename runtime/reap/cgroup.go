@@ -5,7 +5,6 @@
 package reap
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -24,17 +23,17 @@ type Group struct {
 	Path string
 }
 
-// cgroupRoot finds the cgroup2 mount and this process's cgroup in it.
+// cgroupRoot finds the cgroup2 mount and this process's cgroup in it,
+// with raw syscalls (a first spawn may find the descriptor table full:
+// os.Open would set up Go's poller then, which aborts at EMFILE).
 func cgroupRoot() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	info, err := sys.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	mount := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	for _, line := range strings.Split(string(info), "\n") {
+		fields := strings.Fields(line)
 		for i, x := range fields {
 			if x == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
 				mount = fields[4]
@@ -47,7 +46,7 @@ func cgroupRoot() (string, error) {
 	if mount == "" {
 		return "", sys.Errorf("cgroup", "", unix.ENOENT, "no cgroup2 file system is mounted")
 	}
-	b, err := os.ReadFile("/proc/self/cgroup")
+	b, err := sys.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package reap
 
 import (
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +62,9 @@ func (r *Reaper) Arm() error {
 	defer r.mu.Unlock()
 	if r.armed {
 		return nil
+	}
+	if err := startGoPoller(); err != nil {
+		return err
 	}
 	if err := SetSubreaper(); err != nil {
 		return err
@@ -314,4 +318,28 @@ func appendPids(out []int, path string) []int {
 		}
 	}
 	return out
+}
+
+// startGoPoller makes sure Go's poller exists before the ticker below
+// (Go's first timer) would make it: it takes two descriptors (an epoll
+// and an eventfd), and with none free Go aborts the program
+// ("netpollinit failed"), as when a script fills its table and then
+// spawns for the first time. So: EMFILE now, or room for it, used at once.
+func startGoPoller() error {
+	var held [3]int
+	for i := range held {
+		n, err := sys.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		if err != nil {
+			for _, m := range held[:i] {
+				sys.Close(m)
+			}
+			return err
+		}
+		held[i] = n
+	}
+	sys.Close(held[1])
+	sys.Close(held[2])
+	// A non-blocking descriptor wrapped in an os.File is polled: this
+	// makes the poller (if it is not there yet) in the two free slots.
+	return os.NewFile(uintptr(held[0]), "eventfd").Close()
 }

@@ -222,7 +222,9 @@ function Fd:cloexec(on) end
 ---`Fd:nonblock(on)`
 ---
 ---Sets or clears `O_NONBLOCK` (`on` is `true` or `false`). This changes the open file description, which
----every process holding a copy shares: only do it to descriptors you alone use.
+---every process holding a copy shares: only do it to descriptors you alone use. The handle remembers
+---that this runtime set it: `sock.accept` on a listener made non-blocking this way calls `accept4`
+---without polling first (see [sock.md](sock.md)); `nonblock(false)` undoes that too.
 ---@param on boolean
 function Fd:nonblock(on) end
 

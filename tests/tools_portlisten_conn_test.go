@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -106,4 +107,90 @@ func TestToolPortlistenInheritedListenerStaysBlocking(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.Close(c)
+}
+
+// Connections reach the handler in the order they were accepted, also
+// when the acceptor's own send would have to wait and the later ones go
+// through the held list: a handler that does not read yet fills
+// portlisten's socket, connections pile up in the held list, and once the
+// handler reads, it sees every peer in connect order.
+func TestToolPortlistenOrderThroughHeld(t *testing.T) {
+	leakcheck.Check(t)
+	env, _ := toolEnv(t)
+	port := freePort(t)
+	const n = 600
+	script := filepath.Join(t.TempDir(), "slow-handler.lua")
+	os.WriteFile(script, []byte(`
+		local l = sock.listen_on(arg[1])
+		local pc = sock.accept(l)
+		fd.stdin:read(1) -- the test says when to start reading
+		local out = {}
+		for i = 1, tonumber(arg[2]) do
+			local fds, data = sock.recvfds(pc, { max = 1 })
+			out[#out + 1] = data:sub(#"fdwire-portlisten/1 connection " + 1)
+			fds[1]:write("ok\n")
+			fds[1]:close()
+		end
+		print(table.concat(out, "\n"))
+		pc:close(); l:close()
+	`), 0o644)
+	h := fmt.Sprintf("@fdwire-order-h-%d", os.Getpid())
+	var goAhead io.WriteCloser
+	handler := toolStart(t, env, func(c *exec.Cmd) {
+		w, err := c.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		goAhead = w
+	}, script, h, fmt.Sprint(n))
+	defer goAhead.Close()
+	pl := toolStart(t, env, nil, "portlisten", "--count", fmt.Sprint(n), "--max-held", "1000", "--retry", "60",
+		fmt.Sprintf("tcp:127.0.0.1:%d", port), h)
+	eventually(t, "bind", func() bool { return strings.Contains(pl.Stderr(), "listening on") })
+	openFds := func() int {
+		ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pl.cmd.Process.Pid))
+		return len(ents)
+	}
+	base := openFds()
+	var order []string
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		order = append(order, "tcp:"+c.LocalAddr().String())
+	}
+	// Some connections must be waiting in the held list (open in
+	// portlisten) before the handler reads anything.
+	eventually(t, "connections held in portlisten", func() bool { return openFds() >= base+50 })
+	io.WriteString(goAhead, "x")
+	for i, c := range conns {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		b := make([]byte, 3)
+		if _, err := io.ReadFull(c, b); err != nil || string(b) != "ok\n" {
+			t.Fatalf("connection %d: %q %v", i, b, err)
+		}
+	}
+	if code := handler.wait(t); code != 0 {
+		t.Fatalf("handler exit %d: %s", code, handler.Stderr())
+	}
+	if code := pl.wait(t); code != 0 {
+		t.Fatalf("portlisten exit %d: %s", code, pl.Stderr())
+	}
+	got := strings.Split(strings.TrimSpace(handler.Stdout()), "\n")
+	if len(got) != n {
+		t.Fatalf("handler saw %d connections, want %d", len(got), n)
+	}
+	for i := range got {
+		if got[i] != order[i] {
+			t.Fatalf("connection %d reached the handler as %s, want %s (order lost)", i, got[i], order[i])
+		}
+	}
 }

@@ -4,8 +4,9 @@
 -- metatable, a table where the last error's traceback is kept, and a
 -- check whether the calling coroutine runs under a Go context, and the
 -- coroutine-free protected call of a blocking binding (protected.go), and
--- the Lua functions compiled on first call (Runtime.LazyLua).
-local PARK, blocking, is_exit, ERRMETA, last, has_context, protected_go, lazy = ...
+-- the Lua functions compiled on first call (Runtime.LazyLua), and for pcall
+-- where the caller cannot yield: the check and a protected call in place.
+local PARK, blocking, is_exit, ERRMETA, last, has_context, protected_go, lazy, can_yield, pcall_here = ...
 
 local co_create, co_resume, co_yield, co_status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
 local raw_error, traceback, getinfo, select, type, getmetatable, rawget =
@@ -117,6 +118,10 @@ local function protected(handler, f, ...)
 	-- its own (protected.go).
 	local raw = rawof[f]
 	if raw then return finish(handler, tried(protected_go(raw, ...))) end
+	-- Inside a for-in iterator or a metamethod the task cannot yield, so
+	-- a worker's park could not be passed outward (the VM crashed there):
+	-- run f in place; a blocking call in it then waits in place.
+	if not can_yield() then return finish(handler, pcall_here(f, ...)) end
 	local co
 	-- A coroutine made under a context (a REPL statement) inherits that
 	-- context and dies with it: such callers get a fresh worker that is

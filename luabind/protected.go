@@ -65,3 +65,29 @@ func (rt *Runtime) yieldPark(L *lua.LState, k yieldKind) int {
 	}
 	return L.Yield(rt.parkMark)
 }
+
+// canYieldHere() -> whether the Lua code that calls it may yield: glue.lua's
+// pcall asks before it runs a Lua function in a worker coroutine, whose
+// parks it would have to pass outward from a loop that cannot yield (a
+// for-in iterator, a metamethod, a callback Lua calls from Go).
+func (rt *Runtime) canYieldHere(L *lua.LState) int {
+	L.Push(lua.LBool(canYield() != yieldNo))
+	return 1
+}
+
+// pcallHere(f, args...) -> (true, results...) | (false, err): pcall in the
+// caller's coroutine, for where no worker can pass a park outward; a
+// blocking call inside f then waits in place, as it does there unprotected.
+func (rt *Runtime) pcallHere(L *lua.LState) int {
+	if err := L.PCall(L.GetTop()-1, lua.MultRet, rt.keepError); err != nil {
+		L.Push(lua.LFalse)
+		if ae, ok := err.(*lua.ApiError); ok {
+			L.Push(ae.Object)
+		} else {
+			L.Push(lua.LString(err.Error()))
+		}
+		return 2
+	}
+	L.Insert(lua.LTrue, 1)
+	return L.GetTop()
+}

@@ -88,8 +88,9 @@ func TestPcallBlockingWithoutCoroutine(t *testing.T) {
 // it parked, with pcall's and xpcall's shapes and check's traceback; an
 // error does not detach the caller's locals from its closures; a cancel
 // or a timeout ends the parked call; where the task cannot park (a for-in
-// iterator) the call waits in place; inside coroutine.wrap and nested
-// pcalls the park still reaches the scheduler.
+// iterator, a metamethod) the call waits in place, also inside a Lua
+// function under pcall; inside coroutine.wrap and nested pcalls the park
+// still reaches the scheduler.
 func TestPcallBlockingErrors(t *testing.T) {
 	out := mustRun(t, `
 		local r, w = fd.pipe()
@@ -132,6 +133,18 @@ func TestPcallBlockingErrors(t *testing.T) {
 			local ok3, e3 = pcall(r.read, r, 1, { timeout = 0.01 })
 			return tostring(ok3) .. " " .. e3.name
 		end do add("iterator", v) end
+		-- nor a Lua function under pcall there, nor in a metamethod (the
+		-- worker coroutine's park crashed the VM): it runs in place
+		for v in function(_, prev) if prev then return nil end
+			local ok4, e4 = pcall(function() return r:read(1, { timeout = 0.01 }) end)
+			local ok5, e5 = xpcall(function() error({ code = 7 }) end, function(x) return x.code end)
+			return tostring(ok4) .. " " .. e4.name .. " " .. tostring(ok5) .. " " .. e5
+		end, nil, nil do add("iterator lua", v) end -- explicit nils: gopher-lua keeps the last loop's control value
+		local mt = setmetatable({}, { __index = function(_, k)
+			local ok6, e6 = pcall(function() return r:read(1, { timeout = 0.01 }) end)
+			return tostring(ok6) .. " " .. e6.name
+		end })
+		add("metamethod", mt.x)
 
 		-- coroutine.wrap and nested pcall pass the park outward
 		local t2 = task.spawn(function()
@@ -162,6 +175,8 @@ func TestPcallBlockingErrors(t *testing.T) {
 		"upvalues 4",
 		"cancel true false ECANCELED",
 		"iterator false ETIMEDOUT",
+		"iterator lua false ETIMEDOUT false 7",
+		"metamethod false ETIMEDOUT",
 		"nested true abc true true def",
 		"wait true 3",
 	}

@@ -263,7 +263,9 @@ func (rt *Runtime) loadGlue(L *lua.LState) error {
 	rt.protectedFn = L.NewFunction(rt.protectedGo)
 	L.Push(rt.protectedFn)
 	L.Push(lazy)
-	if err := L.PCall(8, 1, nil); err != nil {
+	L.Push(L.NewFunction(rt.canYieldHere))
+	L.Push(L.NewFunction(rt.pcallHere))
+	if err := L.PCall(10, 1, nil); err != nil {
 		return err
 	}
 	rt.taskEntry = L.Get(-1).(*lua.LFunction)

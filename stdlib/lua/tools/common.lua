@@ -177,6 +177,41 @@ function M.connect(t, typ, wait)
 	end
 end
 
+-- ACCEPT_TRANSIENT: accept errors that say nothing about the listener:
+-- the process or system is out of something, or the connection died.
+local ACCEPT_TRANSIENT = { EMFILE = true, ENFILE = true, ENOBUFS = true, ENOMEM = true,
+	ECONNABORTED = true, EPROTO = true, EPERM = true, EINTR = true, EAGAIN = true }
+
+-- M.acceptor makes an accept function for a server's loop: a transient
+-- accept error (EMFILE, ...) is logged once, with what(), and retried
+-- with backoff (10 ms doubling to 1 s), and its end is logged ("accept
+-- works again after N failures"); any other error, a cancel included,
+-- is raised. A daemon is not ended by running out of descriptors.
+function M.acceptor(tool, l, what)
+	local delay, failing = 0.01, nil
+	return function()
+		while true do
+			local ok, c, peer = pcall(sock.accept, l)
+			if ok then
+				if failing then
+					M.log(tool, "accept works again after %d failures", failing)
+					failing = nil
+				end
+				delay = 0.01
+				return c, peer
+			end
+			if not (type(c) == "table" and ACCEPT_TRANSIENT[c.name]) then error(c, 0) end
+			if not failing then
+				M.log(tool, "accept: %s; retrying with backoff%s", tostring(c), what and what() or "")
+				failing = 0
+			end
+			failing = failing + 1
+			task.sleep(delay)
+			delay = math.min(delay * 2, 1)
+		end
+	end
+end
+
 -- M.drop becomes user (name or uid) when running as root and returns who
 -- it became; without root, naming another user is an EPERM error.
 function M.drop(tool, name)

@@ -396,36 +396,15 @@ function Holder:admit(c)
 	self.clients[c] = task.spawn(Holder.serve, self, c, peer)
 end
 
--- ACCEPT_TRANSIENT: accept errors that say nothing about the listener:
--- the process or system is out of something, or the connection died.
-local ACCEPT_TRANSIENT = { EMFILE = true, ENFILE = true, ENOBUFS = true, ENOMEM = true,
-	ECONNABORTED = true, EPROTO = true, EPERM = true, EINTR = true, EAGAIN = true }
-
 -- Holder:accept_loop accepts until the holder stops; an accept error is
--- logged and retried with backoff (10 ms doubling to 1 s) instead of
--- ending the holder and closing everything it holds.
+-- logged and retried with backoff (common.acceptor) instead of ending
+-- the holder and closing everything it holds.
 function Holder:accept_loop(l)
-	local delay, failing = 0.01, nil
+	local accept = common.acceptor("hold", l, function()
+		return string.format(", still holding %d descriptors", self.count)
+	end)
 	while not self.stopping do
-		local ok, c = pcall(sock.accept, l)
-		if ok then
-			if failing then
-				common.log("hold", "accept works again after %d failures", failing)
-				failing = nil
-			end
-			delay = 0.01
-			self:admit(c)
-		else
-			if type(c) == "table" and c.name == "ECANCELED" then error(c, 0) end
-			if not (type(c) == "table" and ACCEPT_TRANSIENT[c.name]) then error(c, 0) end
-			if not failing then
-				common.log("hold", "accept: %s; retrying with backoff, still holding %d descriptors", tostring(c), self.count)
-				failing = 0
-			end
-			failing = failing + 1
-			task.sleep(delay)
-			delay = math.min(delay * 2, 1)
-		end
+		self:admit((accept()))
 	end
 end
 

@@ -47,7 +47,7 @@ M.spec = {
 	positional = { min = 2, max = 2, names = "ADDR and HANDLER" },
 	exits = args.with_signals({
 		{ 0, "the listener was delivered (--pass listener), or --count connections were handled" },
-		{ 1, "error (bind failed, privilege drop failed, handler of the wrong socket type, ...)" },
+		{ 1, "error (bind or privilege drop failed, handler of the wrong socket type, accept failed)" },
 		{ 2, "bad command line" },
 		{ 3, "no handler within --retry seconds (--pass listener)" },
 		{ 7, "HANDLER is served by an untrusted uid: nothing was passed" },
@@ -226,12 +226,18 @@ function M.pass_connections(l, target, o)
 	-- "Accept without a poll"). An inherited one (ADDR fd:N) may be shared,
 	-- so its description is left as it is.
 	if o.own_listener then l:nonblock(true) end
+	-- A transient accept error (EMFILE, ...) is retried with backoff while
+	-- everything held stays held; any other ends portlisten with that
+	-- error (exit 1), after the held connections are closed and logged.
+	local accept = common.acceptor("portlisten", l, function()
+		return string.format(", %d connections held", #held)
+	end)
+	local accept_error
 	local acceptor = task.spawn(function()
-		-- an accept error ends accepting, as a cancel does
-		pcall(function()
+		local ok, e = pcall(function()
 			while accepting do
 				-- accept gives the peer's address (no fd.info per connection)
-				local c, peer = sock.accept(l)
+				local c, peer = accept()
 				local from = peer or "?"
 				if not delivered_now(c, from) then
 					if #held >= o.max_held then
@@ -246,6 +252,7 @@ function M.pass_connections(l, target, o)
 				if o.count and handled + #held >= o.count then return end
 			end
 		end)
+		if not ok and not (type(e) == "table" and e.name == "ECANCELED") then accept_error = e end
 		wake:notify() -- the delivery task sees that accepting ended
 	end)
 	local ok, e = pcall(function()
@@ -277,6 +284,7 @@ function M.pass_connections(l, target, o)
 	-- wake is not closed: the cancelled acceptor still runs to its last
 	-- notify, and an event holds no descriptor.
 	if not ok then error(e, 0) end
+	if accept_error then error(accept_error, 0) end
 end
 
 function M.main(argv)

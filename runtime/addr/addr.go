@@ -147,9 +147,23 @@ func parseInet(s string, k Kind, rest string) (Addr, error) {
 	return Addr{Kind: k, IP: ip, Port: p}, nil
 }
 
-// String formats a in the grammar; Parse(a.String()) == a.
-var inetScheme = map[Kind]string{TCP: "tcp", UDP: "udp", TCP6: "tcp6", UDP6: "udp6"}
+// inetScheme is a switch, not a package-level map: runtime/ keeps none
+// (issue 13; tests/ownerstate_test.go).
+func inetScheme(k Kind) string {
+	switch k {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	case TCP6:
+		return "tcp6"
+	case UDP6:
+		return "udp6"
+	}
+	return ""
+}
 
+// String formats a in the grammar; Parse(a.String()) == a.
 func (a Addr) String() string {
 	switch a.Kind {
 	case Unix:
@@ -162,7 +176,7 @@ func (a Addr) String() string {
 	case TCP, UDP, TCP6, UDP6:
 		// Built in one buffer: a server formats every peer it accepts.
 		var b [64]byte
-		out := append(b[:0], inetScheme[a.Kind]...)
+		out := append(b[:0], inetScheme(a.Kind)...)
 		out = append(out, ':')
 		v6 := a.Kind == TCP6 || a.Kind == UDP6
 		if v6 {

@@ -770,3 +770,35 @@ func TestLifetimeFirstSpawnWithFullDescriptorTable(t *testing.T) {
 		t.Errorf("cgroups left: %v", left)
 	}
 }
+
+// TestLifetimeExecRefusesSplitChildren: with children on both the pinned
+// thread and the spawner thread (a net-joining one), proc.exec refuses
+// with EBUSY before the point of no return, since execve keeps one thread
+// and the other's children would get their death signal; both stay alive,
+// and once one group is gone the exec goes through with the other kept.
+func TestLifetimeExecRefusesSplitChildren(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command(fdwireBin, "-e", `
+		local h = proc.spawn{"sleep", "60", namespaces = {"net"}}
+		local netns = fd.open("/proc/" .. h:pid() .. "/ns/net", "r")
+		local c = proc.spawn{"sleep", "60", join = {net = netns}}
+		netns:close()
+		local ok, e = pcall(proc.exec, {"true"})
+		assert(not ok and e.name == "EBUSY" and e.op == "exec", "exec was not refused: " .. tostring(e))
+		assert(tostring(e):find("1 running children were started on the runtime's spawner thread", 1, true), tostring(e))
+		assert(h:running() and c:running(), "a child died at the refused exec")
+		h:kill("KILL"); h:wait()
+		proc.exec{"sh", "-c", "echo $0; sleep 0.2; if kill -0 $0; then echo alive; fi; kill $0", tostring(c:pid())}
+	`)
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if pid, _ := strconv.Atoi(lines[0]); pid > 0 {
+		gone(t, "exec", pid)
+	}
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(lines) != 2 || lines[1] != "alive" {
+		t.Errorf("after the refused exec and a good one, the joined child did not survive:\n%s", out)
+	}
+}

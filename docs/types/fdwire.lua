@@ -877,7 +877,11 @@ function proc.spawn(spec) end
 ---is neither an ELF binary for this machine nor a `#!` script is `ENOEXEC`;
 ---a missing ELF interpreter or `#!` interpreter is `ENOENT`), as is `cwd`,
 ---and `setsid` is refused (`EPERM`) when this process leads its process
----group. Exec goes through the trampoline: the map's sources are made to
+---group. With running children started both from the script's thread and
+---from the runtime's spawner thread (spawns that `join` another process's
+---namespaces are made there), exec is refused with `EBUSY`: execve keeps
+---one thread, and the children of the other would get their death signal
+---(wait for one group, or start it with `detach = true`). Exec goes through the trampoline: the map's sources are made to
 ---survive `execve` and the trampoline, a fresh process image, moves them to
 ---their numbers, changes to exactly the directory that was checked
 ---(`fchdir`), calls `setsid`/`setpgid`, and runs exactly the file that was

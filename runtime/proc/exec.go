@@ -44,6 +44,9 @@ func (o *Owner) Exec(a Attr) error {
 	if a.Detach {
 		return sys.Errorf("exec", a.Argv0(), unix.EINVAL, "detach has no meaning for exec")
 	}
+	if err := o.execKeepsChildren(a.Argv0()); err != nil {
+		return err
+	}
 	pl, err := o.prepare("exec", a, true)
 	if err != nil {
 		return err
@@ -146,10 +149,8 @@ func (o *Owner) Exec(a Attr) error {
 	// it the death signal of the children it forked fires. So exec from the
 	// thread the children were forked on: the caller's when spawns fork
 	// there (forkHere, spawner.go), else the spawner thread; the spawner's
-	// when only it has children. (Children of both, one that joined
-	// another process's namespaces from the parent side beside others,
-	// cannot all be kept: those of the spawner die.) exec's own namespace
-	// work is all in the trampoline.
+	// when only it has children. (Children of both are refused above.)
+	// exec's own namespace work is all in the trampoline.
 	ran := !o.onlySpawnerChildren() && o.forkHere(func() { err = sys.Exec(exe, argv, pl.env) })
 	if !ran && !o.onSpawner(func() { err = sys.Exec(exe, argv, pl.env) }) {
 		err = sys.Errorf("exec", a.Argv0(), unix.EBADF, "the runtime that owns children is closed")

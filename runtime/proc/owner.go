@@ -45,12 +45,13 @@ type OwnerOptions struct {
 	// it which children are its own and, when it closes last, the orphans
 	// left are ended with the children.
 	Reaper *reap.Reaper
-	// PinCaller says that Spawn is called from the program's main
-	// goroutine, which may stay locked to its thread for good: the first
-	// spawn locks it there (runtime.LockOSThread, never undone) and every
-	// spawn from it then forks right where it is, on a thread that ends
+	// PinCaller says that the goroutine calling NewOwner is the program's
+	// main goroutine, which may stay locked to its thread for good: its
+	// first spawn locks it there (runtime.LockOSThread, never undone) and
+	// its spawns then fork right where they are, on a thread that ends
 	// only with the process, instead of going to the spawner thread and
-	// back (spawner.go). The fdwire command sets it.
+	// back (spawner.go). Spawns from other goroutines still go there. The
+	// fdwire command sets it.
 	PinCaller bool
 	// Cgroup puts every child that is not detached and has no Attr.Cgroup
 	// into a cgroup v2 group of the owner's, made at the first such spawn
@@ -70,6 +71,9 @@ const reserveFds = 2
 func NewOwner(o OwnerOptions) (*Owner, error) {
 	ow := &Owner{reaper: o.Reaper, warden: o.Warden, useGroup: o.Cgroup, live: map[*Proc]struct{}{}, pids: map[int]bool{}}
 	ow.spawner.pin = o.PinCaller
+	if o.PinCaller {
+		ow.spawner.pinG = goroutineID()
+	}
 	for i := 0; i < reserveFds; i++ {
 		n, err := sys.Openat(unix.AT_FDCWD, "/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {

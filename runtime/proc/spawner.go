@@ -1,11 +1,14 @@
 package proc
 
 import (
+	"bytes"
 	"runtime"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fdwire/fdwire/runtime/sys"
 )
 
 // The spawner thread. PR_SET_PDEATHSIG does not fire when the parent
@@ -27,8 +30,10 @@ type spawner struct {
 	reqs chan func()
 	quit chan struct{}
 	done bool
-	// pin is OwnerOptions.PinCaller; pinned is the thread it locked.
+	// pin is OwnerOptions.PinCaller, pinG the goroutine that made the
+	// owner, pinned the thread its first spawn locked.
 	pin    bool
+	pinG   int64
 	pinned atomic.Int64
 	// handoffs counts the requests served here (tests).
 	handoffs atomic.Int64
@@ -40,16 +45,19 @@ type spawner struct {
 
 // One other thread is as good, and costs no hand-off (two thread
 // switches, as much as a third of what fdwire added to a spawn): with
-// OwnerOptions.PinCaller, the thread the program's main goroutine locked
-// at its first spawn, which ends only when main returns, that is with the
-// process. (The main thread, which Go never ends either, is not used for
-// callers that merely happen to run on it: their children and the
-// spawner's would then be split over two threads, and an exec, which
-// keeps one thread, would end the other's.)
+// OwnerOptions.PinCaller, the thread of the goroutine that made the owner
+// (the program's main goroutine), locked by its first spawn for good, so
+// that it ends only when main returns, that is with the process. A spawn
+// from any other goroutine goes to the spawner thread: a goroutine that
+// locked its thread and exited would end it and its children with it.
+// (The main thread, which Go never ends either, is not used for callers
+// that merely happen to run on it: their children and the spawner's
+// would be split over two threads, and exec keeps one.)
 
 // forkHere runs fn and reports true when the calling goroutine is the
-// pinned one; elsewhere it reports false without running fn. The
-// goroutine is locked for fn's duration (locks nest: the pin stays).
+// pinned one (pinning it at its first spawn); elsewhere it reports false
+// without running fn. The goroutine is locked for fn's duration (locks
+// nest: the pin stays).
 func (o *Owner) forkHere(fn func()) bool {
 	s := &o.spawner
 	if !s.pin {
@@ -58,14 +66,55 @@ func (o *Owner) forkHere(fn func()) bool {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := int64(unix.Gettid())
-	if s.pinned.CompareAndSwap(0, tid) {
+	switch p := s.pinned.Load(); {
+	case p == tid:
+	case p != 0 || goroutineID() != s.pinG:
+		return false
+	case s.pinned.CompareAndSwap(0, tid):
 		runtime.LockOSThread() // the pin: never undone
-	}
-	if tid != s.pinned.Load() {
+	default:
 		return false
 	}
 	fn()
 	return true
+}
+
+// goroutineID is the calling goroutine's number, read from its stack
+// header ("goroutine 1 [running]:"); Go has no other way to name it. It
+// is read when an owner is made and until its goroutine's first spawn.
+func goroutineID() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b, _ = bytes.CutPrefix(b, []byte("goroutine "))
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
+}
+
+// execKeepsChildren refuses an exec that would end children: execve
+// keeps only the calling thread, and the death signal of the children
+// the other threads forked fires when those end. Children forked on both
+// the spawner thread and the pinned one cannot all be kept.
+func (o *Owner) execKeepsChildren(prog string) error {
+	spawner, pinned := 0, 0
+	for _, p := range o.Children() {
+		switch {
+		case p.Detach:
+		case p.onSpawner:
+			spawner++
+		default:
+			pinned++
+		}
+	}
+	if spawner > 0 && pinned > 0 {
+		return sys.Errorf("exec", prog, unix.EBUSY, "%d running children were started on the runtime's spawner thread (they join another process's namespaces) and %d on this one; execve keeps only one thread, and the children of the other would get their death signal (PR_SET_PDEATHSIG): wait for one group first, or start it with detach = true", spawner, pinned)
+	}
+	return nil
 }
 
 // onlySpawnerChildren reports whether every running child with a death

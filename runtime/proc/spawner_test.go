@@ -206,3 +206,54 @@ func TestSpawnErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// TestPinnedOwnerFirstSpawnFromAnotherGoroutine: with PinCaller, only the
+// goroutine that made the owner is pinned. A first spawn from another
+// goroutine, which then exits (ending its thread if it had been locked),
+// goes to the spawner thread, and its child lives on.
+func TestPinnedOwnerFirstSpawnFromAnotherGoroutine(t *testing.T) {
+	leakcheck.Check(t)
+	var bad []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		defer o.Close(time.Second)
+		var other *proc.Proc
+		var oerr error
+		exited := make(chan struct{})
+		go func() {
+			defer close(exited)
+			other, oerr = o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}})
+		}()
+		<-exited
+		if oerr != nil {
+			bad = append(bad, oerr.Error())
+			return
+		}
+		endThreads(64)
+		if h := proc.Handoffs(o); h != 1 {
+			bad = append(bad, fmt.Sprintf("the other goroutine's spawn made %d hand-offs, want 1", h))
+		}
+		if run, err := other.Running(); !run {
+			bad = append(bad, fmt.Sprintf("the other goroutine's child ended (%v, %v)", other.Status(), err))
+		}
+		tid := unix.Gettid()
+		mine, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		if !slices.Contains(threadChildren(tid), mine.Pid) || proc.Handoffs(o) != 1 {
+			bad = append(bad, "the owner's goroutine did not fork on its own thread")
+		}
+	}()
+	<-done
+	for _, b := range bad {
+		t.Error(b)
+	}
+}

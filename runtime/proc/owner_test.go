@@ -201,3 +201,47 @@ func TestDetachedChildIsLeftAlone(t *testing.T) {
 	// Re-arm to reap it as the orphan-like child it now is.
 	r.Arm()
 }
+
+// TestOrphanZombiesReapedWhenExitsAreThrottled: each child leaves an
+// exited grandchild that comes to us as a zombie when the child exits.
+// A child's exit lists /proc at most once per 10 ms (a teardown of N
+// children no longer lists N children N times), yet every such zombie is
+// still reaped soon after, by a later exit's listing or the reaper's tick.
+func TestOrphanZombiesReapedWhenExitsAreThrottled(t *testing.T) {
+	r := reap.NewReaper()
+	o, err := proc.NewOwner(proc.OwnerOptions{Reaper: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(100 * time.Millisecond)
+	defer o.Close(100 * time.Millisecond)
+	const n = 40
+	var kids []*proc.Proc
+	for i := 0; i < n; i++ {
+		p, err := o.Spawn(proc.Attr{Argv: []string{"sh", "-c", "true & exec sleep 0.05"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kids = append(kids, p)
+	}
+	for _, p := range kids {
+		if _, err := p.Wait(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zombies := func() (z []int) {
+		for _, pid := range reap.Children() {
+			if st, ok := reap.ReadStat(pid); ok && st.State == "Z" {
+				z = append(z, pid)
+			}
+		}
+		return z
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(zombies()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if z := zombies(); len(z) > 0 {
+		t.Fatalf("orphaned zombies never reaped: %v", z)
+	}
+}

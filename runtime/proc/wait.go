@@ -50,7 +50,7 @@ func (p *Proc) TryWait() (*Status, error) {
 		o.forget(p)
 		// A child's exit is when its own children become our orphans.
 		if o.reaper != nil {
-			o.reaper.ReapZombies()
+			o.reaper.ReapAfterExit()
 		}
 	}
 	if p.ready != nil {

@@ -42,11 +42,18 @@ type Reaper struct {
 	spared map[int]bool
 	armed  bool
 	done   chan struct{}
+	// lastScan is when ReapAfterExit last listed the children (under gate).
+	lastScan time.Time
 }
 
 // reapEvery is how often an armed Reaper collects exited orphans between
 // the moments its owners give it (a spawn, a child's exit, teardown).
 const reapEvery = 100 * time.Millisecond
+
+// scanEvery bounds how often a child's exit lists the children from /proc
+// (ReapAfterExit): a teardown of N children would otherwise list N
+// children N times (a 5,000-process topology spent most of a minute so).
+const scanEvery = 10 * time.Millisecond
 
 // NewReaper makes a Reaper. Nothing happens until an owner's first spawn
 // arms it: a run that starts no child pays nothing for it.
@@ -149,7 +156,16 @@ func (r *Reaper) isSpared(st Stat) bool {
 // many. The common case costs one waitid: it names the first exited
 // child without reaping it, and only when an owner claims that one (its
 // waiter has not come yet) are the children listed from /proc.
-func (r *Reaper) ReapZombies() int {
+func (r *Reaper) ReapZombies() int { return r.reap(false) }
+
+// ReapAfterExit is ReapZombies for an owner whose child has just exited,
+// when that child's orphans appear: the same single waitid, but the /proc
+// listing behind a claimed child runs at most once per scanEvery; what a
+// skipped listing would have reaped, the next one, the reapEvery tick or
+// teardown reaps.
+func (r *Reaper) ReapAfterExit() int { return r.reap(true) }
+
+func (r *Reaper) reap(throttled bool) int {
 	if !r.Armed() {
 		return 0
 	}
@@ -169,6 +185,11 @@ func (r *Reaper) ReapZombies() int {
 		}
 		n++
 	}
+	now := time.Now()
+	if throttled && now.Sub(r.lastScan) < scanEvery {
+		return n
+	}
+	r.lastScan = now
 	for _, pid := range Children() {
 		if r.known(pid) {
 			continue

@@ -1,11 +1,5 @@
 package fdio
 
-import (
-	"slices"
-
-	"github.com/fdwire/fdwire/runtime/sys"
-)
-
 // CloseBatch closes every handle of fs, each once, as Close does (borrowed
 // ones are only forgotten, closed ones skipped), with less work per
 // descriptor: each registry is updated under one lock for the batch, and
@@ -65,24 +59,7 @@ func CloseBatch(fs []*FD) error {
 	for i, g := range list {
 		nums[i] = g.n
 	}
-	slices.Sort(nums)
-	var first error
-	for i := 0; i < len(nums); {
-		j := i + 1
-		for j < len(nums) && nums[j] == nums[j-1]+1 {
-			j++
-		}
-		var err error
-		if j-i == 1 {
-			err = sys.Close(nums[i])
-		} else {
-			err = sys.CloseRange(nums[i], nums[j-1])
-		}
-		if err != nil && first == nil {
-			first = err
-		}
-		i = j
-	}
+	first := closeRuns(nums)
 	for _, h := range hooks {
 		h()
 	}

@@ -44,27 +44,60 @@ func Try(w *fdio.FD, path string) error {
 		return nil
 	}
 	drain(n)
-	// Watch before the second look, so a creation in between is seen
-	// either by the look or as an event.
-	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
-		_, err := sys.InotifyAddWatch(n, dir, mask)
-		if err == nil {
-			break
+	// Each round watches at least one level deeper than the last, unless
+	// directories are removed and made again meanwhile: bounded anyway.
+	for round := 0; round < 1000; round++ {
+		// Watch the nearest existing ancestor before looking below it.
+		dir := filepath.Dir(abs)
+		for ; ; dir = filepath.Dir(dir) {
+			_, err := sys.InotifyAddWatch(n, dir, mask)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+				return err
+			}
+			if dir == "/" {
+				return err
+			}
+			if afterMiss != nil {
+				afterMiss(dir)
+			}
 		}
-		if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
+		// The entry the path needs next below dir: made from now on, it is
+		// an event on dir. Made already (between the watch that failed on
+		// it and the one on dir), no event will come: look again, deeper.
+		next := abs
+		for filepath.Dir(next) != dir {
+			next = filepath.Dir(next)
+		}
+		var err error
+		if next == abs {
+			err = sys.Lstat(next, &st)
+		} else {
+			err = sys.Stat(next, &st) // the watch follows a symlink too
+		}
+		switch {
+		case err == nil && next == abs:
+			return nil
+		case err == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+			continue
+		case err == nil:
+			// Not a directory: the path cannot appear until it is replaced,
+			// which is an event on dir.
+			return fdio.ErrAgain
+		case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+			return fdio.ErrAgain
+		default:
 			return err
 		}
-		if dir == "/" {
-			return err
-		}
-	}
-	if err := sys.Lstat(abs, &st); err == nil {
-		return nil
-	} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENOTDIR) {
-		return err
 	}
 	return fdio.ErrAgain
 }
+
+// afterMiss, when set (by tests), runs after a watch on dir failed because
+// dir does not exist yet: the moment a creation could slip by unseen.
+var afterMiss func(dir string)
 
 func drain(n int) {
 	buf := make([]byte, 4096)

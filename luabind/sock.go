@@ -341,13 +341,7 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	// send that has to wait or finish a long stream payload. The
 	// condition is parkCall's own for trying first.
 	if t := rt.sched.current; t != nil && L != rt.L && t.cancelled == nil {
-		var w int
-		var err error
-		if isBatch {
-			w, err = sock.TrySendBatch(s, batch, data)
-		} else {
-			w, err = sock.TrySendFds(s, fds, data)
-		}
+		w, err := trySendFirst(s, fds, batch, isBatch, data)
 		switch {
 		case err == nil && (len(data) == 0 || w >= len(data)):
 			L.Push(lua.LTrue)
@@ -360,6 +354,15 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 		}
 	}
 	return rt.sendfdsWait(L, s, append([]*fdio.FD(nil), fds...), batch, isBatch, data, count, timeout, false, 0)
+}
+
+// trySendFirst is sendfds's first attempt, which carries the descriptors
+// (a batch's numbers, or the handles') with the first bytes.
+func trySendFirst(s *fdio.FD, fds []*fdio.FD, batch *fdio.Batch, isBatch bool, data []byte) (int, error) {
+	if isBatch {
+		return sock.TrySendBatch(s, batch, data)
+	}
+	return sock.TrySendFds(s, fds, data)
 }
 
 // sendfdsWait is sock.sendfds that waits for room: from the start (sent
@@ -380,13 +383,7 @@ func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch 
 	}
 	return rt.parkCall(L, "sendfds", where, timeout, func() ([]lua.LValue, error) {
 		if !sent {
-			var w int
-			var err error
-			if isBatch {
-				w, err = sock.TrySendBatch(s, batch, data)
-			} else {
-				w, err = sock.TrySendFds(s, fds, data)
-			}
+			w, err := trySendFirst(s, fds, batch, isBatch, data)
 			if err != nil {
 				return nil, err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -82,7 +83,7 @@ func unixDiag() (map[uint64]UnixSock, error) {
 			return
 		}
 		u := UnixSock{Ino: uint64(le.Uint32(d[4:])), PeerKnown: true}
-		u.Type = typeName(int(d[1]))
+		u.Type = fdio.TypeName(int(d[1]))
 		u.State = stateName(tcpStates[:], d[2])
 		attrs := d[16:]
 		for len(attrs) >= 4 {
@@ -118,18 +119,6 @@ func unixDiag() (map[uint64]UnixSock, error) {
 	return out, nil
 }
 
-func typeName(t int) string {
-	switch t {
-	case unix.SOCK_STREAM:
-		return "stream"
-	case unix.SOCK_DGRAM:
-		return "dgram"
-	case unix.SOCK_SEQPACKET:
-		return "seqpacket"
-	}
-	return strconv.Itoa(t)
-}
-
 // procNetUnix reads /proc/net/unix: inode, type, state and path, no peers.
 func procNetUnix() (map[uint64]UnixSock, error) {
 	b, err := os.ReadFile("/proc/net/unix")
@@ -146,7 +135,7 @@ func procNetUnix() (map[uint64]UnixSock, error) {
 		typ, _ := strconv.ParseUint(f[4], 16, 32)
 		st, _ := strconv.ParseUint(f[5], 16, 8)
 		fl, _ := strconv.ParseUint(f[3], 16, 32)
-		u := UnixSock{Ino: ino, Type: typeName(int(typ))}
+		u := UnixSock{Ino: ino, Type: fdio.TypeName(int(typ))}
 		switch {
 		case fl&0x10000 != 0: // __SO_ACCEPTCON
 			u.State = "listen"

@@ -42,7 +42,7 @@ func TryRecvFrom(s *fdio.FD, max int) (data []byte, from string, truncated bool,
 	if max <= 0 {
 		max = 65536
 	}
-	typ, err := TypeOf(s)
+	typ, err := typeFor("recvfrom", s)
 	if err != nil {
 		return nil, "", false, err
 	}

@@ -22,6 +22,16 @@ func TypeOf(s *fdio.FD) (int, error) {
 	return k & 0xffff, err
 }
 
+// typeFor is TypeOf for the operation op: an error (ENOTSOCK: not a
+// socket) names op, the call the user made, not the SO_TYPE lookup.
+func typeFor(op string, s *fdio.FD) (int, error) {
+	t, err := TypeOf(s)
+	if err != nil {
+		return 0, relabel(err, op, sys.FdAddr(s.Raw()))
+	}
+	return t, nil
+}
+
 // kindOf is SO_DOMAIN<<16 | SO_TYPE, asked once per handle (neither can
 // change) and cached in the handle.
 func kindOf(s *fdio.FD) (int, error) {
@@ -96,7 +106,7 @@ func trySend(s *fdio.FD, k int, appendNums func([]int) ([]int, int, bool), data 
 	if !ok {
 		return 0, sys.Errorf("sendfds", sys.FdAddr(n), unix.EBADF, "fds[%d] is a closed handle", bad+1)
 	}
-	typ, err := TypeOf(s)
+	typ, err := typeFor("sendfds", s)
 	if err != nil {
 		return 0, err
 	}
@@ -210,7 +220,7 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	if o.MaxData <= 0 {
 		o.MaxData = 4096
 	}
-	typ, err := TypeOf(s)
+	typ, err := typeFor("recvfds", s)
 	if err != nil {
 		return nil, err
 	}

@@ -107,7 +107,7 @@ func (m *ManySend) Try(s *fdio.FD) error {
 		return err
 	}
 	if m.typ == 0 {
-		if m.typ, err = TypeOf(s); err != nil {
+		if m.typ, err = typeFor("sendfds_many", s); err != nil {
 			return err
 		}
 	}
@@ -300,7 +300,7 @@ func (r *ManyRecv) Try(s *fdio.FD, o ManyOptions) error {
 		o.Count = ManyWindow
 	}
 	o.Count = min(o.Count, sys.MaxMmsgBatch)
-	typ, err := TypeOf(s)
+	typ, err := typeFor("recvfds_many", s)
 	if err != nil {
 		return err
 	}

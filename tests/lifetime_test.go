@@ -802,3 +802,43 @@ func TestLifetimeExecRefusesSplitChildren(t *testing.T) {
 		t.Errorf("after the refused exec and a good one, the joined child did not survive:\n%s", out)
 	}
 }
+
+// A child spawned with notify = true gets a private socket in a
+// directory of fdwire's (/tmp/fdwire-notify-*); after a SIGKILL of
+// fdwire the warden removes it, as it removes run directories (it used
+// to stay behind).
+func TestLifetimeSigkillRemovesNotifyDir(t *testing.T) {
+	leakcheck.Check(t)
+	s := startFdwire(t, nil, "-e", `
+		local p = proc.spawn{"sleep", "300", notify = true, stdin = "null", stdout = "null", stderr = "null"}
+		io.stdout:write(p:pid(), "\n")
+		io.stdout:flush()
+		p:wait()
+	`)
+	if len(s.pids) != 1 {
+		t.Fatalf("pids %v; stderr:\n%s", s.pids, s.stderr)
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", s.pids[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "NOTIFY_SOCKET="); ok {
+			dir = filepath.Dir(v)
+		}
+	}
+	if !strings.Contains(dir, "fdwire-notify-") || !pathExists(dir) {
+		t.Fatalf("the child's NOTIFY_SOCKET directory %q does not exist", dir)
+	}
+	s.cmd.Process.Signal(unix.SIGKILL)
+	s.exitCode()
+	gone(t, "SIGKILL", s.pids[0])
+	for i := 0; i < 1000 && pathExists(dir); i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	reapWardens()
+	if pathExists(dir) {
+		t.Fatalf("%s left behind after SIGKILL", dir)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/sock"
+	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 
@@ -88,9 +89,11 @@ type readiness struct {
 	changed, stop *fdio.FD
 	done          chan struct{}
 	closed        bool
+	// warden, when set, removes dir if fdwire is killed before it does.
+	warden *reap.Warden
 }
 
-func newReadiness(socket bool) (*readiness, error) {
+func newReadiness(socket bool, warden *reap.Warden) (*readiness, error) {
 	r := &readiness{st: Ready{Vars: map[string]string{}}}
 	if !socket {
 		return r, nil
@@ -106,6 +109,9 @@ func newReadiness(socket bool) (*readiness, error) {
 		return nil, err
 	}
 	r.dir, r.addr = dir, dir+"/notify"
+	if warden != nil && warden.Watch("dir", dir) == nil {
+		r.warden = warden
+	}
 	if err := sys.SetsockoptInt(n, unix.SOL_SOCKET, unix.SO_PASSCRED, 1, "SO_PASSCRED"); err != nil {
 		f.Close()
 		r.removeDir()
@@ -241,6 +247,9 @@ func (r *readiness) removeDir() {
 	if r.dir != "" {
 		sys.Unlink(r.addr)
 		os.Remove(r.dir)
+		if r.warden != nil {
+			r.warden.Unwatch(r.dir)
+		}
 		r.dir = ""
 	}
 }

@@ -187,7 +187,7 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		if err := o.inject("notify"); err != nil {
 			return nil, err
 		}
-		pl.ready, err = newReadiness(a.Notify)
+		pl.ready, err = newReadiness(a.Notify, o.warden)
 		if err != nil {
 			return nil, err
 		}

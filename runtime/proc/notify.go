@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fdwire/fdwire/runtime/fdio"
-	"github.com/fdwire/fdwire/runtime/sock"
 	"github.com/fdwire/fdwire/runtime/reap"
+	"github.com/fdwire/fdwire/runtime/sock"
 	"github.com/fdwire/fdwire/runtime/sys"
 )
 

@@ -30,6 +30,8 @@ func SendmmsgDontwait(fd int, hs []unix.Mmsghdr, flags int) (int, error) {
 			return int(n), nil
 		case unix.EINTR:
 			continue
+		case unix.EAGAIN:
+			return 0, e // the common "would block": no error value to build
 		}
 		return 0, wrapFd("sendmmsg", fd, e)
 	}
@@ -54,6 +56,8 @@ func RecvmmsgDontwait(fd int, hs []unix.Mmsghdr, flags int) (int, error) {
 			return int(n), nil
 		case unix.EINTR:
 			continue
+		case unix.EAGAIN:
+			return 0, e // the common "would block": no error value to build
 		}
 		return 0, wrapFd("recvmmsg", fd, e)
 	}

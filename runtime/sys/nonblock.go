@@ -38,6 +38,8 @@ func SendmsgDontwait(fd int, p, oob []byte, flags int) (int, error) {
 			return int(n), nil
 		case unix.EINTR:
 			continue
+		case unix.EAGAIN:
+			return 0, e // the common "would block": no error value to build
 		}
 		return 0, wrapFd("sendmsg", fd, e)
 	}
@@ -65,6 +67,8 @@ func RecvmsgDontwait(fd int, p, oob []byte, flags int) (n, oobn, recvflags int, 
 			return int(r), int(msg.Controllen), int(msg.Flags), nil
 		case unix.EINTR:
 			continue
+		case unix.EAGAIN:
+			return 0, 0, 0, e // the common "would block": no error value to build
 		}
 		return 0, 0, 0, wrapFd("recvmsg", fd, e)
 	}

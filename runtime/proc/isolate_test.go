@@ -155,16 +155,24 @@ func TestSealedChild(t *testing.T) {
 	accepted := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 2)
-		for i := 0; i < times; i++ {
+		for i := 0; i < times; {
 			if _, err := sys.Poll([]unix.PollFd{{Fd: int32(al.Raw()), Events: unix.POLLIN}}, -1); err != nil {
 				accepted <- err
 				return
 			}
 			a, err := sock.TryAccept(al)
+			if fdio.IsAgain(err) {
+				// sys.Poll reports EINTR (Go's preemption signal) as 0
+				// ready: nothing to accept yet. Ending here left the child
+				// waiting for a go-ahead that never came (the hang seen
+				// under -race and load).
+				continue
+			}
 			if err != nil {
 				accepted <- err
 				return
 			}
+			i++
 			n, _ := sys.Read(a.Raw(), buf)
 			a.Close()
 			if n != 2 || string(buf) != "hi" {

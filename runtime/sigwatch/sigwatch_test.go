@@ -14,9 +14,11 @@ import (
 // reads one byte of r.
 func readByte(t *testing.T, fd int) byte {
 	t.Helper()
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	if _, err := sys.Poll(pfd, -1); err != nil {
-		t.Fatal(err)
+	// sys.Poll reports EINTR as 0 ready: poll until fd is readable.
+	for pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}; pfd[0].Revents == 0; {
+		if _, err := sys.Poll(pfd, -1); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b := make([]byte, 1)
 	if n, err := sys.Read(fd, b); n != 1 || err != nil {

@@ -351,20 +351,16 @@ func putScratch(sc *scratch) {
 }
 
 func parseControl(oob []byte, m *Message, raw bool) error {
-	cms, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return err
-	}
-	for i := range cms {
-		cm := &cms[i]
-		if cm.Header.Level != unix.SOL_SOCKET {
-			continue
+	// Read in place (eachCmsg: unix.ParseSocketControlMessage allocated a
+	// slice per message), the ints too (ParseUnixRights would allocate a
+	// []int), and the handles made in one slab.
+	eachCmsg(oob, func(level, typ int32, data []byte) {
+		if level != unix.SOL_SOCKET {
+			return
 		}
-		switch cm.Header.Type {
+		switch typ {
 		case unix.SCM_RIGHTS:
-			// The ints are read in place (ParseUnixRights would allocate a
-			// []int per message) and their handles made in one slab.
-			nums := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(cm.Data))), len(cm.Data)/4)
+			nums := unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(data))), len(data)/4)
 			switch {
 			case raw:
 				m.Nums = append(m.Nums, nums...)
@@ -373,21 +369,28 @@ func parseControl(oob []byte, m *Message, raw bool) error {
 			default:
 				m.Fds = append(m.Fds, fdio.OwnMany(nums)...)
 			}
-		case unix.SCM_CREDENTIALS:
-			c, err := unix.ParseUnixCredentials(cm)
-			if err == nil {
-				m.Creds = c
-			}
-		case unix.SCM_PIDFD:
-			if len(cm.Data) >= 4 {
-				v := int(int32(uint32(cm.Data[0]) | uint32(cm.Data[1])<<8 | uint32(cm.Data[2])<<16 | uint32(cm.Data[3])<<24))
-				if v >= 0 {
-					m.Pidfd = fdio.Own(v)
-				}
+		case unix.SCM_CREDENTIALS, unix.SCM_PIDFD:
+			parseCredsOrPidfd(typ, data, m)
+		}
+	})
+	return nil
+}
+
+// parseCredsOrPidfd reads an SCM_CREDENTIALS or SCM_PIDFD payload into m.
+func parseCredsOrPidfd(typ int32, data []byte, m *Message) {
+	switch typ {
+	case unix.SCM_CREDENTIALS:
+		if len(data) >= unix.SizeofUcred {
+			c := *(*unix.Ucred)(unsafe.Pointer(&data[0]))
+			m.Creds = &c
+		}
+	case unix.SCM_PIDFD:
+		if len(data) >= 4 {
+			if v := int(int32(binary.NativeEndian.Uint32(data))); v >= 0 {
+				m.Pidfd = fdio.Own(v)
 			}
 		}
 	}
-	return nil
 }
 
 // count is how many descriptors arrived, as handles or numbers.

@@ -465,17 +465,8 @@ func parseInPlace(oob []byte, m *Message, all []*fdio.FD, slab *fdio.Slab) []*fd
 			for i := 0; i+4 <= len(data); i += 4 {
 				all = append(all, slab.Own(int(int32(binary.NativeEndian.Uint32(data[i:])))))
 			}
-		case unix.SCM_CREDENTIALS:
-			if len(data) >= unix.SizeofUcred {
-				c := *(*unix.Ucred)(unsafe.Pointer(&data[0]))
-				m.Creds = &c
-			}
-		case unix.SCM_PIDFD:
-			if len(data) >= 4 {
-				if v := int(int32(binary.NativeEndian.Uint32(data))); v >= 0 {
-					m.Pidfd = fdio.Own(v)
-				}
-			}
+		case unix.SCM_CREDENTIALS, unix.SCM_PIDFD:
+			parseCredsOrPidfd(typ, data, m)
 		}
 	})
 	return all

@@ -714,17 +714,7 @@ func TestLifetimeExecKeepsSpawnerThreadChildren(t *testing.T) {
 		netns:close()
 		proc.exec{"sh", "-c", "echo $0; sleep 0.2; if kill -0 $0; then echo alive; fi; kill $0", tostring(c:pid())}
 	`)
-	out, err := cmd.CombinedOutput()
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if pid, _ := strconv.Atoi(lines[0]); pid > 0 {
-		gone(t, "exec", pid)
-	}
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	if len(lines) != 2 || lines[1] != "alive" {
-		t.Errorf("the joined child did not survive the exec:\n%s", out)
-	}
+	checkExecKept(t, cmd, "the joined child did not survive the exec")
 }
 
 // TestLifetimeFirstSpawnWithFullDescriptorTable: a script that fills its
@@ -790,17 +780,7 @@ func TestLifetimeExecRefusesSplitChildren(t *testing.T) {
 		h:kill("KILL"); h:wait()
 		proc.exec{"sh", "-c", "echo $0; sleep 0.2; if kill -0 $0; then echo alive; fi; kill $0", tostring(c:pid())}
 	`)
-	out, err := cmd.CombinedOutput()
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if pid, _ := strconv.Atoi(lines[0]); pid > 0 {
-		gone(t, "exec", pid)
-	}
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	if len(lines) != 2 || lines[1] != "alive" {
-		t.Errorf("after the refused exec and a good one, the joined child did not survive:\n%s", out)
-	}
+	checkExecKept(t, cmd, "after the refused exec and a good one, the joined child did not survive")
 }
 
 // A child spawned with notify = true gets a private socket in a
@@ -840,5 +820,23 @@ func TestLifetimeSigkillRemovesNotifyDir(t *testing.T) {
 	reapWardens()
 	if pathExists(dir) {
 		t.Fatalf("%s left behind after SIGKILL", dir)
+	}
+}
+
+// checkExecKept runs cmd, a script whose proc.exec'd sh prints a child's
+// pid and "alive" if that child outlived the exec (then kills it), and
+// fails with what unless it did.
+func checkExecKept(t *testing.T, cmd *exec.Cmd, what string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if pid, _ := strconv.Atoi(lines[0]); pid > 0 {
+		gone(t, "exec", pid)
+	}
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(lines) != 2 || lines[1] != "alive" {
+		t.Errorf("%s:\n%s", what, out)
 	}
 }

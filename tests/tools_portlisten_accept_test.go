@@ -72,18 +72,7 @@ func TestToolPortlistenAcceptEMFILERetries(t *testing.T) {
 func TestToolPortlistenAcceptErrorFails(t *testing.T) {
 	leakcheck.Check(t)
 	env, _ := toolEnv(t)
-	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lf := os.NewFile(uintptr(ln), "listener")
-	defer lf.Close()
-	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(ln, 16); err != nil {
-		t.Fatal(err)
-	}
+	ln, lf, _ := inheritedListener(t)
 	h := fmt.Sprintf("@fdwire-accerr-absent-%d", os.Getpid())
 	pl := toolStart(t, env, func(c *exec.Cmd) { c.ExtraFiles = []*os.File{lf} }, "portlisten", "--retry", "10", "fd:3", h)
 	eventually(t, "listening", func() bool { return strings.Contains(pl.Stderr(), "listening on") })

@@ -57,23 +57,7 @@ func TestToolPortlistenMaxHeld(t *testing.T) {
 func TestToolPortlistenInheritedListenerStaysBlocking(t *testing.T) {
 	leakcheck.Check(t)
 	env, _ := toolEnv(t)
-	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lf := os.NewFile(uintptr(ln), "listener")
-	defer lf.Close()
-	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(ln, 16); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := sa.(*unix.SockaddrInet4).Port
+	ln, lf, port := inheritedListener(t)
 	h := fmt.Sprintf("@fdwire-inherit-h-%d", os.Getpid())
 	handler := toolStart(t, env, nil, "scripts/hello-handler.lua", h, "2")
 	pl := toolStart(t, env, func(c *exec.Cmd) { c.ExtraFiles = []*os.File{lf} }, "portlisten", "--count", "2", "--retry", "10", "fd:3", h)
@@ -193,4 +177,27 @@ func TestToolPortlistenOrderThroughHeld(t *testing.T) {
 			t.Fatalf("connection %d reached the handler as %s, want %s (order lost)", i, got[i], order[i])
 		}
 	}
+}
+
+// inheritedListener is a blocking TCP listener on 127.0.0.1 made by the
+// test, for portlisten to get as ADDR fd:3 (lf, closed at cleanup).
+func inheritedListener(t *testing.T) (ln int, lf *os.File, port int) {
+	t.Helper()
+	ln, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf = os.NewFile(uintptr(ln), "listener")
+	t.Cleanup(func() { lf.Close() })
+	if err := unix.Bind(ln, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(ln, 16); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, lf, sa.(*unix.SockaddrInet4).Port
 }

@@ -164,6 +164,26 @@ func TestTopoDependencyOrderAndReadiness(t *testing.T) {
 	`)
 }
 
+// TestTopoTimesCountFromFork: a process's duration and ready_after start
+// before its fork, so a slow return from spawn cannot make them shorter than
+// the child's own life (CI saw ready_after 0.196 for a child that slept 0.2
+// first). The slow return is made here by delaying proc.spawn's result.
+func TestTopoTimesCountFromFork(t *testing.T) {
+	mustRun(t, `
+		local real = proc.spawn
+		proc.spawn = function(a) local p = real(a); task.sleep(0.3); return p end
+		local ok, top = pcall(topo.up, {
+			timeout = 20,
+			procs = { svc = { sh = "echo up; exec sleep 30", ready = { stdout = "^up" } } },
+		})
+		proc.spawn = real
+		assert(ok, tostring(top))
+		local ok, r = top:down()
+		assert(r.procs.svc.ready_after >= 0.3, "ready_after shorter than the child lived: " .. r.procs.svc.ready_after)
+		assert(r.procs.svc.duration >= 0.3, "duration shorter than the child lived: " .. r.procs.svc.duration)
+	`)
+}
+
 func TestTopoConnectAndNotifyReadiness(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 is not installed (apt-get install python3-minimal)")

@@ -1516,7 +1516,8 @@ local Topology = {}
 ---`status` (`"exit 0"`, `"signal SIGTERM"`), `exit`, `signal`, `duration`, `ready_after`, `stdout`,
 ---`stderr`, and for `ready = {notify = true}` processes `notify` (`status`, `messages`, `dropped`,
 ---`watchdog`, `reloading`, `stopping`, `vars`: see Notify) and `fdstore_closed` (the `FDNAME`s of stored
----descriptors the teardown closed). `opts.timeout` bounds the wait (ETIMEDOUT). `assert(top:wait())` fails with the summary.
+---descriptors the teardown closed). A process's `duration` and `ready_after` count from just before its
+---fork, so they are never shorter than the time the process itself saw. `opts.timeout` bounds the wait (ETIMEDOUT). `assert(top:wait())` fails with the summary.
 ---@param opts? table
 function Topology:wait(opts) end
 

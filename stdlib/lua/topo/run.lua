@@ -251,20 +251,23 @@ local function start(top, P)
 		-- nothing it forks can start outside the group cgroup.kill empties.
 		argv.cgroup = top.guards.cgroup
 		isolate.spawn_args(top, P, argv, fds, mine)
+		-- Read before the fork: the child may run (and its clock with it)
+		-- before spawn returns, and duration and ready_after must never be
+		-- shorter than what the child itself lived.
+		P.t_start = now()
 		P.proc = proc.spawn(argv)
 	end)
 	for _, h in ipairs(mine) do h:close() end
 	if not ok then
 		for _, h in pairs(P.capture) do h:close() end
 		if P.notify_r then P.notify_r:close() end
-		P.state = "failed"
+		P.state, P.t_start = "failed", nil
 		top.setup_failed = true
 		failure(top, P.name .. ": could not start: " .. tostring(err), "setup")
 		return
 	end
 	P.pid = P.proc:pid()
 	P.state = "running"
-	P.t_start = now()
 	objects.release(top, P)
 	for stream, r in pairs(P.capture) do reader(top, P, stream, r) end
 	-- The exit waiter calls the binding straight under pcall, which makes

@@ -241,7 +241,7 @@ func TestTopoSummaryTruth(t *testing.T) {
 	leakcheck.Check(t)
 	py, _ := realNotifiers(t)
 	dir := t.TempDir()
-	f := writeFile(t, dir, "s.lua", `return { timeout = 0.5, procs = {
+	f := writeFile(t, dir, "s.lua", `return { timeout = 20, procs = {
 		late = { argv = { "sleep", "60" }, expect = { exit = 0 }, depends_on = { svc = "ready" } },
 		svc = { argv = { "`+py+`", "-c", "import os, time, systemd.daemon as d\nr, w = os.pipe()\nd.notify('FDSTORE=1\\nFDNAME=cache', fds=[r])\nd.notify('READY=1\\nSTATUS=warming up')\ntime.sleep(60)" }, ready = { notify = true } },
 		dies = { sh = "systemd-notify --status='loading cache'; exit 4", ready = { notify = true }, depends_on = { svc = "ready" } },

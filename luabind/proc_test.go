@@ -334,11 +334,20 @@ func TestProcExecReplacesTheProcess(t *testing.T) {
 			local c = f and f:read("*l"); if f then f:close() end
 			return c
 		end
+		-- comm changes at execve, before the dynamic loader has opened (at
+		-- fd 0, the lowest free) and closed libc: wait until sleep sleeps
+		-- (state S: nanosleep is the only interruptible wait it makes).
+		local function settled()
+			if comm() ~= "sleep" then return false end
+			local f = io.open("/proc/" .. p:pid() .. "/stat")
+			local st = f and f:read("*a"); if f then f:close() end
+			return st ~= nil and st:match("%) (%a)") == "S"
+		end
 		for _ = 1, 4000 do
-			if comm() == "sleep" then break end
+			if settled() then break end
 			task.sleep(0.005)
 		end
-		assert(comm() == "sleep", "the shell did not exec sleep")
+		assert(settled(), "the shell did not exec sleep")
 		local nums = {}
 		for _, e in ipairs(native.proc_fds(p:pid())) do nums[#nums + 1] = e.num; if e.num == 0 then print("fd 0 is " .. e.link) end end
 		table.sort(nums)

@@ -192,6 +192,15 @@ func (rt *Runtime) ArgError(L *lua.LState, fn string, n int, name, format string
 // Raise raises err as a structured Lua error.
 func (rt *Runtime) Raise(L *lua.LState, err error) int { return rt.raise(L, err) }
 
+// SoftFail returns nil and err as a structured error value (op, errno,
+// name, msg), not raised: for natives whose failure is an expected answer
+// (a process gone, no cgroup delegated) that the caller branches on.
+func (rt *Runtime) SoftFail(L *lua.LState, err error) int {
+	L.Push(lua.LNil)
+	L.Push(rt.errorValue(L, err))
+	return 2
+}
+
 // Park suspends the running task until f has events, then calls try
 // (results, an error, or EAGAIN to wait again).
 func (rt *Runtime) Park(L *lua.LState, op string, f *fdio.FD, events int16, timeout time.Duration, try func() ([]lua.LValue, error)) int {

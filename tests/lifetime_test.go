@@ -699,6 +699,31 @@ func TestLifetimeUnprivilegedNoChildrenCgroup(t *testing.T) {
 	gone(t, "unprivileged teardown", pid)
 }
 
+// TestTopoUnprivilegedCgroupError: a topology run by uid 65534 cannot make
+// its cgroup; the result says so and says why, as a structured error (it
+// was a bare string before, and never reached the result).
+func TestTopoUnprivilegedCgroupError(t *testing.T) {
+	leakcheck.Check(t)
+	cmd := exec.Command(fdwireBin, "-e", `
+		local top = topo.up{ procs = { one = { sh = "exit 0", expect = { exit = 0 } } } }
+		local ok, r = top:wait()
+		assert(ok, tostring(r))
+		local e = r.cgroup_error
+		assert(r.cgroup == false and type(e) == "table", "no reason for the missing cgroup: " .. tostring(e))
+		assert(type(e.op) == "string" and type(e.errno) == "number" and e.name:match("^E") and type(e.msg) == "string",
+			"not a structured error: " .. tostring(e))
+		print(e.name)
+	`)
+	asNobody(t)(cmd)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if name := strings.TrimSpace(string(out)); name != "EACCES" && name != "EPERM" && name != "EROFS" && name != "ENOENT" {
+		t.Fatalf("cgroup_error %q: want the errno of a refused mkdir", name)
+	}
+}
+
 // TestLifetimeExecKeepsSpawnerThreadChildren: a child that joins another
 // process's network namespace is forked on the runtime's spawner thread
 // (the join is made there), not on the pinned main thread; when it is the

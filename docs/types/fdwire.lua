@@ -1511,7 +1511,9 @@ local Topology = {}
 ---
 ---Waits for the run to end and its teardown to finish; returns `ok, result`. `result` has `ok`, `code`
 ---(the exit status above), `reason` (`"completed"`, `"failed"`, `"timeout"`, `"down"`, `"interrupted"`,
----`"setup"`), `failures` and `notes` (lists of strings), `duration`, and `procs[name]` with `pid`,
+---`"setup"`), `failures` and `notes` (lists of strings), `duration`, `cgroup` (whether the run had a
+---cgroup of its own) and, when not, `cgroup_error` (why, as an error value: no delegation, no cgroup v2),
+---and `procs[name]` with `pid`,
 ---`state` (`"exited"`, `"stopped"` by the teardown, `"killed"`, `"not started"`, `"failed to start"`),
 ---`status` (`"exit 0"`, `"signal SIGTERM"`), `exit`, `signal`, `duration`, `ready_after`, `stdout`,
 ---`stderr`, and for `ready = {notify = true}` processes `notify` (`status`, `messages`, `dropped`,

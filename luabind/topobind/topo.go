@@ -139,14 +139,12 @@ func (rt host) topoNow(L *lua.LState) int {
 	return 1
 }
 
-// topoSignalNumber(name) -> number, or nil and a message for a name that
+// topoSignalNumber(name) -> number, or nil and an error value for a name that
 // is no signal: the topology spec checks its signal names here.
 func (rt host) topoSignalNumber(L *lua.LState) int {
 	sig, err := sys.SignalByName(L.CheckString(1))
 	if err != nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
+		return rt.SoftFail(L, err)
 	}
 	L.Push(lua.LNumber(sig))
 	return 1
@@ -195,13 +193,11 @@ func (rt host) topoExe(L *lua.LState) int {
 }
 
 // topoProcFds(pid) -> {{num=, link=, dev=, ino=, access=, kind=}...} or
-// nil, message when the process is gone.
+// nil, error value when the process is gone.
 func (rt host) topoProcFds(L *lua.LState) int {
 	fds, err := diag.ProcFds(rt.pid(L, "proc_fds"))
 	if err != nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
+		return rt.SoftFail(L, err)
 	}
 	t := L.NewTable()
 	for _, f := range fds {
@@ -223,9 +219,7 @@ func (rt host) topoUnixSocks(L *lua.LState) int {
 	want := L.CheckTable(1)
 	socks, err := diag.UnixSockets()
 	if err != nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
+		return rt.SoftFail(L, err)
 	}
 	t := L.NewTable()
 	want.ForEach(func(_, v lua.LValue) {
@@ -251,14 +245,12 @@ func (rt host) topoUnixSocks(L *lua.LState) int {
 	return 1
 }
 
-// topoCgroupNew(prefix) -> path, guard or nil, message. Closing the guard
+// topoCgroupNew(prefix) -> path, guard or nil, error value. Closing the guard
 // kills whatever is left in the group and removes it.
 func (rt host) topoCgroupNew(L *lua.LState) int {
 	path, h, err := guard.Cgroup(L.OptString(1, "fdwire"), "topo-cgroup")
 	if err != nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
+		return rt.SoftFail(L, err)
 	}
 	rt.watch(h, "cgroup", path)
 	L.Push(lua.LString(path))
@@ -269,9 +261,7 @@ func (rt host) topoCgroupNew(L *lua.LState) int {
 func (rt host) topoCgroupKill(L *lua.LState) int {
 	g := &reap.Group{Path: L.CheckString(1)}
 	if err := g.Kill(); err != nil {
-		L.Push(lua.LFalse)
-		L.Push(lua.LString(err.Error()))
-		return 2
+		return rt.SoftFail(L, err)
 	}
 	L.Push(lua.LTrue)
 	return 1

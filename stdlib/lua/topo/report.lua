@@ -40,7 +40,7 @@ function M.result(top)
 	local r = setmetatable({
 		name = top.def.name, reason = top.ending or "completed", failures = top.failures, notes = top.notes,
 		duration = t_end - top.t0, dir = top.rundir, procs = {}, order = top.def.order, signal = top.signal,
-		cgroup = top.cgroup ~= nil,
+		cgroup = top.cgroup ~= nil, cgroup_error = top.cgroup_error,
 	}, meta)
 	for _, name in ipairs(top.def.order) do
 		local P = top.procs[name]

@@ -13,7 +13,6 @@ import (
 
 	"github.com/fdwire/fdwire/luabind"
 	"github.com/fdwire/fdwire/runtime/diag"
-	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/guard"
 	"github.com/fdwire/fdwire/runtime/reap"
 	"github.com/fdwire/fdwire/runtime/sys"
@@ -158,20 +157,10 @@ func (rt host) topoMkdtemp(L *lua.LState) int {
 	if err != nil {
 		return rt.Raise(L, err)
 	}
-	rt.watch(g, "dir", dir)
+	rt.WardenWatch(g, "dir", dir)
 	L.Push(lua.LString(dir))
 	L.Push(rt.NewFd(L, g))
 	return 2
-}
-
-// watch tells the warden (if any) about what guard g removes when it
-// closes, so that a SIGKILL of fdwire does not leave it behind.
-func (rt host) watch(g *fdio.FD, kind, path string) {
-	w := rt.Warden()
-	if w == nil || w.Watch(kind, path) != nil {
-		return // best effort: the guard still removes it on every other end
-	}
-	g.OnClose(func() { w.Unwatch(path) })
 }
 
 func (rt host) topoEnviron(L *lua.LState) int {
@@ -252,7 +241,7 @@ func (rt host) topoCgroupNew(L *lua.LState) int {
 	if err != nil {
 		return rt.SoftFail(L, err)
 	}
-	rt.watch(h, "cgroup", path)
+	rt.WardenWatch(h, "cgroup", path)
 	L.Push(lua.LString(path))
 	L.Push(rt.NewFd(L, h))
 	return 2

@@ -276,10 +276,10 @@ func (rt *Runtime) fdInfoMethod(L *lua.LState) int {
 }
 
 func infoTable(L *lua.LState, in *fdio.Info) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 16+len(in.Tags))
 	t.RawSetString("num", lua.LNumber(in.Num))
 	t.RawSetString("kind", lua.LString(in.Kind))
-	fl := L.NewTable()
+	fl := L.CreateTable(len(in.Flags), 0)
 	for _, s := range in.Flags {
 		fl.Append(lua.LString(s))
 	}
@@ -290,7 +290,7 @@ func infoTable(L *lua.LState, in *fdio.Info) *lua.LTable {
 	t.RawSetString("link", lua.LString(in.Link))
 	t.RawSetString("owned", lua.LBool(in.Owned))
 	t.RawSetString("path", lua.LBool(in.Path))
-	tags := L.NewTable()
+	tags := L.CreateTable(len(in.Tags), 0)
 	for _, s := range in.Tags {
 		tags.Append(lua.LString(s))
 		t.RawSetString(s, lua.LTrue)

@@ -54,7 +54,7 @@ func (rt *Runtime) procSpawn(L *lua.LState) int {
 	}
 	ud := rt.newProc(L, p)
 	if p.Stdin != nil || p.Stdout != nil || p.Stderr != nil {
-		ends := L.NewTable()
+		ends := L.CreateTable(0, 4)
 		ends.RawSetString(stdioMark, lua.LTrue)
 		for i, f := range []*fdio.FD{p.Stdin, p.Stdout, p.Stderr} {
 			if f != nil {
@@ -193,18 +193,18 @@ func (rt *Runtime) procReady(L *lua.LState) int {
 		if err != nil {
 			return nil, err
 		}
-		t := L.NewTable()
+		t := L.CreateTable(0, 6)
 		t.RawSetString("ready", lua.LTrue)
 		t.RawSetString("via", lua.LString(st.Via))
 		if st.Status != "" {
 			t.RawSetString("status", lua.LString(st.Status))
 		}
-		vars := L.NewTable()
+		vars := L.CreateTable(0, len(st.Vars))
 		for k, v := range st.Vars {
 			vars.RawSetString(k, lua.LString(v))
 		}
 		t.RawSetString("vars", vars)
-		fds, names := L.NewTable(), L.NewTable()
+		fds, names := L.CreateTable(len(st.Fds), 0), L.CreateTable(len(st.Fds), 0)
 		for i, f := range st.Fds {
 			fds.Append(rt.newFd(L, f))
 			names.Append(lua.LString(st.FdNames[i]))

@@ -73,7 +73,7 @@ func (rt *Runtime) procNotices(L *lua.LState) int {
 		L.Push(lua.LNil)
 		return 1
 	}
-	t := L.NewTable()
+	t := L.CreateTable(0, 12)
 	t.RawSetString("ready", lua.LBool(n.Ready))
 	if n.Via != "" {
 		t.RawSetString("via", lua.LString(n.Via))
@@ -81,7 +81,7 @@ func (rt *Runtime) procNotices(L *lua.LState) int {
 	if n.Status != "" {
 		t.RawSetString("status", lua.LString(n.Status))
 	}
-	vars := L.NewTable()
+	vars := L.CreateTable(0, len(n.Vars))
 	for k, v := range n.Vars {
 		vars.RawSetString(k, lua.LString(v))
 	}
@@ -96,7 +96,7 @@ func (rt *Runtime) procNotices(L *lua.LState) int {
 		stored += len(s.fds)
 	}
 	t.RawSetString("stored", lua.LNumber(stored))
-	log := L.NewTable()
+	log := L.CreateTable(len(n.Log), 0)
 	for _, l := range n.Log {
 		log.Append(lua.LString(l))
 	}

@@ -440,7 +440,7 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 		}
 		res := []lua.LValue{list, lua.LString(m.Data)}
 		if m.Truncated || m.Creds != nil || m.Pidfd != nil {
-			extra := L.NewTable()
+			extra := L.CreateTable(0, 5)
 			extra.RawSetString("truncated", lua.LBool(m.Truncated))
 			if m.Creds != nil {
 				extra.RawSetString("pid", lua.LNumber(m.Creds.Pid))
@@ -462,7 +462,7 @@ func (rt *Runtime) sockPeer(L *lua.LState) int {
 	if err != nil {
 		return rt.raise(L, err)
 	}
-	t := L.NewTable()
+	t := L.CreateTable(0, 4)
 	t.RawSetString("pid", lua.LNumber(p.Pid))
 	t.RawSetString("uid", lua.LNumber(p.Uid))
 	t.RawSetString("gid", lua.LNumber(p.Gid))
@@ -479,7 +479,7 @@ func (rt *Runtime) sockParse(L *lua.LState) int {
 	if err != nil {
 		return rt.raise(L, err)
 	}
-	t := L.NewTable()
+	t := L.CreateTable(0, 4)
 	kinds := map[addr.Kind]string{addr.Unix: "unix", addr.Abstract: "abstract", addr.TCP: "tcp", addr.TCP6: "tcp6", addr.UDP: "udp", addr.UDP6: "udp6", addr.FD: "fd"}
 	t.RawSetString("kind", lua.LString(kinds[a.Kind]))
 	t.RawSetString("string", lua.LString(a.String()))

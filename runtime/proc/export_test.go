@@ -9,3 +9,7 @@ var SpawnSteps = []string{"mark-inherited", "rlimit", "notify", "notify-pipe", "
 
 // Handoffs is how many requests o's spawner thread has served.
 func Handoffs(o *Owner) int64 { return o.spawner.handoffs.Load() }
+
+// SetAfterFork makes f run between each fork of o's and the child's
+// registration (tests only).
+func SetAfterFork(o *Owner, f func(pid int)) { o.afterFork = f }

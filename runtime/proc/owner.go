@@ -37,6 +37,9 @@ type Owner struct {
 
 	// failAt, set only by tests, makes the named step of a spawn fail.
 	failAt string
+	// afterFork, set only by tests, runs between a child's fork and its
+	// registration (where a concurrent Close can fall).
+	afterFork func(pid int)
 }
 
 // OwnerOptions configure NewOwner.
@@ -116,11 +119,18 @@ func (o *Owner) inject(step string) error {
 	return nil
 }
 
-func (o *Owner) add(p *Proc) {
+// add records a started child, or reports false when Close has begun:
+// Close lists the children once, so one registered after that would be
+// ended by nobody.
+func (o *Owner) add(p *Proc) bool {
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return false
+	}
 	o.live[p] = struct{}{}
 	o.pids[p.Pid] = true
-	o.mu.Unlock()
+	return true
 }
 
 func (o *Owner) forget(p *Proc) {

@@ -245,3 +245,50 @@ func TestOrphanZombiesReapedWhenExitsAreThrottled(t *testing.T) {
 		t.Fatalf("orphaned zombies never reaped: %v", z)
 	}
 }
+
+// TestCloseDuringSpawnEndsTheNewChild: a Close that falls between a
+// child's fork and its registration (a Go caller spawning from one
+// goroutine while another closes the owner) lists the children before this
+// one is among them. The spawn must then end the child itself and fail,
+// not return a child that nobody will end.
+func TestCloseDuringSpawnEndsTheNewChild(t *testing.T) {
+	leakcheck.Check(t)
+	var bad []string
+	done := make(chan struct{})
+	// A goroutine of its own: the pinned thread it locks ends with it.
+	go func() {
+		defer close(done)
+		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		defer o.Close(time.Second)
+		born := 0
+		proc.SetAfterFork(o, func(pid int) {
+			born = pid
+			o.Close(time.Second) // the pinned path holds no lock Close needs
+		})
+		p, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}, Stdio: [3]proc.Stdio{proc.StdioPipe, proc.StdioNull, proc.StdioNull}})
+		if err == nil {
+			bad = append(bad, "the spawn returned a child after its owner was closed")
+			p.Kill(unix.SIGKILL)
+			p.Wait(0)
+			return
+		}
+		if !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "closed during the spawn") {
+			bad = append(bad, "error: "+err.Error())
+		}
+		if born == 0 {
+			bad = append(bad, "no child was forked")
+			return
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(born)); err == nil {
+			bad = append(bad, "the child born during Close is still there")
+		}
+	}()
+	<-done // leakcheck counts the descriptors: the stdin pipe must be gone
+	for _, b := range bad {
+		t.Error(b)
+	}
+}

@@ -296,7 +296,19 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 		}
 	}
 	p.Pidfd = fdio.Own(pidfd)
-	o.add(p)
+	if o.afterFork != nil {
+		o.afterFork(pid)
+	}
+	if !o.add(p) {
+		// Close ran while this child was being born (a Go caller spawning
+		// from another goroutine): it is ended here, as Close would have.
+		release()
+		if p.Kill(unix.SIGKILL) == nil {
+			p.Wait(0)
+		}
+		p.Pidfd.Close()
+		return nil, sys.Errorf("spawn", a.Argv0(), unix.EBADF, "the runtime that owns children was closed during the spawn")
+	}
 	release()
 	if a.Detach && o.reaper != nil {
 		o.reaper.Spare(pid)

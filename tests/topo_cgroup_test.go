@@ -68,7 +68,14 @@ func newOwnCgroup(t *testing.T) *ownCgroup {
 	g := &ownCgroup{path: p, fd: fd}
 	t.Cleanup(func() {
 		syscall.Close(g.fd)
-		os.Remove(g.path)
+		// What fdwire left was reported by the test (left); removing it
+		// here keeps a failed run from littering the machine's cgroups.
+		for _, sub := range g.left() {
+			os.Remove(sub)
+		}
+		if err := os.Remove(g.path); err != nil {
+			t.Logf("cgroup %s not removed: %v", g.path, err)
+		}
 	})
 	return g
 }

@@ -24,22 +24,65 @@ type Batch struct {
 	fds  []*FD // nil until the first handle is made
 	reg  *Registry
 	open int // entries still owned here as numbers
+	// prev and next link the batch into reg's list (guarded by reg.mu):
+	// recording and forgetting one per message is a few pointer writes,
+	// where a map insert and delete hashed.
+	prev, next *Batch
+	// small holds the numbers of a batch this short (the usual one or two
+	// of a control message) with no slice of their own.
+	small [2]int32
 }
 
 // AdoptBatch takes ownership of nums (close-on-exec descriptor numbers;
 // the slice is kept) and records them as one entry.
 func (r *Registry) AdoptBatch(nums []int32) *Batch {
-	b := &Batch{nums: nums, reg: r, open: len(nums)}
-	if len(nums) == 0 {
-		return b
-	}
-	r.mu.Lock()
-	if r.batches == nil {
-		r.batches = map[*Batch]struct{}{}
-	}
-	r.batches[b] = struct{}{}
-	r.mu.Unlock()
+	b := &Batch{}
+	r.adoptBatch(b, nums)
 	return b
+}
+
+// AdoptBatchInto is AdoptBatch into b, a zero Batch the caller allocated
+// (as part of a value of its own, so one receive makes one object), with
+// nums copied: the caller may reuse its slice at once.
+func (r *Registry) AdoptBatchInto(b *Batch, nums []int32) {
+	if len(nums) <= len(b.small) {
+		r.adoptBatch(b, append(b.small[:0], nums...))
+		return
+	}
+	r.adoptBatch(b, append([]int32(nil), nums...))
+}
+
+func (r *Registry) adoptBatch(b *Batch, nums []int32) {
+	b.nums, b.open = nums, len(nums)
+	if len(nums) == 0 {
+		return
+	}
+	b.reg = r
+	r.mu.Lock()
+	b.next = r.batches
+	if b.next != nil {
+		b.next.prev = b
+	}
+	r.batches = b
+	r.nbatches++
+	r.mu.Unlock()
+}
+
+// unlinkBatch forgets b, which was recorded in r; each batch is unlinked
+// once, by whoever took its reg (under b.mu) and found it set.
+func (r *Registry) unlinkBatch(b *Batch) {
+	r.mu.Lock()
+	if b.prev != nil {
+		b.prev.next = b.next
+	} else if r.batches == b {
+		r.batches = b.next
+	}
+	if b.next != nil {
+		b.next.prev = b.prev
+	}
+	b.prev, b.next = nil, nil
+	r.nbatches--
+	r.mu.Unlock()
 }
 
 // BatchOf groups handles that already exist (and stay as they are) as a
@@ -87,9 +130,7 @@ func (b *Batch) Handle(i int) *FD {
 		// unlisted in between.
 		reg.Adopt(f, nil)
 		if last {
-			reg.mu.Lock()
-			delete(reg.batches, b)
-			reg.mu.Unlock()
+			reg.unlinkBatch(b)
 		}
 	}
 	return f
@@ -157,9 +198,13 @@ func (b *Batch) AppendNums(dst []int) (out []int, closed int, ok bool) {
 // CloseBatch closes them. Closing again does nothing.
 func (b *Batch) Close() error {
 	b.mu.Lock()
+	var small [8]int // the numbers of a usual batch, without an allocation
 	var nums []int
 	if b.open > 0 {
-		nums = make([]int, 0, b.open)
+		nums = small[:0]
+		if b.open > len(small) {
+			nums = make([]int, 0, b.open)
+		}
 		for i, n := range b.nums {
 			if n >= 0 {
 				nums = append(nums, int(n))
@@ -173,9 +218,7 @@ func (b *Batch) Close() error {
 	b.reg = nil
 	b.mu.Unlock()
 	if reg != nil {
-		reg.mu.Lock()
-		delete(reg.batches, b)
-		reg.mu.Unlock()
+		reg.unlinkBatch(b)
 	}
 	first := closeRuns(nums)
 	if fds != nil {
@@ -222,8 +265,8 @@ func closeRuns(nums []int) error {
 func (r *Registry) batchList() []*Batch {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*Batch, 0, len(r.batches))
-	for b := range r.batches {
+	out := make([]*Batch, 0, r.nbatches)
+	for b := r.batches; b != nil; b = b.next {
 		out = append(out, b)
 	}
 	return out

@@ -73,3 +73,44 @@ func TestBatchOwnsNumbersUntilTouched(t *testing.T) {
 		t.Fatal("empty batch recorded")
 	}
 }
+
+// AdoptBatchInto copies the numbers (short ones into the batch itself):
+// the caller's slice can be reused at once, and batches recorded and
+// closed in any order leave the registry's list whole.
+func TestAdoptBatchIntoCopiesAndLinks(t *testing.T) {
+	before := CountOpen()
+	r := NewRegistry()
+	var bs []*Batch
+	for _, n := range []int{1, 2, 3, 7} {
+		nums := dupNums(t, n)
+		b := &Batch{}
+		r.AdoptBatchInto(b, nums)
+		want := append([]int32(nil), nums...)
+		for i := range nums {
+			nums[i] = -5 // the caller reuses its slice
+		}
+		for i, w := range want {
+			if b.Num(i) != int(w) {
+				t.Fatalf("batch of %d: entry %d is %d, want %d", n, i, b.Num(i), w)
+			}
+		}
+		bs = append(bs, b)
+	}
+	if r.Len() != 13 || len(r.batchList()) != 4 {
+		t.Fatalf("len %d, %d batches", r.Len(), len(r.batchList()))
+	}
+	// middle, head, by handles, tail: each unlink keeps the rest listed
+	bs[1].Close()
+	bs[3].Close()
+	bs[0].Handle(0).Close()
+	if r.Len() != 3 || len(r.batchList()) != 1 || r.batchList()[0] != bs[2] {
+		t.Fatalf("len %d, batches %v", r.Len(), r.batchList())
+	}
+	if err := r.CloseAll(); err != nil || CountOpen() != before || r.Len() != 0 || len(r.batchList()) != 0 {
+		t.Fatalf("closeall: %v, open %d want %d", err, CountOpen(), before)
+	}
+	r.AdoptBatchInto(&Batch{}, nil)
+	if len(r.batchList()) != 0 {
+		t.Fatal("empty batch recorded")
+	}
+}

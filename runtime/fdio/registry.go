@@ -20,8 +20,10 @@ type Registry struct {
 	mu  sync.Mutex
 	tab []slot
 	n   int
-	// batches own raw numbers with no handle made yet (numbatch.go).
-	batches map[*Batch]struct{}
+	// batches own raw numbers with no handle made yet (numbatch.go): a
+	// list linked through the batches themselves, nbatches long.
+	batches  *Batch
+	nbatches int
 }
 
 type slot struct {
@@ -92,8 +94,8 @@ func (r *Registry) remove(f *FD, n int) {
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	n := r.n
-	bs := make([]*Batch, 0, len(r.batches))
-	for b := range r.batches {
+	bs := make([]*Batch, 0, r.nbatches)
+	for b := r.batches; b != nil; b = b.next {
 		bs = append(bs, b)
 	}
 	r.mu.Unlock()

@@ -22,6 +22,10 @@ import (
 type fdBatch struct {
 	b   *fdio.Batch
 	uds []*lua.LUserData // the handles made so far (nil until the first)
+	// A received batch's userdata and Batch live here, so a receive makes
+	// one object for them (four before: userdata, fdBatch, Batch, numbers).
+	ud  lua.LUserData
+	own fdio.Batch
 }
 
 // newBatch groups handles that already exist (owned; adopted here).
@@ -34,8 +38,14 @@ func (rt *Runtime) newBatch(L *lua.LState, fds []*fdio.FD) *lua.LUserData {
 
 // newRawBatch owns nums (one receive's descriptor numbers) as one registry
 // entry, with no handle made for any of them yet.
+// nums is copied: the caller may reuse it.
 func (rt *Runtime) newRawBatch(L *lua.LState, nums []int32) *lua.LUserData {
-	return rt.batchValue(L, rt.fds.AdoptBatch(nums))
+	fb := &fdBatch{}
+	fb.b = &fb.own
+	rt.fds.AdoptBatchInto(fb.b, nums)
+	// What L.NewUserData and L.SetMetatable would set.
+	fb.ud = lua.LUserData{Value: fb, Env: L.Env, Metatable: rt.batchMeta}
+	return &fb.ud
 }
 
 // batchOfOwned makes a batch of fds that the runtime already owns (their

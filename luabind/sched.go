@@ -231,17 +231,37 @@ func (rt *Runtime) parkWhere(L *lua.LState, op string, where func() (*fdio.FD, i
 // already did (Fd:write's bytes written) to whatever error ends it,
 // including a timeout or a cancel, so a partial result is never lost.
 func (rt *Runtime) parkCall(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error), progress func(errv *lua.LTable)) int {
-	t := rt.sched.current
 	// Most calls finish at once (data queued, room to write), and telling
 	// whether this call could yield walks the Go stack: try first. (No
 	// closure is made on this path: it is every relay's hot path.)
 	tried := false
-	if t != nil && L != rt.L && t.cancelled == nil {
+	if canTryFirst(rt, L) {
 		if n, done := rt.tryFirst(L, try, progress); done {
 			return n
 		}
 		tried = true
 	}
+	return rt.parkRest(L, op, where, timeout, try, progress, tried)
+}
+
+// canTryFirst is parkCall's condition for trying before it parks: a
+// binding that makes its own first try (with no closure, on its hot path)
+// under this same condition, and got EAGAIN, goes on with parkAfterTry.
+func canTryFirst(rt *Runtime, L *lua.LState) bool {
+	t := rt.sched.current
+	return t != nil && L != rt.L && t.cancelled == nil
+}
+
+// parkAfterTry is parkCall for a binding that has just tried once itself,
+// when canTryFirst held, and got EAGAIN: the same wait, without a second
+// try (one system call) before it.
+func (rt *Runtime) parkAfterTry(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error), progress func(errv *lua.LTable)) int {
+	return rt.parkRest(L, op, where, timeout, try, progress, true)
+}
+
+// parkRest is parkCall after its first try (tried) or without one.
+func (rt *Runtime) parkRest(L *lua.LState, op string, where func() (*fdio.FD, int16), timeout time.Duration, try func() ([]lua.LValue, error), progress func(errv *lua.LTable), tried bool) int {
+	t := rt.sched.current
 	fail := func(ev lua.LValue) lua.LValue { return rt.withProgress(L, ev, progress) }
 	raiseV := func(ev lua.LValue) int { L.Error(fail(ev), 0); return 0 }
 	yk := yieldNo

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -418,42 +419,106 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 	}
 	o.MaxData = int(opts.Int("size", RangeSize, 0))
 	o.Raw = batch
-	return rt.park(L, "recvfds", s, unix.POLLIN, opts.Timeout(), func() ([]lua.LValue, error) {
-		m, err := sock.TryRecvFds(s, o)
-		if err != nil {
+	timeout := opts.Timeout()
+	// Most receives find a message queued: try here, where nothing
+	// escapes (the closures of a wait, a result slice), as sendfds does.
+	if canTryFirst(rt, L) {
+		var buf [3]lua.LValue
+		res, err := rt.recvOnce(L, s, o, buf[:0])
+		switch {
+		case err == nil:
+			return rt.pushOK(L, res)
+		case !fdio.IsAgain(err):
+			return rt.raise(L, err)
+		}
+		return rt.parkAfterTry(L, "recvfds", func() (*fdio.FD, int16) { return s, unix.POLLIN }, timeout, func() ([]lua.LValue, error) {
+			return rt.recvOnce(L, s, o, nil)
+		}, nil)
+	}
+	return rt.park(L, "recvfds", s, unix.POLLIN, timeout, func() ([]lua.LValue, error) {
+		return rt.recvOnce(L, s, o, nil)
+	})
+}
+
+// recvScratch is one receive's reusable state: the message (with its data
+// buffer and number list) and the last data string made, boxed, which the
+// next message with the same bytes shares (a run of equal small control
+// messages is the common case; a string in an interface is an
+// allocation). Only buffers and immutable strings: no owner state.
+type recvScratch struct {
+	m       sock.Message
+	last    lua.LValue
+	lastStr string
+}
+
+var recvScratchPool = sync.Pool{New: func() any { return &recvScratch{} }}
+
+// recvScratchMax is the largest data buffer a pooled receive keeps; a
+// larger receive gets its own (one huge receive must not pin its buffer).
+const recvScratchMax = 1 << 16
+
+// recvOnce is one sock.recvfds try: its results appended to dst (list or
+// batch, data, and extra when the kernel said more), or EAGAIN.
+func (rt *Runtime) recvOnce(L *lua.LState, s *fdio.FD, o sock.RecvOptions, dst []lua.LValue) ([]lua.LValue, error) {
+	var m *sock.Message
+	var rs *recvScratch
+	if o.MaxData <= recvScratchMax {
+		rs = recvScratchPool.Get().(*recvScratch)
+		defer recvScratchPool.Put(rs)
+		if err := sock.TryRecvFdsInto(s, o, &rs.m); err != nil {
 			return nil, err
 		}
-		var list lua.LValue
-		if batch {
-			list = rt.newRawBatch(L, m.Nums)
-		} else {
-			// Sized to the fds: NewTable's default hash part (a 32-entry Go
-			// map, made and cleared per message) showed in the receive profile.
-			t := L.CreateTable(len(m.Fds), 0)
-			for _, f := range m.Fds {
-				t.Append(rt.newFd(L, f))
-			}
-			list = t
+		m = &rs.m
+	} else {
+		var err error
+		if m, err = sock.TryRecvFds(s, o); err != nil {
+			return nil, err
 		}
-		if m.EOF {
-			return []lua.LValue{list, lua.LNil}, nil
+	}
+	var list lua.LValue
+	if o.Raw {
+		list = rt.newRawBatch(L, m.Nums)
+	} else {
+		// Sized to the fds: NewTable's default hash part (a 32-entry Go
+		// map, made and cleared per message) showed in the receive profile.
+		t := L.CreateTable(len(m.Fds), 0)
+		for _, f := range m.Fds {
+			t.Append(rt.newFd(L, f))
 		}
-		res := []lua.LValue{list, lua.LString(m.Data)}
-		if m.Truncated || m.Creds != nil || m.Pidfd != nil {
-			extra := L.CreateTable(0, 5)
-			extra.RawSetString("truncated", lua.LBool(m.Truncated))
-			if m.Creds != nil {
-				extra.RawSetString("pid", lua.LNumber(m.Creds.Pid))
-				extra.RawSetString("uid", lua.LNumber(m.Creds.Uid))
-				extra.RawSetString("gid", lua.LNumber(m.Creds.Gid))
-			}
-			if m.Pidfd != nil {
-				extra.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
-			}
-			res = append(res, extra)
+		list = t
+	}
+	if m.EOF {
+		return append(dst, list, lua.LNil), nil
+	}
+	var data lua.LValue
+	switch {
+	case rs == nil:
+		data = lua.LString(m.Data)
+	case rs.last != nil && len(m.Data) == len(rs.lastStr) && string(m.Data) == rs.lastStr:
+		data = rs.last
+	default:
+		rs.lastStr = string(m.Data)
+		rs.last = lua.LString(rs.lastStr)
+		data = rs.last
+		if len(m.Data) > 256 {
+			rs.last, rs.lastStr = nil, "" // keep only small strings
 		}
-		return res, nil
-	})
+	}
+	dst = append(dst, list, data)
+	if m.Truncated || m.Creds != nil || m.Pidfd != nil {
+		extra := L.CreateTable(0, 5)
+		extra.RawSetString("truncated", lua.LBool(m.Truncated))
+		if m.Creds != nil {
+			extra.RawSetString("pid", lua.LNumber(m.Creds.Pid))
+			extra.RawSetString("uid", lua.LNumber(m.Creds.Uid))
+			extra.RawSetString("gid", lua.LNumber(m.Creds.Gid))
+		}
+		if m.Pidfd != nil {
+			extra.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
+		}
+		dst = append(dst, extra)
+	}
+	return dst, nil
 }
 
 func (rt *Runtime) sockPeer(L *lua.LState) int {

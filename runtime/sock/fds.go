@@ -210,19 +210,46 @@ type RecvOptions struct {
 // were consumed with it: the error keeps them (Facts "data"), with
 // "arrived", the count of descriptors that arrived and were closed.
 func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
-	n, err := s.Num()
-	if err != nil {
+	o, oobLen := o.sized()
+	// The receive buffers are reused scratch space (a fresh 4 KiB buffer
+	// per message was most of this call's garbage); the data is copied out.
+	sc := getScratch(o.MaxData, oobLen)
+	defer putScratch(sc)
+	m := &Message{}
+	if err := tryRecv(s, o, m, sc.data[:o.MaxData], sc.oob[:oobLen]); err != nil {
 		return nil, err
 	}
+	m.Data = append([]byte(nil), m.Data...)
+	return m, nil
+}
+
+// TryRecvFdsInto is TryRecvFds for a caller that receives message after
+// message into one Message: m is overwritten, and m.Data is read into
+// m.Data's own backing array (grown to MaxData when it is smaller), so
+// the data is valid until the next receive into m, and a receive makes
+// no Message, data copy or number list of its own (m.Nums keeps its
+// array too). Everything else is TryRecvFds's, errors included (an
+// error's data fact is a copy).
+func TryRecvFdsInto(s *fdio.FD, o RecvOptions, m *Message) error {
+	o, oobLen := o.sized()
+	buf, nums := m.Data[:cap(m.Data)], m.Nums[:0]
+	if len(buf) < o.MaxData {
+		buf = make([]byte, o.MaxData)
+	}
+	*m = Message{Data: buf[:0], Nums: nums}
+	sc := getScratch(0, oobLen)
+	defer putScratch(sc)
+	return tryRecv(s, o, m, buf[:o.MaxData], sc.oob[:oobLen])
+}
+
+// sized is o with its defaults filled in, and the control buffer length
+// it needs.
+func (o RecvOptions) sized() (RecvOptions, int) {
 	if o.MaxFds <= 0 && !o.NoFds {
 		o.MaxFds = MaxFdsPerMessage
 	}
 	if o.MaxData <= 0 {
 		o.MaxData = 4096
-	}
-	typ, err := typeFor("recvfds", s)
-	if err != nil {
-		return nil, err
 	}
 	oobLen := 0
 	if o.MaxFds > 0 {
@@ -236,25 +263,36 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 	// descriptors beyond MaxFds; more than MaxFds is refused below exactly
 	// as a kernel truncation is.
 	oobLen += unix.CmsgSpace(unix.SizeofUcred) + unix.CmsgSpace(4)
-	// The receive buffers are reused scratch space (a fresh 4 KiB buffer
-	// per message was most of this call's garbage); the data is copied out.
-	sc := getScratch(o.MaxData, oobLen)
-	defer putScratch(sc)
-	buf, oob := sc.data[:o.MaxData], sc.oob[:oobLen]
+	return o, oobLen
+}
+
+// tryRecv is one receive into m (zero but for the Nums array to append
+// to) with buf and oob as its buffers; m.Data is a slice of buf, except
+// in an error, which keeps a copy.
+func tryRecv(s *fdio.FD, o RecvOptions, m *Message, buf, oob []byte) error {
+	n, err := s.Num()
+	if err != nil {
+		return err
+	}
+	typ, err := typeFor("recvfds", s)
+	if err != nil {
+		return err
+	}
 	r, oobn, flags, err := sys.RecvmsgDontwait(n, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		if fdio.IsAgain(err) {
-			return nil, fdio.ErrAgain
+			return fdio.ErrAgain
 		}
-		return nil, sys.Wrap("recvfds", sys.FdAddr(n), unwrapErrno(err))
+		return sys.Wrap("recvfds", sys.FdAddr(n), unwrapErrno(err))
 	}
-	m := &Message{Data: append([]byte(nil), buf[:r]...), Truncated: flags&unix.MSG_TRUNC != 0}
+	m.Data, m.Truncated = buf[:r], flags&unix.MSG_TRUNC != 0
 	if err := parseControl(oob[:oobn], m, o.Raw); err != nil {
 		m.closeAll()
-		return nil, sys.Wrap("recvfds", sys.FdAddr(n), err)
+		return sys.Wrap("recvfds", sys.FdAddr(n), err)
 	}
 	if flags&unix.MSG_CTRUNC != 0 || m.count() > o.MaxFds {
-		return nil, truncated(n, m, o)
+		m.Data = append([]byte(nil), m.Data...) // the error keeps it
+		return truncated(n, m, o)
 	}
 	if r == 0 && m.count() == 0 && m.Creds == nil {
 		switch typ {
@@ -267,12 +305,13 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 			// descriptors costs one system call, not two.
 			rev, err := fdio.Ready(n, unix.POLLRDHUP)
 			if err != nil {
-				return nil, err
+				m.closeAll()
+				return err
 			}
 			m.EOF = rev&(unix.POLLRDHUP|unix.POLLHUP) != 0
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // truncated builds the error of a receive whose descriptors did not all

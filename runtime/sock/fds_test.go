@@ -183,3 +183,46 @@ func TestPeerCredentials(t *testing.T) {
 		p.Pidfd.Close()
 	}
 }
+
+// TryRecvFdsInto reuses one Message: each receive overwrites the data (in
+// the same backing array) and numbers, the descriptors are owned numbers
+// as with Raw, and a truncation's error keeps a copy of its data that the
+// next receive into the same Message does not overwrite.
+func TestRecvIntoReusesAndKeepsErrors(t *testing.T) {
+	leakcheck.Check(t)
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	var m Message
+	for i, d := range []string{"first", "2nd", "third!"} {
+		if _, err := TrySendFds(a, []*fdio.FD{a}, []byte(d)); err != nil {
+			t.Fatal(err)
+		}
+		if err := TryRecvFdsInto(b, RecvOptions{Raw: true, MaxData: 64}, &m); err != nil {
+			t.Fatal(err)
+		}
+		if string(m.Data) != d || len(m.Nums) != 1 || m.Fds != nil || m.EOF {
+			t.Fatalf("round %d: data %q nums %v", i, m.Data, m.Nums)
+		}
+		if fl, err := unix.FcntlInt(uintptr(m.Nums[0]), unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+			t.Fatalf("received fd %d not close-on-exec: %v", m.Nums[0], err)
+		}
+		sys.Close(int(m.Nums[0]))
+	}
+	TrySendFds(a, []*fdio.FD{a, a, a}, []byte("kept"))
+	err := TryRecvFdsInto(b, RecvOptions{Raw: true, MaxFds: 1}, &m)
+	var se *sys.Error
+	if !errors.As(err, &se) || se.Name() != "MSG_CTRUNC" {
+		t.Fatalf("err = %v", err)
+	}
+	TrySendFds(a, nil, []byte("over"))
+	if err := TryRecvFdsInto(b, RecvOptions{}, &m); err != nil || string(m.Data) != "over" {
+		t.Fatalf("after: %q %v", m.Data, err)
+	}
+	if d, _ := se.Facts["data"].([]byte); string(d) != "kept" {
+		t.Fatalf("the error's data became %q", d)
+	}
+	// end of stream reads as EOF with nothing owned
+	a.Close()
+	if err := TryRecvFdsInto(b, RecvOptions{Raw: true}, &m); err != nil || !m.EOF || len(m.Nums) != 0 {
+		t.Fatalf("eof: %+v %v", m, err)
+	}
+}

@@ -364,8 +364,10 @@ func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 	const fn = "fd.close"
 	// Every entry is checked before any is closed: a bad entry in the
 	// middle must not leave the call half done.
-	var fds []*fdio.FD
-	var batches []*fdio.Batch
+	// fd.close(h) and fd.close(batch), the usual calls, allocate nothing.
+	var smallFds [2]*fdio.FD
+	var smallBatches [2]*fdio.Batch
+	fds, batches := smallFds[:0], smallBatches[:0]
 	check := func(v lua.LValue, arg, idx int) {
 		ud, ok := v.(*lua.LUserData)
 		var f *fdio.FD
@@ -407,7 +409,7 @@ func (rt *Runtime) fdCloseMany(L *lua.LState) int {
 	if first != nil {
 		return rt.raise(L, first)
 	}
-	L.Push(lua.LNumber(n))
+	L.Push(boxedInt(n))
 	return 1
 }
 

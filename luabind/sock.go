@@ -270,14 +270,23 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	s := rt.checkOpenFd(L, fn, 1, "s")
 	var fds []*fdio.FD
 	var small [4]*fdio.FD // the usual one or few descriptors, without an allocation
+	// The numbers, read once while each entry is checked open, for the
+	// first try below (the check and the send are one step: no Lua code
+	// runs between them). A longer list is read again at the send.
+	var numBuf [16]int
+	nums := numBuf[:0]
 	list, ok := L.Get(2).(*lua.LTable)
 	n := 0
 	batch, isBatch := rawBatchOf(L.Get(2))
 	if isBatch {
 		// Sent as numbers: no handle is made for untouched entries.
 		for i := 0; i < batch.Len(); i++ {
-			if batch.Closed(i) {
+			num := batch.Num(i)
+			if num < 0 {
 				return rt.argErrno(L, unix.EBADF, fn, 2, "fds", "fds[%d] (a batch entry) is a closed handle", i+1)
+			}
+			if len(nums) < cap(nums) {
+				nums = append(nums, num)
 			}
 		}
 	} else if !ok {
@@ -304,10 +313,14 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 			}
 			return rt.argError(L, fn, 2, "fds", "fds[%d] is a %s, not an Fd handle%s", i, typeName(v), hint)
 		}
-		if f.Closed() {
+		num := f.Raw()
+		if num < 0 {
 			return rt.argErrno(L, unix.EBADF, fn, 2, "fds", "fds[%d] is a closed handle", i)
 		}
 		fds = append(fds, f)
+		if len(nums) < cap(nums) {
+			nums = append(nums, num)
+		}
 	}
 	var data []byte
 	args := rt.Args(L, fn)
@@ -341,20 +354,36 @@ func (rt *Runtime) sockSendfds(L *lua.LState) int {
 	// build the waiting machinery (closures, a copy of fds) only for a
 	// send that has to wait or finish a long stream payload. The
 	// condition is parkCall's own for trying first.
-	if t := rt.sched.current; t != nil && L != rt.L && t.cancelled == nil {
-		w, err := trySendFirst(s, fds, batch, isBatch, data)
+	if canTryFirst(rt, L) {
+		var w int
+		var err error
+		if len(nums) == count {
+			w, err = sock.TrySendNums(s, nums, data)
+		} else {
+			w, err = trySendFirst(s, fds, batch, isBatch, data)
+		}
 		switch {
 		case err == nil && (len(data) == 0 || w >= len(data)):
 			L.Push(lua.LTrue)
-			L.Push(lua.LNumber(len(data)))
+			L.Push(boxedInt(len(data)))
 			return 2
 		case err == nil: // the fds went with the first bytes; the rest follows
-			return rt.sendfdsWait(L, s, nil, nil, false, data, count, timeout, true, w)
+			return rt.sendfdsWait(L, s, nil, nil, false, data, count, timeout, true, w, true)
 		case !fdio.IsAgain(err): // nothing went: no progress to report
 			return rt.raise(L, err)
 		}
+		return rt.sendfdsWait(L, s, append([]*fdio.FD(nil), fds...), batch, isBatch, data, count, timeout, false, 0, true)
 	}
-	return rt.sendfdsWait(L, s, append([]*fdio.FD(nil), fds...), batch, isBatch, data, count, timeout, false, 0)
+	return rt.sendfdsWait(L, s, append([]*fdio.FD(nil), fds...), batch, isBatch, data, count, timeout, false, 0, false)
+}
+
+// boxedInt is n as a Lua value, shared for small n (a number put in an
+// interface is an allocation).
+func boxedInt(n int) lua.LValue {
+	if n >= 0 && n < len(smallKeys) {
+		return smallKeys[n]
+	}
+	return lua.LNumber(n)
 }
 
 // trySendFirst is sendfds's first attempt, which carries the descriptors
@@ -368,8 +397,9 @@ func trySendFirst(s *fdio.FD, fds []*fdio.FD, batch *fdio.Batch, isBatch bool, d
 
 // sendfdsWait is sock.sendfds that waits for room: from the start (sent
 // false), or, once the descriptors went with the first off bytes, for the
-// rest of a stream payload.
-func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch *fdio.Batch, isBatch bool, data []byte, count int, timeout time.Duration, sent bool, off int) int {
+// rest of a stream payload. tried says sockSendfds has just tried (and
+// canTryFirst held), so the wait needs no try before it.
+func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch *fdio.Batch, isBatch bool, data []byte, count int, timeout time.Duration, sent bool, off int, tried bool) int {
 	where := func() (*fdio.FD, int16) { return s, unix.POLLOUT }
 	// Once the descriptors have gone (with the first byte), an error on
 	// the rest of a long stream payload still says so: delivered = n,
@@ -382,7 +412,7 @@ func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch 
 			e.RawSetString("msg", lua.LString(lua.LVAsString(e.RawGetString("msg"))+fmt.Sprintf(" (after the %d descriptors and %d of %d bytes were delivered)", count, off, len(data))))
 		}
 	}
-	return rt.parkCall(L, "sendfds", where, timeout, func() ([]lua.LValue, error) {
+	try := func() ([]lua.LValue, error) {
 		if !sent {
 			w, err := trySendFirst(s, fds, batch, isBatch, data)
 			if err != nil {
@@ -404,7 +434,11 @@ func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch 
 			off += w
 		}
 		return []lua.LValue{lua.LNumber(len(data))}, nil
-	}, progress)
+	}
+	if tried {
+		return rt.parkAfterTry(L, "sendfds", where, timeout, try, progress)
+	}
+	return rt.parkCall(L, "sendfds", where, timeout, try, progress)
 }
 
 func (rt *Runtime) sockRecvfds(L *lua.LState) int {

@@ -52,3 +52,68 @@ func TestRecvfdsReusedBufferKeepsEachMessage(t *testing.T) {
 		assert(#fd.list() == start - 1, "a closed, nothing else left")
 	`)
 }
+
+// sendfds reads the numbers of up to 16 handles once, while checking
+// them open, and sends those; a longer list or a batch is read again at
+// the send. Either way a closed entry is refused before anything goes,
+// what arrives is what was named, in order, and a send that has to wait
+// for room (its first try got EAGAIN) still delivers every message whole.
+func TestSendfdsNumbersReadOnceAndWaiting(t *testing.T) {
+	mustRun(t, `
+		local a, b = sock.pair("seqpacket")
+		local start = #fd.list()
+		local pipes = {}
+		for i = 1, 10 do local r, w = fd.pipe(); pipes[#pipes + 1] = r; pipes[#pipes + 1] = w end
+		local function ino(h) return h:info().inode end
+		for _, n in ipairs({1, 2, 16, 17, 20}) do
+			local list = {}
+			for i = 1, n do list[i] = pipes[i] end
+			assert(sock.sendfds(a, list, "n" .. n) == #("n" .. n))
+			local got, data = sock.recvfds(b)
+			assert(data == "n" .. n and #got == n, data)
+			for i = 1, n do assert(ino(got[i]) == ino(list[i]), "entry " .. i) end
+			fd.close(got)
+		end
+		-- closed entries: refused, and nothing was sent
+		local r, w = fd.pipe()
+		w:close()
+		for _, n in ipairs({2, 17}) do
+			local list = {}
+			for i = 1, n - 1 do list[i] = pipes[i] end
+			list[n] = w
+			local ok, e = pcall(sock.sendfds, a, list, "x")
+			assert(not ok and e.name == "EBADF" and tostring(e):find("fds[" .. n .. "] is a closed handle", 1, true), tostring(e))
+		end
+		local ok, e = pcall(sock.recvfds, b, {timeout = 0})
+		assert(not ok and e.name == "ETIMEDOUT", "nothing was sent")
+		-- a batch with a closed entry
+		sock.sendfds(a, {r, pipes[1]}, "two")
+		local bt = sock.recvfds(b, {batch = true})
+		bt[2]:close()
+		ok, e = pcall(sock.sendfds, a, bt, "y")
+		assert(not ok and e.name == "EBADF", tostring(e))
+		fd.close(bt)
+		-- fill the socket, then sends wait for the receiver: all arrive
+		local sent = 0
+		while true do
+			local ok = pcall(sock.sendfds, a, {r}, "fill", {timeout = 0})
+			if not ok then break end
+			sent = sent + 1
+		end
+		local got = 0
+		local reader = task.spawn(function()
+			for i = 1, sent + 50 do
+				local l, d = sock.recvfds(b, {batch = true})
+				assert(#l == 1 and (d == "fill" or d == "more"), d)
+				fd.close(l)
+				got = got + 1
+			end
+		end)
+		for i = 1, 50 do assert(sock.sendfds(a, {r}, "more") == 4) end
+		reader:wait()
+		assert(got == sent + 50 and sent > 0)
+		fd.close(r)
+		for _, p in ipairs(pipes) do p:close() end
+		assert(#fd.list() == start)
+	`)
+}

@@ -86,6 +86,13 @@ func TrySendBatch(s *fdio.FD, b *fdio.Batch, data []byte) (int, error) {
 	return trySend(s, b.Len(), b.AppendNums, data)
 }
 
+// TrySendNums is TrySendFds for descriptor numbers the caller has just
+// read from handles it checked open (with nothing run in between that
+// could close them).
+func TrySendNums(s *fdio.FD, nums []int, data []byte) (int, error) {
+	return trySend(s, len(nums), func(dst []int) ([]int, int, bool) { return append(dst, nums...), -1, true }, data)
+}
+
 // trySend sends the k descriptors that appendNums reads (at this try, so
 // a handle closed while the caller waited is refused, not sent).
 func trySend(s *fdio.FD, k int, appendNums func([]int) ([]int, int, bool), data []byte) (int, error) {

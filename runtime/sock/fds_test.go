@@ -226,3 +226,28 @@ func TestRecvIntoReusesAndKeepsErrors(t *testing.T) {
 		t.Fatalf("eof: %+v %v", m, err)
 	}
 }
+
+// TrySendNums sends exactly the numbers given, and refuses more than
+// SCM_MAX_FD before any system call, as TrySendFds does.
+func TestTrySendNums(t *testing.T) {
+	leakcheck.Check(t)
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	n, _ := a.Num()
+	if _, err := TrySendNums(a, []int{n, n}, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	var m Message
+	if err := TryRecvFdsInto(b, RecvOptions{Raw: true}, &m); err != nil || string(m.Data) != "hi" || len(m.Nums) != 2 {
+		t.Fatalf("%q %v %v", m.Data, m.Nums, err)
+	}
+	for _, x := range m.Nums {
+		sys.Close(int(x))
+	}
+	many := make([]int, MaxFdsPerMessage+1)
+	for i := range many {
+		many[i] = n
+	}
+	if _, err := TrySendNums(a, many, []byte("x")); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("254 fds: %v", err)
+	}
+}

@@ -1,7 +1,9 @@
 package luabind
 
 import (
+	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -422,5 +424,70 @@ func TestTopoNativeTableAndDevIno(t *testing.T) {
 	`)
 	if out != "false EINVAL,false EINVAL,false EINVAL,false EINVAL,false EBADF,false EINVAL\n" {
 		t.Errorf("got %q", out)
+	}
+}
+
+// TestTopoEnvironment: what each process's environment holds: its own
+// env=, FDWIRE_TOPO_DIR, FDWIRE_TOPO_NAME, FDWIRE_PROC_NAME, each path or
+// abstract socket's FDWIRE_SOCK_<NAME>, then fdwire's environment without
+// LISTEN_* and NOTIFY_SOCKET; each variable once, the first of that list
+// winning (a nested topology's FDWIRE_* are the inner run's). The engine
+// builds the shared part once per topology; this pins what each process
+// gets. (proc.spawn hands the child its environment sorted.)
+func TestTopoEnvironment(t *testing.T) {
+	t.Setenv("LISTEN_FDS", "7")
+	t.Setenv("NOTIFY_SOCKET", "/outer/notify")
+	t.Setenv("FDWIRE_PROC_NAME", "outer-proc")
+	t.Setenv("FDWIRE_SOCK_API", "outer-api")
+	t.Setenv("FDWIRE_TEST_KEEP", "kept")
+	t.Setenv("HOME", "/outer/home")
+	out := mustRun(t, `
+		local top = topo.up({
+			name = "envtop",
+			sockets = { api = { path = "api.sock" }, ["ab-c"] = { abstract = "envtop-abc" } },
+			procs = {
+				a = { argv = { "env" }, env = { ZED = "1", HOME = "/h", FDWIRE_TOPO_NAME = "mine" }, expect = { exit = 0 } },
+				b = { argv = { "env" }, expect = { exit = 0 } },
+			},
+		})
+		local ok, r = top:wait()
+		assert(ok, tostring(r))
+		print(r.dir .. "\n--a--\n" .. r.procs.a.stdout .. "--b--\n" .. r.procs.b.stdout)
+	`)
+	dir, rest, _ := strings.Cut(out, "\n--a--\n")
+	a, b, _ := strings.Cut(rest, "--b--\n")
+	b = strings.TrimSuffix(b, "\n") // print's
+	inherited := func(skip ...string) []string {
+		var l []string
+		for _, kv := range os.Environ() {
+			k, _, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(kv, "LISTEN_") || k == "NOTIFY_SOCKET" || slices.Contains(skip, k) {
+				continue
+			}
+			l = append(l, kv)
+		}
+		return l
+	}
+	run := []string{"FDWIRE_TOPO_DIR", "FDWIRE_TOPO_NAME", "FDWIRE_PROC_NAME", "FDWIRE_SOCK_API", "FDWIRE_SOCK_AB_C"}
+	wantA := append([]string{"FDWIRE_TOPO_NAME=mine", "HOME=/h", "ZED=1",
+		"FDWIRE_TOPO_DIR=" + dir, "FDWIRE_PROC_NAME=a",
+		"FDWIRE_SOCK_API=" + dir + "/api.sock", "FDWIRE_SOCK_AB_C=@envtop-abc"},
+		inherited(append(run, "HOME", "ZED")...)...)
+	wantB := append([]string{"FDWIRE_TOPO_DIR=" + dir, "FDWIRE_TOPO_NAME=envtop", "FDWIRE_PROC_NAME=b",
+		"FDWIRE_SOCK_API=" + dir + "/api.sock", "FDWIRE_SOCK_AB_C=@envtop-abc"},
+		inherited(run...)...)
+	for _, c := range []struct {
+		name, got string
+		want      []string
+	}{{"a", a, wantA}, {"b", b, wantB}} {
+		got := strings.Split(strings.TrimSuffix(c.got, "\n"), "\n")
+		slices.Sort(got)
+		slices.Sort(c.want)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s's environment:\n got  %q\n want %q", c.name, got, c.want)
+		}
+	}
+	if !strings.Contains(a, "FDWIRE_TEST_KEEP=kept\n") {
+		t.Errorf("a lacks an inherited variable:\n%s", a)
 	}
 }

@@ -11,13 +11,21 @@ local function fail(place, fmt, ...)
 	util.errorf("topo.define", "EINVAL", place .. ": " .. msg)
 end
 
+local function by_type_then_value(a, b)
+	if type(a) == type(b) then return a < b end
+	return type(a) == "number"
+end
+
 local function sorted_keys(t)
-	local ks = {}
-	for k in pairs(t) do ks[#ks + 1] = k end
-	table.sort(ks, function(a, b)
-		if type(a) == type(b) then return a < b end
-		return type(a) == "number"
-	end)
+	local ks, mixed, first = {}, false, nil
+	for k in pairs(t) do
+		ks[#ks + 1] = k
+		first = first or type(k)
+		mixed = mixed or type(k) ~= first
+	end
+	-- Keys of one type sort by <, which table.sort does without calling
+	-- back into Lua (a 1000-process spec's names: ~10,000 calls fewer).
+	if mixed then table.sort(ks, by_type_then_value) else table.sort(ks) end
 	return ks
 end
 M.sorted_keys = sorted_keys

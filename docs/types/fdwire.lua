@@ -717,7 +717,11 @@ proc = {}
 ---
 ---**Errors name the field.** What can be checked before the fork is: the
 ---values (below), NUL bytes in argv and env, `cwd` (exists, is a directory,
----can be entered), the program. What fails after it (in Go's fork path or in
+---can be entered), the program. (A program given by an absolute path and
+---started without the trampoline, below, is checked by `execve` itself in
+---Go's fork path, before anything of it runs, and a failure is explained by
+---the same checks: the error is the one the check before the fork gives.)
+---What fails after it (in Go's fork path or in
 ---fdwire's trampoline) is attributed to the step that failed. The error has
 ---`field` (`"cwd"`, `"argv[0]"`, `"env"`, `"uid"`, `"groups"`, `"rlimits"`,
 ---`"pdeathsig"`, ...) and says it: `spawn true: ENOENT: cwd "/nonexistent":

@@ -13,3 +13,6 @@ func Handoffs(o *Owner) int64 { return o.spawner.handoffs.Load() }
 // SetAfterFork makes f run between each fork of o's and the child's
 // registration (tests only).
 func SetAfterFork(o *Owner, f func(pid int)) { o.afterFork = f }
+
+// LookPath is the pre-fork program check a spawn of name would make.
+func LookPath(op, name string) error { _, err := lookPath(op, name, nil); return err }

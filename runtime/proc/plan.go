@@ -23,6 +23,10 @@ type plan struct {
 	childOnly  []*fdio.FD  // parent copies of child-only ends, closed after start
 	parentEnds [3]*fdio.FD // StdioPipe parent ends
 	ready      *readiness
+	// execChecks: the program was not checked before the fork; execve
+	// checks it in Go's fork path and explainStartError explains a
+	// failure with the same checks (see prepare).
+	execChecks bool
 	tramp      *trampSpec
 	iso        *ns.Plan // namespaces and root (isolate.go)
 	cgroup     int      // the cgroup directory's number, -1 for none
@@ -102,10 +106,26 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 		return nil, &sys.Error{Op: op, Addr: a.Argv[0], Err: unix.EINVAL, Facts: map[string]any{"field": "pgroup"},
 			Hint: fmt.Sprintf("pgroup %d is not a process group id", a.Pgid)}
 	}
-	if a.Isolate != nil && a.Isolate.Exe != nil {
+	// Credentials always go through the trampoline, so that privdrop.Drop,
+	// which verifies the result, is the one implementation of the drop.
+	needTramp := a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || a.Cred != nil || forExec || a.Isolate != nil
+	switch {
+	case a.Isolate != nil && a.Isolate.Exe != nil:
 		pl.path = a.Argv[0] // the program is the exe handle
-	} else if pl.path, err = lookPath(op, a.Argv[0], pl.env); err != nil {
-		return nil, err
+	case !needTramp && strings.HasPrefix(a.Argv[0], "/"):
+		// An absolute path that Go's fork path execs directly is checked
+		// by that execve, before anything of the program runs, with the
+		// same credentials and root: a stat and an access(X_OK) here
+		// would only repeat it on every spawn. A failure is explained by
+		// the very checks lookPath makes (explainStartError), so the
+		// error is the same. (Through the trampoline the program is
+		// exec'd later and its failure reported from there: checked
+		// here.)
+		pl.path, pl.execChecks = a.Argv[0], true
+	default:
+		if pl.path, err = lookPath(op, a.Argv[0], pl.env); err != nil {
+			return nil, err
+		}
 	}
 	if err := o.inject("rlimit"); err != nil {
 		return nil, err
@@ -264,9 +284,7 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 	if err := prepareIsolation(a, forExec, pl); err != nil {
 		return nil, err
 	}
-	// Credentials always go through the trampoline, so that privdrop.Drop,
-	// which verifies the result, is the one implementation of the drop.
-	if a.Umask != nil || len(a.Rlimits) > 0 || len(a.Listen) > 0 || a.Cred != nil || forExec || pl.iso != nil {
+	if needTramp || pl.iso != nil {
 		t := &trampSpec{umask: -1, rlimits: a.Rlimits, listen: len(a.Listen) > 0, closeLow: closedLow, errFd: -1, prog: -1, dir: -1}
 		if a.Umask != nil {
 			t.umask = *a.Umask & 0o7777
@@ -453,7 +471,7 @@ func fieldError(op, prog, field string, err error, what string) error {
 // explainStartError names the field behind a failed fork+exec, whose
 // errno alone does not say which step failed: the working directory, the
 // identity, or the program.
-func explainStartError(op string, a Attr, path string, err error) error {
+func explainStartError(op string, a Attr, pl *plan, path string, err error) error {
 	en := sys.ErrnoOf(err)
 	prog := a.Argv[0]
 	switch en {
@@ -464,6 +482,13 @@ func explainStartError(op string, a Attr, path string, err error) error {
 			}
 			if en == unix.EACCES && a.Cred != nil {
 				return fieldError(op, prog, "cwd", err, fmt.Sprintf("cwd %q (as uid %d)", a.Dir, a.Cred.Uid))
+			}
+		}
+		if pl.execChecks {
+			// The error prepare's lookPath would have given before the
+			// fork (the program is a name with a /: lookPath's own path).
+			if perr := executable(path); perr != nil {
+				return programError(op, prog, perr, "")
 			}
 		}
 		return programError(op, prog, err, "")

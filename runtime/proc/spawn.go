@@ -273,7 +273,7 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	pid, ferr := o.fork(pl, path, argv, attr)
 	if ferr != nil {
 		release()
-		return nil, explainStartError("spawn", a, path, ferr)
+		return nil, explainStartError("spawn", a, pl, path, ferr)
 	}
 	p := &Proc{Pid: pid, Argv: a.Argv, Detach: a.Detach, Trampolined: pl.tramp != nil, owner: o, onSpawner: onSpawner}
 	if pidfd < 0 || o.failAt == "pidfd" {

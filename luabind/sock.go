@@ -441,19 +441,24 @@ func (rt *Runtime) sendfdsWait(L *lua.LState, s *fdio.FD, fds []*fdio.FD, batch 
 	return rt.parkCall(L, "sendfds", where, timeout, try, progress)
 }
 
+// rangeMaxFds is recvfds's opts.max.
+var rangeMaxFds = Range{0, sock.MaxFdsPerMessage, "a descriptor count", "SCM_MAX_FD"}
+
 func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 	const fn = "sock.recvfds"
 	s := rt.checkOpenFd(L, fn, 1, "s")
-	opts := rt.Args(L, fn).Opts(2, "opts", "max", "size", "timeout", "batch")
-	batch := opts.Bool("batch", false)
-	o := sock.RecvOptions{}
-	if opts.Has("max") {
-		o.MaxFds = int(opts.Int("max", Range{0, sock.MaxFdsPerMessage, "a descriptor count", "SCM_MAX_FD"}, 0))
-		o.NoFds = o.MaxFds == 0
+	o, timeout, ok := recvOptsQuick(L.Get(2))
+	if !ok {
+		opts := rt.Args(L, fn).Opts(2, "opts", "max", "size", "timeout", "batch")
+		batch := opts.Bool("batch", false)
+		if opts.Has("max") {
+			o.MaxFds = int(opts.Int("max", rangeMaxFds, 0))
+			o.NoFds = o.MaxFds == 0
+		}
+		o.MaxData = int(opts.Int("size", RangeSize, 0))
+		o.Raw = batch
+		timeout = opts.Timeout()
 	}
-	o.MaxData = int(opts.Int("size", RangeSize, 0))
-	o.Raw = batch
-	timeout := opts.Timeout()
 	// Most receives find a message queued: try here, where nothing
 	// escapes (the closures of a wait, a result slice), as sendfds does.
 	if canTryFirst(rt, L) {
@@ -472,6 +477,58 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 	return rt.park(L, "recvfds", s, unix.POLLIN, timeout, func() ([]lua.LValue, error) {
 		return rt.recvOnce(L, s, o, nil)
 	})
+}
+
+// recvOptsQuick reads recvfds's options in one pass over the table's keys
+// (the generic check walks the keys, then looks each option up: twice
+// the table lookups, per message). It takes only what is valid (ok);
+// anything else is left to the generic check, which raises the error.
+func recvOptsQuick(v lua.LValue) (o sock.RecvOptions, timeout time.Duration, ok bool) {
+	maxV, sizeV, timeoutV := lua.LValue(lua.LNil), lua.LValue(lua.LNil), lua.LValue(lua.LNil)
+	switch t := v.(type) {
+	case *lua.LNilType:
+	case *lua.LTable:
+		for k, x := t.Next(lua.LNil); k != lua.LNil; k, x = t.Next(k) {
+			ks, isStr := k.(lua.LString)
+			if !isStr {
+				return o, 0, false
+			}
+			switch ks {
+			case "max":
+				maxV = x
+			case "size":
+				sizeV = x
+			case "timeout":
+				timeoutV = x
+			case "batch":
+				b, isBool := x.(lua.LBool)
+				if !isBool {
+					return o, 0, false
+				}
+				o.Raw = bool(b)
+			default:
+				return o, 0, false
+			}
+		}
+	default:
+		return o, 0, false
+	}
+	if maxV != lua.LNil {
+		n, why := IntValue(maxV, rangeMaxFds)
+		if why != "" {
+			return o, 0, false
+		}
+		o.MaxFds, o.NoFds = int(n), n == 0
+	}
+	if sizeV != lua.LNil {
+		n, why := IntValue(sizeV, RangeSize)
+		if why != "" {
+			return o, 0, false
+		}
+		o.MaxData = int(n)
+	}
+	timeout, why := TimeoutValue(timeoutV)
+	return o, timeout, why == ""
 }
 
 // recvScratch is one receive's reusable state: the message (with its data

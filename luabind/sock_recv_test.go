@@ -117,3 +117,32 @@ func TestSendfdsNumbersReadOnceAndWaiting(t *testing.T) {
 		assert(#fd.list() == start)
 	`)
 }
+
+// recvfds reads a valid option table in one pass; every option still
+// takes effect, and anything invalid still gets the generic check's error.
+func TestRecvfdsOptionsQuickAndChecked(t *testing.T) {
+	mustRun(t, `
+		local a, b = sock.pair("seqpacket")
+		local r, w = fd.pipe()
+		sock.sendfds(a, {r}, "hello")
+		local bt, data, extra = sock.recvfds(b, {max = 1, size = 3, timeout = 1, batch = true})
+		assert(tostring(bt):match("^<fdbatch 1:") and data == "hel" and extra.truncated, data)
+		fd.close(bt)
+		local ok, e = pcall(sock.recvfds, b, {timeout = 0})
+		assert(not ok and e.name == "ETIMEDOUT", tostring(e))
+		sock.sendfds(a, {r, w}, "two")
+		ok, e = pcall(sock.recvfds, b, {max = 1, batch = false})
+		assert(not ok and e.name == "MSG_CTRUNC" and e.data == "two", tostring(e))
+		for _, c in ipairs({
+			{{batch = 1}, "batch"}, {{maxx = 1}, "did you mean"}, {{max = 254}, "max"},
+			{{size = 0}, "size"}, {{timeout = -1}, "timeout"}, {{[1] = true}, "not an option name"},
+			{"x", "option table"},
+		}) do
+			local ok, e = pcall(sock.recvfds, b, c[1])
+			assert(not ok and e.name == "EINVAL" and tostring(e):find(c[2], 1, true), tostring(e))
+		end
+		-- the refusals consumed nothing
+		ok, e = pcall(sock.recvfds, b, {timeout = 0})
+		assert(not ok and e.name == "ETIMEDOUT", tostring(e))
+	`)
+}

@@ -8,6 +8,7 @@ package fdio
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -20,8 +21,9 @@ type FD struct {
 	mu  sync.Mutex
 	num int
 	// stype caches SO_DOMAIN<<16 | SO_TYPE for sockets (0 until asked),
-	// which never changes.
-	stype int32
+	// which never changes: written once, read without the mutex (a send
+	// reads it three times per message).
+	stype atomic.Int32
 	// class caches the file type bits (S_IFMT) once asked; classKnown
 	// says it was, because 0 is a real value (anonymous inodes: eventfd,
 	// epoll, signalfd, timerfd).
@@ -346,18 +348,13 @@ func (f *FD) NumNonblock() (int, bool, error) {
 
 // CachedSockType returns the cached socket type, computing it once with get.
 func (f *FD) CachedSockType(get func() (int, error)) (int, error) {
-	f.mu.Lock()
-	t := int(f.stype)
-	f.mu.Unlock()
-	if t != 0 {
+	if t := int(f.stype.Load()); t != 0 {
 		return t, nil
 	}
 	t, err := get()
 	if err != nil {
 		return 0, err
 	}
-	f.mu.Lock()
-	f.stype = int32(t)
-	f.mu.Unlock()
+	f.stype.Store(int32(t))
 	return t, nil
 }

@@ -3,6 +3,7 @@ package proc
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +28,10 @@ type Owner struct {
 	live   map[*Proc]struct{}
 	pids   map[int]bool
 	closed bool
+
+	// exitSeen: a child was reaped since the last look for orphans
+	// (TryWait sets it, start looks; see there).
+	exitSeen atomic.Bool
 
 	spawner  spawner
 	markOnce sync.Once

@@ -292,3 +292,44 @@ func TestCloseDuringSpawnEndsTheNewChild(t *testing.T) {
 		t.Error(b)
 	}
 }
+
+// TestOrphanZombieReapedByTheNextSpawn: the orphans a reaped child leaves
+// are looked for at the next spawn, after its fork (not in the wait that
+// reaped the child): right after that spawn returns, no orphan zombie is
+// left, without waiting for the Reaper's tick.
+func TestOrphanZombieReapedByTheNextSpawn(t *testing.T) {
+	r := reap.NewReaper()
+	o, err := proc.NewOwner(proc.OwnerOptions{Reaper: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(100 * time.Millisecond)
+	defer o.Close(100 * time.Millisecond)
+	zombies := func(except int) (z []int) {
+		for _, pid := range reap.Children() {
+			if st, ok := reap.ReadStat(pid); ok && st.State == "Z" && pid != except {
+				z = append(z, pid)
+			}
+		}
+		return z
+	}
+	for i := 0; i < 5; i++ {
+		p, err := o.Spawn(proc.Attr{Argv: []string{"sh", "-c", "true & exec sleep 0.05"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Wait(0); err != nil {
+			t.Fatal(err)
+		}
+		q, err := o.Spawn(proc.Attr{Argv: []string{"/bin/true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if z := zombies(q.Pid); len(z) > 0 {
+			t.Errorf("round %d: orphan zombies %v left after the next spawn", i, z)
+		}
+		if _, err := q.Wait(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

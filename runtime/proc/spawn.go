@@ -313,6 +313,10 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	if a.Detach && o.reaper != nil {
 		o.reaper.Spare(pid)
 	}
+	if o.reaper != nil && o.exitSeen.Swap(false) {
+		// The orphans of children reaped since the last spawn (wait.go).
+		o.reaper.ReapAfterExit()
+	}
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
 	p.ready = pl.ready
 	if p.ready != nil {

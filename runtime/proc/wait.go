@@ -48,9 +48,13 @@ func (p *Proc) TryWait() (*Status, error) {
 	p.Pidfd.Close()
 	if o := p.owner; o != nil {
 		o.forget(p)
-		// A child's exit is when its own children become our orphans.
+		// A child's exit is when its own children become our orphans:
+		// they are looked for at the next spawn, after its fork, where
+		// the look runs beside the new child's exec instead of between
+		// this wait and the caller's next step; the Reaper's tick
+		// (100 ms) finds them when no spawn comes.
 		if o.reaper != nil {
-			o.reaper.ReapAfterExit()
+			o.exitSeen.Store(true)
 		}
 	}
 	if p.ready != nil {

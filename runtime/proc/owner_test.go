@@ -333,3 +333,52 @@ func TestOrphanZombieReapedByTheNextSpawn(t *testing.T) {
 		}
 	}
 }
+
+// TestOrphanZombieBehindAnUnwaitedChildIsReapedByTheTick: the Reaper's
+// tick does not list /proc behind an exited child its owner claims until
+// that child is still unreaped at the next tick (a waiter is usually on
+// its way). An owner that never waits for its exited child must not hide
+// an orphan zombie behind it for good: a later tick reaps the orphan.
+func TestOrphanZombieBehindAnUnwaitedChildIsReapedByTheTick(t *testing.T) {
+	r := reap.NewReaper()
+	o, err := proc.NewOwner(proc.OwnerOptions{Reaper: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(100 * time.Millisecond)
+	defer o.Close(100 * time.Millisecond)
+	// The oldest child, exited and never waited for here: the zombie that
+	// waitid(P_ALL) names first.
+	a, err := o.Spawn(proc.Attr{Argv: []string{"/bin/true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := o.Spawn(proc.Attr{Argv: []string{"sh", "-c", "true & exec sleep 0.05"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Wait(0); err != nil {
+		t.Fatal(err)
+	}
+	orphans := func() (z []int) {
+		for _, pid := range reap.Children() {
+			if st, ok := reap.ReadStat(pid); ok && st.State == "Z" && pid != a.Pid {
+				z = append(z, pid)
+			}
+		}
+		return z
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(orphans()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if z := orphans(); len(z) > 0 {
+		t.Errorf("orphan zombies %v never reaped behind the unwaited child %d", z, a.Pid)
+	}
+	if st, ok := reap.ReadStat(a.Pid); !ok || st.State != "Z" {
+		t.Errorf("the unwaited child %d was reaped by the Reaper, not left to its owner (state %+v)", a.Pid, st)
+	}
+	if _, err := a.Wait(0); err != nil {
+		t.Fatal(err)
+	}
+}

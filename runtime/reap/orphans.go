@@ -44,6 +44,9 @@ type Reaper struct {
 	done   chan struct{}
 	// lastScan is when ReapAfterExit last listed the children (under gate).
 	lastScan time.Time
+	// tickHead is the owner's child that the last tick found exited and
+	// not yet reaped by its owner (under gate; see reapTick).
+	tickHead int
 }
 
 // reapEvery is how often an armed Reaper collects exited orphans between
@@ -88,7 +91,7 @@ func (r *Reaper) Arm() error {
 		for {
 			select {
 			case <-t.C:
-				r.ReapZombies()
+				r.reapTick()
 			case <-done:
 				return
 			}
@@ -156,28 +159,48 @@ func (r *Reaper) isSpared(st Stat) bool {
 // many. The common case costs one waitid: it names the first exited
 // child without reaping it, and only when an owner claims that one (its
 // waiter has not come yet) are the children listed from /proc.
-func (r *Reaper) ReapZombies() int { return r.reap(false) }
+func (r *Reaper) ReapZombies() int { return r.reap(reapFull) }
 
 // ReapAfterExit is ReapZombies for an owner whose child has just exited,
 // when that child's orphans appear: the same single waitid, but the /proc
 // listing behind a claimed child runs at most once per scanEvery; what a
 // skipped listing would have reaped, the next one, the reapEvery tick or
 // teardown reaps.
-func (r *Reaper) ReapAfterExit() int { return r.reap(true) }
+func (r *Reaper) ReapAfterExit() int { return r.reap(reapThrottled) }
 
-func (r *Reaper) reap(throttled bool) int {
+// reapTick is the tick's ReapZombies. An exited child that an owner claims
+// is nearly always one whose waiter is on its way (a spawn-and-wait loop's
+// child, caught between its exit and its wait): listing /proc behind it,
+// with the gate held against every spawn, would find nothing and delay
+// the next spawn. The tick lists only when the same claimed child is still
+// unreaped at the next tick: its owner is not waiting for it, and orphans
+// may be waiting behind it.
+func (r *Reaper) reapTick() int { return r.reap(reapTick) }
+
+const (
+	reapFull      = iota // ReapZombies: list /proc behind a claimed child
+	reapThrottled        // ReapAfterExit: list at most once per scanEvery
+	reapTick             // the tick: list behind a claimed child seen twice
+)
+
+func (r *Reaper) reap(mode int) int {
 	if !r.Armed() {
 		return 0
 	}
 	r.gate.Lock()
 	defer r.gate.Unlock()
 	n := 0
+	head := 0
 	for {
 		pid, err := sys.WaitidAnyNowait()
 		if err != nil || pid == 0 {
+			if mode == reapTick {
+				r.tickHead = 0
+			}
 			return n // ECHILD: no children at all; 0: none has exited
 		}
 		if r.known(pid) {
+			head = pid
 			break
 		}
 		if sys.Reap(pid) != nil {
@@ -185,8 +208,15 @@ func (r *Reaper) reap(throttled bool) int {
 		}
 		n++
 	}
+	if mode == reapTick {
+		seen := r.tickHead == head
+		r.tickHead = head
+		if !seen {
+			return n
+		}
+	}
 	now := time.Now()
-	if throttled && now.Sub(r.lastScan) < scanEvery {
+	if mode == reapThrottled && now.Sub(r.lastScan) < scanEvery {
 		return n
 	}
 	r.lastScan = now

@@ -270,6 +270,7 @@ func (rt *Runtime) sockRecvfdsMany(L *lua.LState) int {
 				n += len(r.Msgs[i].Fds)
 			}
 			c.fds, c.uds = make([]*fdio.FD, 0, n), make([]any, 0, n)
+			c.slab = make([]lua.LUserData, 0, n)
 		}
 		for i := range r.Msgs {
 			mv, err := rt.manyMessage(L, &c, &r.Msgs[i], batch)
@@ -343,12 +344,15 @@ func (rt *Runtime) manyMessage(L *lua.LState, c *manyConv, m *sock.Received, bat
 // data string (a run of messages with the same payload, the common case
 // for small control messages, shares one Lua string instead of allocating
 // one each) and the handles made, registered with the runtime under one
-// lock for the whole call.
+// lock for the whole call. Their userdata are carved from one slab, as
+// their fdio.FDs are (a handle kept long keeps its call's slab, 40 bytes
+// a descriptor, allocated: the price of not allocating each one).
 type manyConv struct {
 	last    lua.LValue // boxed once: a string in an interface is an allocation
 	lastStr string
 	fds     []*fdio.FD
 	uds     []any
+	slab    []lua.LUserData
 }
 
 func (c *manyConv) data(b []byte) lua.LValue {
@@ -360,9 +364,17 @@ func (c *manyConv) data(b []byte) lua.LValue {
 }
 
 func (c *manyConv) handle(L *lua.LState, rt *Runtime, f *fdio.FD) *lua.LUserData {
-	ud := L.NewUserData()
-	ud.Value = f
-	L.SetMetatable(ud, rt.fdMeta)
+	var ud *lua.LUserData
+	if i := len(c.slab); i < cap(c.slab) {
+		c.slab = c.slab[:i+1]
+		ud = &c.slab[i]
+		// What L.NewUserData and L.SetMetatable would set.
+		*ud = lua.LUserData{Value: f, Env: L.Env, Metatable: rt.fdMeta}
+	} else {
+		ud = L.NewUserData()
+		ud.Value = f
+		L.SetMetatable(ud, rt.fdMeta)
+	}
 	c.fds = append(c.fds, f)
 	c.uds = append(c.uds, ud)
 	return ud

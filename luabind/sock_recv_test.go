@@ -146,3 +146,29 @@ func TestRecvfdsOptionsQuickAndChecked(t *testing.T) {
 		assert(not ok and e.name == "ETIMEDOUT", tostring(e))
 	`)
 }
+
+// recvfds_many's handles, carved from one slab per call, are ordinary
+// handles: fd.list() gives the same values, each closes alone, and one
+// kept after the others are closed stays open and owned.
+func TestRecvfdsManyHandlesFromSlab(t *testing.T) {
+	mustRun(t, `
+		local a, b = sock.pair("seqpacket")
+		local r, w = fd.pipe()
+		sock.sendfds_many(a, {{"1", r}, {"2", w, r}, {"3", w}})
+		local ms, all = sock.recvfds_many(b)
+		assert(#ms == 3 and #all == 4)
+		local listed = {}
+		for _, h in ipairs(fd.list()) do listed[h] = true end
+		for _, m in ipairs(ms) do
+			for j = 2, #m do
+				assert(listed[m[j]] and getmetatable(m[j]) == getmetatable(r), "a listed Fd handle")
+			end
+		end
+		local keep = ms[2][3]
+		ms[1][2]:close(); ms[2][2]:close(); ms[3][2]:close()
+		assert(not keep:closed() and keep:info().inode == r:info().inode)
+		local n = #fd.list()
+		keep:close()
+		assert(#fd.list() == n - 1 and all[3]:closed())
+	`)
+}

@@ -491,3 +491,97 @@ func TestTopoEnvironment(t *testing.T) {
 		t.Errorf("a lacks an inherited variable:\n%s", a)
 	}
 }
+
+// TestTopoWatcherNatives: the engine follows its processes through one
+// epoll instance (fdwire.topo.native.watcher): its two handles are owned
+// like any other (in fd.list, closed by the caller), a pipe is reported
+// under its key while readable and not once unwatched, a Proc once it has
+// ended, and a Proc whose pidfd someone else closed by reaping it (here
+// Proc:wait) through the bell; bad arguments are argument errors.
+func TestTopoWatcherNatives(t *testing.T) {
+	out := mustRun(t, `
+		local native = require("fdwire.topo.native")
+		local before = #fd.list()
+		local w, bell = native.watcher()
+		assert(#fd.list() == before + 2, "the watcher's handles are not listed")
+		local r, wr = fd.pipe()
+		native.watch(w, r, 5)
+		local got = {}
+		got[#got + 1] = #native.collect(w)
+		wr:write("x")
+		fd.ready(w, "r", { timeout = 5 })
+		got[#got + 1] = table.concat(native.collect(w), ",")
+		native.unwatch(w, r)
+		got[#got + 1] = #native.collect(w)
+		local p = proc.spawn({ "/bin/sh", "-c", "exit 3" })
+		native.watch(w, p, 6)
+		fd.ready(w, "r", { timeout = 5 })
+		got[#got + 1] = table.concat(native.collect(w), ",")
+		native.unwatch(w, p)
+		assert(p:wait() == 3)
+		native.unwatch(w, p) -- reaped: no error
+		local q = proc.spawn({ "/bin/sh", "-c", "exit 4" })
+		native.watch(w, q, 7)
+		assert(q:wait() == 4) -- reaps and closes its pidfd: the bell rings
+		fd.ready(w, "r", { timeout = 5 })
+		local keys = native.collect(w)
+		got[#got + 1] = keys[#keys]
+		for _, c in ipairs({
+			{ native.watch, w, r, 0 }, { native.watch, w, r, 1.5 }, { native.watch, r, r, 1 },
+			{ native.collect, r }, { native.watch, w, "x", 1 }, { native.unwatch, 3 },
+		}) do
+			local ok, e = pcall(unpack(c))
+			got[#got + 1] = tostring(ok) .. " " .. tostring(type(e) == "table" and e.name)
+		end
+		r:close()
+		wr:close()
+		w:close()
+		bell:close()
+		assert(#fd.list() == before, "handles left open")
+		print(table.concat(got, " "))
+	`)
+	want := "0 5 0 6 7 false EINVAL false EINVAL false EINVAL false EINVAL false EINVAL false EINVAL\n"
+	if out != want {
+		t.Errorf("got  %q\nwant %q", out, want)
+	}
+}
+
+// TestTopoExitSeenWhoeverReaps: a script that waits for a topology's
+// process itself (Topology:proc(name):wait()) reaps it; the topology
+// still sees that exit, checks it against the expectation and completes.
+func TestTopoExitSeenWhoeverReaps(t *testing.T) {
+	out := mustRun(t, `
+		local top = topo.up({ procs = {
+			a = { sh = "sleep 0.2; exit 7", expect = { exit = 7 } },
+			b = { sh = "sleep 0.2; exit 1", expect = { exit = 0 } },
+		} })
+		local ca = top:proc("a"):wait()
+		local cb = top:proc("b"):wait()
+		local ok, r = top:wait({ timeout = 10 })
+		print(ca, cb, ok, r.reason, r.procs.a.state, r.procs.a.status, r.procs.b.status, #r.failures)
+	`)
+	if out != "7\t1\tfalse\tfailed\texited\texit 7\texit 1\t1\n" {
+		t.Errorf("got %q", out)
+	}
+}
+
+// TestTopoEchoErrorIsTheRunsFailure: an echo function that raises ends
+// the capture of that stream and fails the run with the error (as any
+// internal error of the engine does: the run is torn down), instead of
+// stopping the capture of every process.
+func TestTopoEchoErrorIsTheRunsFailure(t *testing.T) {
+	out := mustRun(t, `
+		local echo = function(line)
+			if line:find("boom") then error("echo broke") end
+		end
+		local top = topo.up({ procs = {
+			a = { sh = "echo boom; exit 0", expect = { exit = 0 } },
+			b = { argv = { "sleep", "30" } },
+		} }, { echo = echo })
+		local ok, r = top:wait({ timeout = 10 })
+		print(ok, r.reason, r.failures[1]:find("a: internal error: .*echo broke") ~= nil, r.procs.b.state)
+	`)
+	if out != "false\tfailed\ttrue\tstopped\n" {
+		t.Errorf("got %q", out)
+	}
+}

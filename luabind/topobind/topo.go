@@ -87,6 +87,10 @@ func (rt host) openTopo(L *lua.LState) {
 			"go_program":       rt.topoGoProgram,
 			"table":            rt.topoTable,
 			"dev_ino":          rt.topoDevIno,
+			"watcher":          rt.topoWatcher,
+			"watch":            rt.topoWatch,
+			"unwatch":          rt.topoUnwatch,
+			"collect":          rt.topoCollect,
 		} {
 			m.RawSetString(k, L.NewFunction(f))
 		}

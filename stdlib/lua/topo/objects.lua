@@ -211,9 +211,14 @@ function M.close(top)
 	for _, list in ipairs({ top.helpers or {} }) do
 		for _, t in ipairs(list) do pcall(t.cancel, t) end
 	end
+	-- The collector (run.lua) was cancelled above, so nothing waits on
+	-- its epoll instance any more.
+	if top.ep then
+		top.ep:close()
+		top.ep_bell:close()
+	end
 	for _, P in pairs(top.procs) do
 		for _, t in ipairs(P.helpers) do pcall(t.cancel, t) end
-		for _, t in ipairs(P.reader_tasks) do pcall(t.cancel, t) end
 		for _, h in pairs(P.capture) do if not h:closed() then h:close() end end
 		if P.notify_r then P.notify_r:close() end
 		-- Stored descriptors nobody took with Topology:fdstore end here.

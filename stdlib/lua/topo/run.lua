@@ -96,33 +96,128 @@ local function spawn_helper(top, P, fn)
 	return t
 end
 
+-- Following the processes. One task, the collector, waits on an epoll
+-- instance (native.watcher) holding every capture pipe's read end and
+-- every process's pidfd; each is known by a key in top.watched. Three
+-- tasks per process (two readers and an exit waiter) each cost a
+-- gopher-lua thread (~2.5 KB live and ~8 KB of garbage) and a park. A
+-- process reaped by someone else (Proc:wait on Topology:proc, Proc:ready
+-- when it ends first) is reported too (see luabind/topobind/watch.go).
+local NOWAIT = { timeout = 0 }
+
+local function watch(top, w, what)
+	top.nwatch = top.nwatch + 1
+	w.key = top.nwatch
+	native.watch(top.ep, what, w.key)
+	top.watched[w.key] = w
+end
+
 -- Output capture: keep everything, echo whole lines with a name prefix,
 -- and check an output readiness pattern as text arrives.
-local function reader(top, P, stream, r)
-	local prefix = P.name .. (stream == "stdout" and " | " or " ! ")
-	local partial = ""
+local function capture(top, P, stream, r)
 	P.readers = P.readers + 1
-	P.reader_tasks[#P.reader_tasks + 1] = task.spawn(function()
-		while true do
-			local ok, data = pcall(r.read, r, 65536)
-			if not ok or data == nil then break end
-			local buf = P.out[stream]
-			buf[#buf + 1] = data
-			if top.echo then
-				partial = partial .. data
-				for line in partial:gmatch("([^\n]*)\n") do top.echo(prefix .. line) end
-				partial = partial:match("[^\n]*$")
-			end
-			local rd = P.spec.ready
-			if rd and rd.kind == "output" and not P.ready and (rd.stream == stream or rd.stream == "output") then
-				if table.concat(buf):find(rd.pattern) then push(top, { t = "ready", P = P }) end
+	watch(top, { P = P, stream = stream, r = r, partial = "", prefix = P.name .. (stream == "stdout" and " | " or " ! ") }, r)
+end
+
+-- output_ended: the stream w is at its end (or failed): its last partial
+-- line is echoed and the pipe closed.
+local function output_ended(top, w)
+	if not top.watched[w.key] then return end
+	top.watched[w.key] = nil
+	pcall(native.unwatch, top.ep, w.r)
+	if top.echo and w.partial ~= "" then
+		local partial = w.partial
+		w.partial = ""
+		top.echo(w.prefix .. partial)
+	end
+	w.r:close()
+	w.P.readers = w.P.readers - 1
+	push(top, { t = "eof", P = w.P })
+end
+
+-- output reads what w's pipe holds (it is ready: data or its end).
+local function output(top, w)
+	local P, stream = w.P, w.stream
+	local ok, data = pcall(w.r.read, w.r, 65536, NOWAIT)
+	if ok and data ~= nil then
+		local buf = P.out[stream]
+		buf[#buf + 1] = data
+		if top.echo then
+			local partial = w.partial .. data
+			w.partial = partial:match("[^\n]*$")
+			for line in partial:gmatch("([^\n]*)\n") do top.echo(w.prefix .. line) end
+		end
+		local rd = P.spec.ready
+		if rd and rd.kind == "output" and not P.ready and (rd.stream == stream or rd.stream == "output") then
+			if table.concat(buf):find(rd.pattern) then push(top, { t = "ready", P = P }) end
+		end
+	elseif not (not ok and type(data) == "table" and data.name == "ETIMEDOUT") then
+		output_ended(top, w) -- nil at the end; an error ends the stream as it ended a reader
+	end
+end
+
+-- exited reaps the process behind w (its pidfd is readable: it ended)
+-- and returns the event to push.
+local function exited(top, w)
+	local P = w.P
+	pcall(native.unwatch, top.ep, P.proc)
+	local ok, e, st = pcall(P.proc.wait, P.proc, NOWAIT)
+	if ok then
+		top.watched[w.key] = nil
+		return { t = "exit", P = P, st = st }
+	end
+	if type(e) == "table" and e.name == "ETIMEDOUT" then
+		native.watch(top.ep, P.proc, w.key) -- not yet after all
+		return nil
+	end
+	top.watched[w.key] = nil
+	if not top.tearing then return { t = "internal", err = e } end
+end
+
+-- collector is the task that follows every process. In each batch the
+-- exits are reaped first, and pushed after the batch's output, so what a
+-- process wrote before it ended is seen before its end. An error in one
+-- stream's handling (an echo function that raised) ends that stream and
+-- is the run's failure, not the end of every capture.
+local function collector(top)
+	while true do
+		if not pcall(fd.ready, top.ep) then return end -- cancelled at the end of the run
+		local keys = native.collect(top.ep)
+		local ends
+		for _, k in ipairs(keys) do
+			local w = top.watched[k]
+			if w and w.r == nil then
+				local ev = exited(top, w)
+				if ev then
+					ends = ends or {}
+					ends[#ends + 1] = ev
+				end
 			end
 		end
-		if top.echo and partial ~= "" then top.echo(prefix .. partial) end
-		r:close()
-		P.readers = P.readers - 1
-		push(top, { t = "eof", P = P })
-	end)
+		for _, k in ipairs(keys) do
+			local w = top.watched[k]
+			if w and w.r ~= nil then
+				local ok, err = pcall(output, top, w)
+				if not ok then
+					pcall(output_ended, top, w)
+					if not top.tearing then push(top, { t = "internal", P = w.P, err = err }) end
+				end
+			end
+		end
+		if ends then
+			for _, ev in ipairs(ends) do push(top, ev) end
+		end
+	end
+end
+
+-- follow adds a started process to the collector (made with the first).
+local function follow(top, P)
+	if not top.ep then
+		top.ep, top.ep_bell = native.watcher()
+		top.helpers[#top.helpers + 1] = task.spawn(collector, top)
+	end
+	for stream, r in pairs(P.capture) do capture(top, P, stream, r) end
+	watch(top, { P = P }, P.proc)
 end
 
 local function ready_probe(top, P)
@@ -316,17 +411,7 @@ local function start(top, P)
 	P.pid = P.proc:pid()
 	P.state = "running"
 	objects.release(top, P)
-	for stream, r in pairs(P.capture) do reader(top, P, stream, r) end
-	-- The exit waiter calls the binding straight under pcall, which makes
-	-- no coroutine for it (luabind/protected.go): one per process counts.
-	top.helpers[#top.helpers + 1] = task.spawn(function()
-		local ok, e, st = pcall(P.proc.wait, P.proc)
-		if ok then
-			push(top, { t = "exit", P = P, st = st })
-		elseif not top.tearing then
-			push(top, { t = "internal", err = e })
-		end
-	end)
+	follow(top, P)
 	if sp.ready then ready_probe(top, P) end
 end
 
@@ -588,7 +673,7 @@ end
 -- raises (after cleaning up) when that fails.
 function M.new(def, opts)
 	local top = {
-		def = def, opts = opts, events = {}, ev_next = 1, failures = {}, notes = {}, procs = {}, objs = {},
+		def = def, opts = opts, events = {}, ev_next = 1, watched = {}, nwatch = 0, failures = {}, notes = {}, procs = {}, objs = {},
 		echo = opts.echo, t0 = now(), guards = {}, helpers = {},
 	}
 	if opts.echo == true then top.echo = print end
@@ -599,7 +684,7 @@ function M.new(def, opts)
 	for _, name in ipairs(def.order) do
 		top.procs[name] = {
 			name = name, spec = def.procs[name], state = "pending", out = { stdout = {}, stderr = {} },
-			capture = sized(0, 2), capture_ino = sized(2, 0), helpers = {}, reader_tasks = sized(2, 0), readers = 0,
+			capture = sized(0, 2), capture_ino = sized(2, 0), helpers = {}, readers = 0,
 			-- stored = {fds=, names=}: see keep_fdstore
 		}
 	end

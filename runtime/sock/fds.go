@@ -193,6 +193,9 @@ type Message struct {
 	Creds *unix.Ucred
 	// Pidfd is SCM_PIDFD, when SO_PASSPIDFD is on.
 	Pidfd *fdio.FD
+	// ctl is TryRecvFdsInto's control buffer, kept with the message it
+	// is reused for (no pool round trip per receive).
+	ctl []byte
 }
 
 // RecvOptions sizes a receive.
@@ -239,14 +242,15 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 // error's data fact is a copy).
 func TryRecvFdsInto(s *fdio.FD, o RecvOptions, m *Message) error {
 	o, oobLen := o.sized()
-	buf, nums := m.Data[:cap(m.Data)], m.Nums[:0]
+	buf, nums, ctl := m.Data[:cap(m.Data)], m.Nums[:0], m.ctl
 	if len(buf) < o.MaxData {
 		buf = make([]byte, o.MaxData)
 	}
-	*m = Message{Data: buf[:0], Nums: nums}
-	sc := getScratch(0, oobLen)
-	defer putScratch(sc)
-	return tryRecv(s, o, m, buf[:o.MaxData], sc.oob[:oobLen])
+	if len(ctl) < oobLen {
+		ctl = make([]byte, unix.CmsgLen(4*MaxFdsPerMessage)+unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4))
+	}
+	*m = Message{Data: buf[:0], Nums: nums, ctl: ctl}
+	return tryRecv(s, o, m, buf[:o.MaxData], ctl[:oobLen])
 }
 
 // sized is o with its defaults filled in, and the control buffer length

@@ -24,11 +24,13 @@ import (
 // closes that pidfd (Proc:wait in user code, Proc:ready when the child
 // ends first), which silently drops it from the epoll set; so the pidfd's
 // close also rings the watcher's bell (an eventfd in the set under key 0)
-// and the key is reported by collect as if it were ready.
+// and the key is reported by collect as if it were ready, unless the
+// process was unwatched first (the engine unwatches before it reaps).
 type watchState struct {
-	bell *fdio.FD
-	mu   sync.Mutex
-	gone []int32
+	bell  *fdio.FD
+	mu    sync.Mutex
+	gone  []int32
+	armed map[*proc.Proc]bool
 }
 
 // bellKey is the bell's key in the epoll set; watch keys are from 1.
@@ -83,7 +85,7 @@ func (rt host) topoWatcher(L *lua.LState) int {
 		return rt.Raise(L, err)
 	}
 	bell := fdio.Own(b)
-	ep.Attach(&watchState{bell: bell})
+	ep.Attach(&watchState{bell: bell, armed: map[*proc.Proc]bool{}})
 	L.Push(rt.NewFd(L, ep))
 	L.Push(rt.NewFd(L, bell))
 	return 2
@@ -103,11 +105,18 @@ func (rt host) topoWatch(L *lua.LState) int {
 		return rt.Raise(L, err)
 	}
 	if p != nil {
+		st.mu.Lock()
+		st.armed[p] = true
+		st.mu.Unlock()
 		p.Pidfd.OnClose(func() {
 			st.mu.Lock()
-			st.gone = append(st.gone, key)
+			ring := st.armed[p]
+			if ring {
+				delete(st.armed, p)
+				st.gone = append(st.gone, key)
+			}
 			st.mu.Unlock()
-			if b, err := st.bell.Num(); err == nil {
+			if b, err := st.bell.Num(); ring && err == nil {
 				one := [8]byte{1}
 				sys.Write(b, one[:])
 			}
@@ -121,8 +130,13 @@ func (rt host) topoWatch(L *lua.LState) int {
 // registration alive). One already gone is no error.
 func (rt host) topoUnwatch(L *lua.LState) int {
 	const fn = "fdwire.topo.native.unwatch"
-	w, _ := rt.watcherOf(L, fn)
-	n, _, err := rt.watchedFd(L, fn, 2)
+	w, st := rt.watcherOf(L, fn)
+	n, p, err := rt.watchedFd(L, fn, 2)
+	if p != nil {
+		st.mu.Lock()
+		delete(st.armed, p)
+		st.mu.Unlock()
+	}
 	if err != nil {
 		return 0
 	}

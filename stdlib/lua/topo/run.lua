@@ -119,17 +119,24 @@ local function capture(top, P, stream, r)
 	watch(top, { P = P, stream = stream, r = r, partial = "", prefix = P.name .. (stream == "stdout" and " | " or " ! ") }, r)
 end
 
+-- echo prints one line of w's output; the echo function is the caller's
+-- (opts.echo), so what it raises is the run's failure, and that stream's
+-- echo ends, not every capture.
+local function echo(top, w, line)
+	if w.echo_failed then return end
+	local ok, err = pcall(top.echo, w.prefix .. line)
+	if not ok then
+		w.echo_failed = true
+		if not top.tearing then push(top, { t = "internal", P = w.P, err = err }) end
+	end
+end
+
 -- output_ended: the stream w is at its end (or failed): its last partial
 -- line is echoed and the pipe closed.
 local function output_ended(top, w)
-	if not top.watched[w.key] then return end
 	top.watched[w.key] = nil
-	pcall(native.unwatch, top.ep, w.r)
-	if top.echo and w.partial ~= "" then
-		local partial = w.partial
-		w.partial = ""
-		top.echo(w.prefix .. partial)
-	end
+	native.unwatch(top.ep, w.r)
+	if top.echo and w.partial ~= "" then echo(top, w, w.partial) end
 	w.r:close()
 	w.P.readers = w.P.readers - 1
 	push(top, { t = "eof", P = w.P })
@@ -145,7 +152,7 @@ local function output(top, w)
 		if top.echo then
 			local partial = w.partial .. data
 			w.partial = partial:match("[^\n]*$")
-			for line in partial:gmatch("([^\n]*)\n") do top.echo(w.prefix .. line) end
+			for line in partial:gmatch("([^\n]*)\n") do echo(top, w, line) end
 		end
 		local rd = P.spec.ready
 		if rd and rd.kind == "output" and not P.ready and (rd.stream == stream or rd.stream == "output") then
@@ -160,7 +167,7 @@ end
 -- and returns the event to push.
 local function exited(top, w)
 	local P = w.P
-	pcall(native.unwatch, top.ep, P.proc)
+	native.unwatch(top.ep, P.proc)
 	local ok, e, st = pcall(P.proc.wait, P.proc, NOWAIT)
 	if ok then
 		top.watched[w.key] = nil
@@ -176,9 +183,9 @@ end
 
 -- collector is the task that follows every process. In each batch the
 -- exits are reaped first, and pushed after the batch's output, so what a
--- process wrote before it ended is seen before its end. An error in one
--- stream's handling (an echo function that raised) ends that stream and
--- is the run's failure, not the end of every capture.
+-- process wrote before it ended is seen before its end. (No pcall per
+-- event: each would run in a coroutine of the glue's; the one caller's
+-- function it runs, echo, is protected on its own.)
 local function collector(top)
 	while true do
 		if not pcall(fd.ready, top.ep) then return end -- cancelled at the end of the run
@@ -196,13 +203,7 @@ local function collector(top)
 		end
 		for _, k in ipairs(keys) do
 			local w = top.watched[k]
-			if w and w.r ~= nil then
-				local ok, err = pcall(output, top, w)
-				if not ok then
-					pcall(output_ended, top, w)
-					if not top.tearing then push(top, { t = "internal", P = w.P, err = err }) end
-				end
-			end
+			if w and w.r ~= nil then output(top, w) end
 		end
 		if ends then
 			for _, ev in ipairs(ends) do push(top, ev) end

@@ -32,6 +32,7 @@ type Owner struct {
 	// exitSeen: a child was reaped since the last look for orphans
 	// (TryWait sets it, start looks; see there).
 	exitSeen atomic.Bool
+	lastLook atomic.Int64 // when a spawn last looked (unix ns)
 
 	spawner  spawner
 	markOnce sync.Once

@@ -296,7 +296,8 @@ func TestCloseDuringSpawnEndsTheNewChild(t *testing.T) {
 // TestOrphanZombieReapedByTheNextSpawn: the orphans a reaped child leaves
 // are looked for at the next spawn, after its fork (not in the wait that
 // reaped the child): right after that spawn returns, no orphan zombie is
-// left, without waiting for the Reaper's tick.
+// left, without waiting for the Reaper's tick. (Spawns look at most once
+// per 10 ms; each round here takes 50 ms.)
 func TestOrphanZombieReapedByTheNextSpawn(t *testing.T) {
 	r := reap.NewReaper()
 	o, err := proc.NewOwner(proc.OwnerOptions{Reaper: r})

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -313,9 +314,15 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	if a.Detach && o.reaper != nil {
 		o.reaper.Spare(pid)
 	}
-	if o.reaper != nil && o.exitSeen.Swap(false) {
-		// The orphans of children reaped since the last spawn (wait.go).
-		o.reaper.ReapAfterExit()
+	if o.reaper != nil && o.exitSeen.Load() {
+		// The orphans of children reaped since the last look (wait.go),
+		// looked for at most once per orphanLookEvery: a spawn-and-wait
+		// loop needs no waitid per child to find that there are none.
+		if now := time.Now().UnixNano(); now-o.lastLook.Load() >= int64(orphanLookEvery) {
+			o.lastLook.Store(now)
+			o.exitSeen.Store(false)
+			o.reaper.ReapAfterExit()
+		}
 	}
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
 	p.ready = pl.ready
@@ -343,6 +350,11 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	}
 	return p, nil
 }
+
+// orphanLookEvery bounds how often spawns look for the orphans of reaped
+// children; what a skipped look would have reaped, a later spawn's look,
+// the Reaper's tick (100 ms) or teardown reaps.
+const orphanLookEvery = 10 * time.Millisecond
 
 // closeEnds closes the parent's pipe ends and the readiness channel.
 func (p *Proc) closeEnds() {

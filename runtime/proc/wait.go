@@ -49,10 +49,11 @@ func (p *Proc) TryWait() (*Status, error) {
 	if o := p.owner; o != nil {
 		o.forget(p)
 		// A child's exit is when its own children become our orphans:
-		// they are looked for at the next spawn, after its fork, where
+		// they are looked for by a later spawn, after its fork, where
 		// the look runs beside the new child's exec instead of between
-		// this wait and the caller's next step; the Reaper's tick
-		// (100 ms) finds them when no spawn comes.
+		// this wait and the caller's next step (at most once per
+		// orphanLookEvery); the Reaper's tick (100 ms) finds them when no
+		// spawn comes.
 		if o.reaper != nil {
 			o.exitSeen.Store(true)
 		}

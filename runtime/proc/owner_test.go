@@ -204,9 +204,9 @@ func TestDetachedChildIsLeftAlone(t *testing.T) {
 
 // TestOrphanZombiesReapedWhenExitsAreThrottled: each child leaves an
 // exited grandchild that comes to us as a zombie when the child exits.
-// A child's exit lists /proc at most once per 10 ms (a teardown of N
-// children no longer lists N children N times), yet every such zombie is
-// still reaped soon after, by a later exit's listing or the reaper's tick.
+// A child's exit lists nothing from /proc (a teardown of N children no
+// longer lists N children N times), yet every such zombie is still reaped
+// soon after, by a later spawn's look or the reaper's tick.
 func TestOrphanZombiesReapedWhenExitsAreThrottled(t *testing.T) {
 	r := reap.NewReaper()
 	o, err := proc.NewOwner(proc.OwnerOptions{Reaper: r})

@@ -42,8 +42,6 @@ type Reaper struct {
 	spared map[int]bool
 	armed  bool
 	done   chan struct{}
-	// lastScan is when ReapAfterExit last listed the children (under gate).
-	lastScan time.Time
 	// tickHead is the owner's child that the last tick found exited and
 	// not yet reaped by its owner (under gate; see reapTick).
 	tickHead int
@@ -52,11 +50,6 @@ type Reaper struct {
 // reapEvery is how often an armed Reaper collects exited orphans between
 // the moments its owners give it (a spawn, a child's exit, teardown).
 const reapEvery = 100 * time.Millisecond
-
-// scanEvery bounds how often a child's exit lists the children from /proc
-// (ReapAfterExit): a teardown of N children would otherwise list N
-// children N times (a 5,000-process topology spent most of a minute so).
-const scanEvery = 10 * time.Millisecond
 
 // NewReaper makes a Reaper. Nothing happens until an owner's first spawn
 // arms it: a run that starts no child pays nothing for it.
@@ -161,12 +154,16 @@ func (r *Reaper) isSpared(st Stat) bool {
 // waiter has not come yet) are the children listed from /proc.
 func (r *Reaper) ReapZombies() int { return r.reap(reapFull) }
 
-// ReapAfterExit is ReapZombies for an owner whose child has just exited,
-// when that child's orphans appear: the same single waitid, but the /proc
-// listing behind a claimed child runs at most once per scanEvery; what a
-// skipped listing would have reaped, the next one, the reapEvery tick or
-// teardown reaps.
-func (r *Reaper) ReapAfterExit() int { return r.reap(reapThrottled) }
+// ReapAfterExit is ReapZombies for an owner whose children have exited,
+// when their orphans appear: the same waitids, reaping unclaimed exited
+// children up to the first claimed one, but no /proc listing behind that
+// one, which is nearly always a child whose waiter is on its way (under
+// load, even the child a spawn has just started). Orphans behind a
+// claimed child that stays unreaped are found by the tick (reapTick), the
+// next look, or teardown. (Listing per exit made a teardown of N children
+// list N children N times; throttled, it still listed every 10 ms in a
+// spawn loop, to find nothing.)
+func (r *Reaper) ReapAfterExit() int { return r.reap(reapHead) }
 
 // reapTick is the tick's ReapZombies. An exited child that an owner claims
 // is nearly always one whose waiter is on its way (a spawn-and-wait loop's
@@ -178,9 +175,9 @@ func (r *Reaper) ReapAfterExit() int { return r.reap(reapThrottled) }
 func (r *Reaper) reapTick() int { return r.reap(reapTick) }
 
 const (
-	reapFull      = iota // ReapZombies: list /proc behind a claimed child
-	reapThrottled        // ReapAfterExit: list at most once per scanEvery
-	reapTick             // the tick: list behind a claimed child seen twice
+	reapFull = iota // ReapZombies: list /proc behind a claimed child
+	reapHead        // ReapAfterExit: never list
+	reapTick        // the tick: list behind a claimed child seen twice
 )
 
 func (r *Reaper) reap(mode int) int {
@@ -208,18 +205,16 @@ func (r *Reaper) reap(mode int) int {
 		}
 		n++
 	}
-	if mode == reapTick {
+	switch mode {
+	case reapHead:
+		return n
+	case reapTick:
 		seen := r.tickHead == head
 		r.tickHead = head
 		if !seen {
 			return n
 		}
 	}
-	now := time.Now()
-	if mode == reapThrottled && now.Sub(r.lastScan) < scanEvery {
-		return n
-	}
-	r.lastScan = now
 	for _, pid := range Children() {
 		if r.known(pid) {
 			continue

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -164,6 +163,7 @@ func (o *Owner) Spawn(a Attr) (*Proc, error) {
 		if err := o.reaper.Arm(); err != nil {
 			return nil, err
 		}
+		o.lookForOrphans() // wait.go
 	}
 	// The first spawn marks every descriptor this process inherited
 	// close-on-exec (as the CLI does at start-up), so that no fd it did
@@ -314,16 +314,6 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	if a.Detach && o.reaper != nil {
 		o.reaper.Spare(pid)
 	}
-	if o.reaper != nil && o.exitSeen.Load() {
-		// The orphans of children reaped since the last look (wait.go),
-		// looked for at most once per orphanLookEvery: a spawn-and-wait
-		// loop needs no waitid per child to find that there are none.
-		if now := time.Now().UnixNano(); now-o.lastLook.Load() >= int64(orphanLookEvery) {
-			o.lastLook.Store(now)
-			o.exitSeen.Store(false)
-			o.reaper.ReapAfterExit()
-		}
-	}
 	p.Stdin, p.Stdout, p.Stderr = pl.parentEnds[0], pl.parentEnds[1], pl.parentEnds[2]
 	p.ready = pl.ready
 	if p.ready != nil {
@@ -350,11 +340,6 @@ func (o *Owner) start(a Attr, pl *plan, onSpawner bool) (_ *Proc, err error) {
 	}
 	return p, nil
 }
-
-// orphanLookEvery bounds how often spawns look for the orphans of reaped
-// children; what a skipped look would have reaped, a later spawn's look,
-// the Reaper's tick (100 ms) or teardown reaps.
-const orphanLookEvery = 10 * time.Millisecond
 
 // closeEnds closes the parent's pipe ends and the readiness channel.
 func (p *Proc) closeEnds() {

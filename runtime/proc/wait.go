@@ -49,11 +49,9 @@ func (p *Proc) TryWait() (*Status, error) {
 	if o := p.owner; o != nil {
 		o.forget(p)
 		// A child's exit is when its own children become our orphans:
-		// they are looked for by a later spawn, after its fork, where
-		// the look runs beside the new child's exec instead of between
-		// this wait and the caller's next step (at most once per
-		// orphanLookEvery); the Reaper's tick (100 ms) finds them when no
-		// spawn comes.
+		// they are looked for by the next spawn (lookForOrphans), not
+		// between this wait and the caller's next step; the Reaper's tick
+		// (100 ms) finds them when no spawn comes.
 		if o.reaper != nil {
 			o.exitSeen.Store(true)
 		}
@@ -130,3 +128,25 @@ const (
 	cldKilled = 2
 	cldDumped = 3
 )
+
+// orphanLookEvery bounds how often spawns look for the orphans of reaped
+// children; what a skipped look would have reaped, a later spawn's look,
+// the Reaper's tick (100 ms) or teardown reaps.
+const orphanLookEvery = 10 * time.Millisecond
+
+// lookForOrphans reaps the exited orphans of children reaped since the
+// last look, at most once per orphanLookEvery: a spawn-and-wait loop makes
+// no waitid per child to find that there are none. It runs before the
+// fork: the new child, once it has exited, would be the first exited child
+// waitid names on the forking thread and hide the orphans (which are the
+// main thread's) behind it.
+func (o *Owner) lookForOrphans() {
+	if !o.exitSeen.Load() {
+		return
+	}
+	if now := time.Now().UnixNano(); now-o.lastLook.Load() >= int64(orphanLookEvery) {
+		o.lastLook.Store(now)
+		o.exitSeen.Store(false)
+		o.reaper.ReapAfterExit()
+	}
+}

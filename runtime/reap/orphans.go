@@ -42,9 +42,9 @@ type Reaper struct {
 	spared map[int]bool
 	armed  bool
 	done   chan struct{}
-	// tickHead is the owner's child that the last tick found exited and
-	// not yet reaped by its owner (under gate; see reapTick).
-	tickHead int
+	// tickClaimed: the last tick found an exited child that an owner
+	// claims and has not reaped yet (under gate; see reapTick).
+	tickClaimed bool
 }
 
 // reapEvery is how often an armed Reaper collects exited orphans between
@@ -169,9 +169,12 @@ func (r *Reaper) ReapAfterExit() int { return r.reap(reapHead) }
 // is nearly always one whose waiter is on its way (a spawn-and-wait loop's
 // child, caught between its exit and its wait): listing /proc behind it,
 // with the gate held against every spawn, would find nothing and delay
-// the next spawn. The tick lists only when the same claimed child is still
-// unreaped at the next tick: its owner is not waiting for it, and orphans
-// may be waiting behind it.
+// the next spawn. The tick lists only when the tick before it also found
+// a claimed exited child (the same one or another, which waitid names
+// first depends on the thread that asks): one that stays unreaped, whose
+// owner is not waiting for it, and orphans may be waiting behind it. (Two
+// ticks in a row that each catch a spawn loop's child in its instant
+// between exit and wait are rare.)
 func (r *Reaper) reapTick() int { return r.reap(reapTick) }
 
 const (
@@ -187,17 +190,15 @@ func (r *Reaper) reap(mode int) int {
 	r.gate.Lock()
 	defer r.gate.Unlock()
 	n := 0
-	head := 0
 	for {
 		pid, err := sys.WaitidAnyNowait()
 		if err != nil || pid == 0 {
 			if mode == reapTick {
-				r.tickHead = 0
+				r.tickClaimed = false
 			}
 			return n // ECHILD: no children at all; 0: none has exited
 		}
 		if r.known(pid) {
-			head = pid
 			break
 		}
 		if sys.Reap(pid) != nil {
@@ -209,9 +210,9 @@ func (r *Reaper) reap(mode int) int {
 	case reapHead:
 		return n
 	case reapTick:
-		seen := r.tickHead == head
-		r.tickHead = head
-		if !seen {
+		again := r.tickClaimed
+		r.tickClaimed = true
+		if !again {
 			return n
 		}
 	}

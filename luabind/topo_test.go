@@ -553,7 +553,7 @@ func TestTopoExitSeenWhoeverReaps(t *testing.T) {
 	out := mustRun(t, `
 		local top = topo.up({ procs = {
 			a = { sh = "sleep 0.2; exit 7", expect = { exit = 7 } },
-			b = { sh = "sleep 0.2; exit 1", expect = { exit = 0 } },
+			b = { sh = "sleep 0.6; exit 1", expect = { exit = 0 } },
 		} })
 		local ca = top:proc("a"):wait()
 		local cb = top:proc("b"):wait()

@@ -4,8 +4,8 @@
 local spec = require("fdwire.topo.spec")
 local run = require("fdwire.topo.run")
 local report = require("fdwire.topo.report")
-local graph = require("fdwire.topo.graph")
-local verify = require("fdwire.topo.verify")
+-- fdwire.topo.graph and fdwire.topo.verify are loaded when first used:
+-- compiling them took ~2-3 ms of every run that never draws or verifies.
 local util = require("fdwire.util")
 
 local M = {}
@@ -113,12 +113,12 @@ function Topology:down(opts)
 	return self:wait(opts)
 end
 
-function Topology:graph() return graph.dot(self.def, self) end
+function Topology:graph() return require("fdwire.topo.graph").dot(self.def, self) end
 
-function Topology:verify(opts) return verify.run(self, opts) end
+function Topology:verify(opts) return require("fdwire.topo.verify").run(self, opts) end
 
 -- topo.graph(spec) -> Graphviz DOT text.
-function M.graph(s) return graph.dot(spec.define(s)) end
+function M.graph(s) return require("fdwire.topo.graph").dot(spec.define(s)) end
 
 -- topo.summary(result) -> the printed per-process summary.
 function M.summary(r)

@@ -17,12 +17,16 @@ local now = native.now
 -- eventfd is enough until the coordinator reads it: top.woken says one
 -- is pending (at teardown every process pushed an exit and two
 -- end-of-files, each a write).
-local function push(top, ev)
-	top.events[#top.events + 1] = ev
+local function wake(top)
 	if not top.woken and not top.wake:closed() then
 		top.woken = true
 		pcall(top.wake.write, top.wake, WAKE)
 	end
+end
+
+local function push(top, ev)
+	top.events[#top.events + 1] = ev
+	wake(top)
 end
 M.push = push
 
@@ -139,7 +143,9 @@ local function output_ended(top, w)
 	if top.echo and w.partial ~= "" then echo(top, w, w.partial) end
 	w.r:close()
 	w.P.readers = w.P.readers - 1
-	push(top, { t = "eof", P = w.P })
+	-- Nothing to handle, only the teardown's wait for the last output
+	-- to wake up (it counts P.readers).
+	wake(top)
 end
 
 -- output reads what w's pipe holds (it is ready: data or its end).

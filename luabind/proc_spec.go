@@ -134,6 +134,9 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		}
 		a.Fds = map[int]*fdio.FD{}
 		fdr := RangeFd()
+		// The limit just read bounds the spawn's own check too (one
+		// getrlimit per spawn, not two).
+		a.FdLimit = uint64(fdr.Max) + 1
 		m.ForEach(func(k, v lua.LValue) {
 			// The names in errors are formatted only for an error.
 			n64, why := IntValue(k, fdr)
@@ -315,6 +318,9 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		r := RangeFd()
 		r.Min, r.What = 3, "a descriptor number of 3 or more (below the hard RLIMIT_NOFILE)"
 		a.NotifyFd = int(intField("notify_fd", v, r))
+		if a.FdLimit == 0 {
+			a.FdLimit = uint64(r.Max) + 1
+		}
 	}
 	if forExec && (a.Notify || a.NotifyFd > 0) {
 		bad("notify and notify_fd need a parent that waits; exec has none")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fdwire/fdwire/internal/leakcheck"
 	"github.com/fdwire/fdwire/runtime/fdio"
 	"github.com/fdwire/fdwire/runtime/proc"
@@ -62,5 +64,34 @@ func TestAbsoluteProgramErrorsAreThePreForkOnes(t *testing.T) {
 	var se *sys.Error
 	if !errors.As(err, &se) || se.Facts["field"] != "cwd" {
 		t.Errorf("bad cwd and program: %v, want the cwd named", err)
+	}
+}
+
+// TestFdLimitFromTheCallerBoundsTheMap: Attr.FdLimit (the hard
+// RLIMIT_NOFILE the caller has just read, as luabind does) bounds child
+// numbers as the limit Spawn reads itself would: a number at it is EBADF
+// before anything starts, one below it is placed.
+func TestFdLimitFromTheCallerBoundsTheMap(t *testing.T) {
+	leakcheck.Check(t)
+	f, err := fdio.OpenFile("/dev/null", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before := len(fdio.OpenNumbers())
+	_, err = owner.Spawn(proc.Attr{Argv: []string{"/bin/true"}, Fds: map[int]*fdio.FD{5: f}, FdLimit: 5})
+	var se *sys.Error
+	if !errors.As(err, &se) || se.Errno() != unix.EBADF || !strings.Contains(err.Error(), "fds[5]") || !strings.Contains(err.Error(), "0 to 4") {
+		t.Errorf("fds[5] with FdLimit 5: %v, want EBADF naming fds[5] and 0 to 4", err)
+	}
+	if after := len(fdio.OpenNumbers()); after != before {
+		t.Errorf("%d descriptors before, %d after the refused spawn", before, after)
+	}
+	p, err := owner.Spawn(proc.Attr{Argv: []string{"/bin/true"}, Fds: map[int]*fdio.FD{4: f}, FdLimit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := p.Wait(0); err != nil || !st.Exited || st.Code != 0 {
+		t.Errorf("fds[4] with FdLimit 5: %v %v", st, err)
 	}
 }

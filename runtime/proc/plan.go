@@ -127,12 +127,14 @@ func (o *Owner) prepare(op string, a Attr, forExec bool) (_ *plan, err error) {
 			return nil, err
 		}
 	}
-	if err := o.inject("rlimit"); err != nil {
-		return nil, err
-	}
-	_, hard, err := sys.Getrlimit(unix.RLIMIT_NOFILE)
-	if err != nil {
-		return nil, err
+	hard := a.FdLimit
+	if hard == 0 {
+		if err := o.inject("rlimit"); err != nil {
+			return nil, err
+		}
+		if _, hard, err = sys.Getrlimit(unix.RLIMIT_NOFILE); err != nil {
+			return nil, err
+		}
 	}
 	limit := min(uint64(MaxMappedFd), hard)
 	// put maps child number k to f; what names the option for errors

@@ -89,6 +89,11 @@ type Attr struct {
 	// ones, a root built from handed-in directories, no_new_privs, or a
 	// program run from a handle (see runtime/ns and isolate.go).
 	Isolate *ns.Spec
+	// FdLimit, when not 0, is the hard RLIMIT_NOFILE the caller has just
+	// read to check the numbers it maps (luabind does, for its argument
+	// errors): child numbers are bounded by it instead of by a second
+	// read of the same limit.
+	FdLimit uint64
 }
 
 // Proc is a started child, held by its pidfd.

@@ -81,12 +81,16 @@ func Own(n int) *FD { return &FD{num: n} }
 // the handles are carved from one allocation, not one each, so a 253-
 // descriptor receive makes two objects for the collector instead of 254.
 func OwnMany(nums []int32) []*FD {
+	return AppendOwned(make([]*FD, 0, len(nums)), nums)
+}
+
+// AppendOwned is OwnMany appending to dst (a caller's reused list).
+func AppendOwned(dst []*FD, nums []int32) []*FD {
 	slab := NewSlab(len(nums))
-	out := make([]*FD, len(nums))
-	for i, n := range nums {
-		out[i] = slab.Own(int(n))
+	for _, n := range nums {
+		dst = append(dst, slab.Own(int(n)))
 	}
-	return out
+	return dst
 }
 
 // Slab makes up to n owned handles from one allocation (the descriptors

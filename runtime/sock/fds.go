@@ -238,18 +238,20 @@ func TryRecvFds(s *fdio.FD, o RecvOptions) (*Message, error) {
 // m.Data's own backing array (grown to MaxData when it is smaller), so
 // the data is valid until the next receive into m, and a receive makes
 // no Message, data copy or number list of its own (m.Nums keeps its
-// array too). Everything else is TryRecvFds's, errors included (an
+// array too, and m.Fds its list, whose handles are new each time).
+// Everything else is TryRecvFds's, errors included (an
 // error's data fact is a copy).
 func TryRecvFdsInto(s *fdio.FD, o RecvOptions, m *Message) error {
 	o, oobLen := o.sized()
-	buf, nums, ctl := m.Data[:cap(m.Data)], m.Nums[:0], m.ctl
+	clear(m.Fds) // the last message's handles are not kept alive here
+	buf, nums, fds, ctl := m.Data[:cap(m.Data)], m.Nums[:0], m.Fds[:0], m.ctl
 	if len(buf) < o.MaxData {
 		buf = make([]byte, o.MaxData)
 	}
 	if len(ctl) < oobLen {
 		ctl = make([]byte, unix.CmsgLen(4*MaxFdsPerMessage)+unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4))
 	}
-	*m = Message{Data: buf[:0], Nums: nums, ctl: ctl}
+	*m = Message{Data: buf[:0], Nums: nums, Fds: fds, ctl: ctl}
 	return tryRecv(s, o, m, buf[:o.MaxData], ctl[:oobLen])
 }
 
@@ -416,8 +418,8 @@ func parseControl(oob []byte, m *Message, raw bool) error {
 				m.Nums = append(m.Nums, nums...)
 			case m.Fds == nil:
 				m.Fds = fdio.OwnMany(nums)
-			default:
-				m.Fds = append(m.Fds, fdio.OwnMany(nums)...)
+			default: // a second SCM_RIGHTS, or TryRecvFdsInto's reused list
+				m.Fds = fdio.AppendOwned(m.Fds, nums)
 			}
 		case unix.SCM_CREDENTIALS, unix.SCM_PIDFD:
 			parseCredsOrPidfd(typ, data, m)

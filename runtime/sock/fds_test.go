@@ -251,3 +251,32 @@ func TestTrySendNums(t *testing.T) {
 		t.Fatalf("254 fds: %v", err)
 	}
 }
+
+// Without Raw, TryRecvFdsInto makes new handles per message in a reused
+// list: the handles of one message stay valid after the next receive.
+func TestRecvIntoHandlesAreNewEachTime(t *testing.T) {
+	leakcheck.Check(t)
+	a, b := pair(t, unix.SOCK_SEQPACKET)
+	var m Message
+	var kept []*fdio.FD
+	for i := 0; i < 3; i++ {
+		if _, err := TrySendFds(a, []*fdio.FD{a, a}, []byte("h")); err != nil {
+			t.Fatal(err)
+		}
+		if err := TryRecvFdsInto(b, RecvOptions{}, &m); err != nil || len(m.Fds) != 2 || m.Nums != nil && len(m.Nums) != 0 {
+			t.Fatalf("round %d: %+v %v", i, m, err)
+		}
+		kept = append(kept, m.Fds...)
+	}
+	seen := map[int]bool{}
+	for _, f := range kept {
+		n, err := f.Num()
+		if err != nil || seen[n] {
+			t.Fatalf("handle %v: %d %v", f, n, err)
+		}
+		seen[n] = true
+	}
+	for _, f := range kept {
+		f.Close()
+	}
+}

@@ -57,8 +57,26 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		}
 		return n
 	}
+	// The option keys the spec holds, seen by the pass over its keys
+	// below: an option that is absent (most are) is then known absent
+	// without a table lookup. Past len(present) keys, every one is looked
+	// up.
+	var present [8]string
+	np, anyIso := 0, false
+	get := func(k string) lua.LValue {
+		if np <= len(present) {
+			i := 0
+			for i < np && present[i] != k {
+				i++
+			}
+			if i == np {
+				return lua.LNil
+			}
+		}
+		return spec.RawGetString(k)
+	}
 	boolField := func(key string) bool {
-		switch v := spec.RawGetString(key).(type) {
+		switch v := get(key).(type) {
 		case *lua.LNilType:
 			return false
 		case lua.LBool:
@@ -97,9 +115,15 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 	spec.ForEach(func(k, _ lua.LValue) {
 		switch k := k.(type) {
 		case lua.LString:
-			if !procSpawnKeys[string(k)] && !isolationKeys[string(k)] {
+			iso := isolationKeys[string(k)]
+			if !procSpawnKeys[string(k)] && !iso {
 				bad("unknown option %q%s", string(k), DidYouMean(string(k), spawnKeyNames()))
 			}
+			if np < len(present) {
+				present[np] = string(k)
+			}
+			np++
+			anyIso = anyIso || iso
 		case lua.LNumber:
 			if f := float64(k); f < 1 || f > float64(n) || f != math.Trunc(f) {
 				bad("argv has a hole or a non-integer index %s", numText(k))
@@ -108,7 +132,6 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 			bad("key %s is a %s, not an option name", lua.LVAsString(k), typeName(k))
 		}
 	})
-	get := func(k string) lua.LValue { return spec.RawGetString(k) }
 	handle := func(v lua.LValue, what string) *fdio.FD {
 		ud, ok := v.(*lua.LUserData)
 		var f *fdio.FD
@@ -229,7 +252,9 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		}
 		a.Dir = cstr("cwd", string(s))
 	}
-	rt.checkSpawnCred(L, fn, spec, &a)
+	if get("uid") != lua.LNil || get("gid") != lua.LNil || get("groups") != lua.LNil {
+		rt.checkSpawnCred(L, fn, spec, &a)
+	}
 	a.Setsid = boolField("setsid")
 	switch v := get("pgroup").(type) {
 	case *lua.LNilType:
@@ -346,7 +371,9 @@ func (rt *Runtime) checkSpawnSpec(L *lua.LState, fn string, forExec bool) proc.A
 		}
 		a.Cgroup = f
 	}
-	a.Isolate = rt.checkIsolation(spec, bad, handle) // proc_isolate.go
+	if anyIso {
+		a.Isolate = rt.checkIsolation(spec, bad, handle) // proc_isolate.go
+	}
 	return a
 }
 

@@ -428,3 +428,28 @@ func TestSpawnIntoCgroup(t *testing.T) {
 		assert(not ok and tostring(e):find("cgroup must be"), tostring(e))
 	`)
 }
+
+// TestSpawnSpecManyOptionsAllRead: the spec's option keys are noted in
+// one pass over the table (absent options then cost no lookup); a spec
+// with more options than that note holds is still read whole.
+func TestSpawnSpecManyOptionsAllRead(t *testing.T) {
+	out := mustRun(t, `
+		local r, w = fd.pipe()
+		local p = proc.spawn{"sh", "-c", 'echo "$PWD $A $B $(umask)"', stdout = w, stdin = "null",
+			stderr = "inherit", env = {PATH = "/usr/bin:/bin"}, env_add = {A = "1", B = "2"},
+			cwd = "/tmp", setsid = true, pdeathsig = "TERM", umask = "027", detach = false,
+			notify = false}
+		w:close()
+		assert(p:wait() == 0)
+		print((r:read(100):gsub("\n$", "")))
+		-- and few options: the absent ones are absent
+		local r2, w2 = fd.pipe()
+		local q = proc.spawn{"sh", "-c", 'echo "$A"', stdout = w2, env_add = {A = "3"}}
+		w2:close()
+		assert(q:wait() == 0)
+		print((r2:read(100):gsub("\n$", "")))
+	`)
+	if out != "/tmp 1 2 0027\n3\n" {
+		t.Errorf("got %q", out)
+	}
+}

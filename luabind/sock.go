@@ -449,6 +449,8 @@ func (rt *Runtime) sockRecvfds(L *lua.LState) int {
 	s := rt.checkOpenFd(L, fn, 1, "s")
 	o, timeout, ok := recvOptsQuick(L.Get(2))
 	if !ok {
+		// (it raises: the quick read refuses only what this check refuses)
+		o = sock.RecvOptions{}
 		opts := rt.Args(L, fn).Opts(2, "opts", "max", "size", "timeout", "batch")
 		batch := opts.Bool("batch", false)
 		if opts.Has("max") {

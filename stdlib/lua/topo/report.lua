@@ -33,6 +33,8 @@ end
 local meta = {}
 meta.__index = meta
 
+local STREAMS = { "stdout", "stderr" } -- made once, not per process
+
 -- result builds the result table after teardown. Output expectations are
 -- checked here, on everything each process wrote.
 function M.result(top)
@@ -45,7 +47,7 @@ function M.result(top)
 	for _, name in ipairs(top.def.order) do
 		local P = top.procs[name]
 		local e = P.spec.expect
-		for _, stream in ipairs({ "stdout", "stderr" }) do
+		for _, stream in ipairs(STREAMS) do
 			if e[stream] and P.state ~= "pending" then
 				local text = table.concat(P.out[stream])
 				for _, pat in ipairs(e[stream]) do

@@ -1086,7 +1086,8 @@ function topo.define(spec) end
 ---
 ---Makes the sockets and pipes, starts the processes and returns a `Topology` once every process has
 ---started and each with a ready check is ready (or the run has already ended: `Topology:wait` then says
----why). `opts.echo = true` (or a function taking a line) prints the processes' output; `opts.signals =
+---why). `opts.echo = true` (or a function taking a line) prints the processes' output (an echo function
+---that raises fails the run, naming the process and the error, and ends that stream's capture); `opts.signals =
 ---true` makes SIGINT/SIGTERM end the run with an ordered teardown; `opts.expect_failure` is for tests
 ---(see `T:up`). Any other key is an error. Raises on a spec error, when a `path` socket's name is taken
 ---(see above), or when the sockets and pipes cannot be made (after cleaning up).

@@ -129,6 +129,11 @@ func TestToolHoldSurvivesEMFILE(t *testing.T) {
 	// answered with an error, and nothing is stored.
 	early := `
 local c = sock.connect("seqpacket", arg[1])
+-- A first request answered: the holder has accepted this connection
+-- (connect returns once it is queued), so its descriptor is counted
+-- below; accepted later, the lowered limit would refuse the accept.
+sock.sendfds(c, {}, "list")
+repeat local _, d = sock.recvfds(c, { max = 0, timeout = 20 }) until d:sub(1, 3) == "ok\0"
 print("connected")
 io.stdout:flush()
 io.read("*l")

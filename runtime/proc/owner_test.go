@@ -229,14 +229,7 @@ func TestOrphanZombiesReapedWhenExitsAreThrottled(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	zombies := func() (z []int) {
-		for _, pid := range reap.Children() {
-			if st, ok := reap.ReadStat(pid); ok && st.State == "Z" {
-				z = append(z, pid)
-			}
-		}
-		return z
-	}
+	zombies := func() []int { return zombieChildren(0) }
 	deadline := time.Now().Add(5 * time.Second)
 	for len(zombies()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -253,17 +246,7 @@ func TestOrphanZombiesReapedWhenExitsAreThrottled(t *testing.T) {
 // not return a child that nobody will end.
 func TestCloseDuringSpawnEndsTheNewChild(t *testing.T) {
 	leakcheck.Check(t)
-	var bad []string
-	done := make(chan struct{})
-	// A goroutine of its own: the pinned thread it locks ends with it.
-	go func() {
-		defer close(done)
-		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
-		if err != nil {
-			bad = append(bad, err.Error())
-			return
-		}
-		defer o.Close(time.Second)
+	inPinnedOwner(t, func(o *proc.Owner, fail func(string)) {
 		born := 0
 		proc.SetAfterFork(o, func(pid int) {
 			born = pid
@@ -271,26 +254,22 @@ func TestCloseDuringSpawnEndsTheNewChild(t *testing.T) {
 		})
 		p, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}, Stdio: [3]proc.Stdio{proc.StdioPipe, proc.StdioNull, proc.StdioNull}})
 		if err == nil {
-			bad = append(bad, "the spawn returned a child after its owner was closed")
+			fail("the spawn returned a child after its owner was closed")
 			p.Kill(unix.SIGKILL)
 			p.Wait(0)
 			return
 		}
 		if !errors.Is(err, unix.EBADF) || !strings.Contains(err.Error(), "closed during the spawn") {
-			bad = append(bad, "error: "+err.Error())
+			fail("error: " + err.Error())
 		}
 		if born == 0 {
-			bad = append(bad, "no child was forked")
+			fail("no child was forked")
 			return
 		}
 		if _, err := os.Stat("/proc/" + strconv.Itoa(born)); err == nil {
-			bad = append(bad, "the child born during Close is still there")
+			fail("the child born during Close is still there")
 		}
-	}()
-	<-done // leakcheck counts the descriptors: the stdin pipe must be gone
-	for _, b := range bad {
-		t.Error(b)
-	}
+	}) // leakcheck counts the descriptors: the stdin pipe must be gone
 }
 
 // TestOrphanZombieReapedByTheNextSpawn: the orphans a reaped child leaves
@@ -306,14 +285,7 @@ func TestOrphanZombieReapedByTheNextSpawn(t *testing.T) {
 	}
 	defer r.Close(100 * time.Millisecond)
 	defer o.Close(100 * time.Millisecond)
-	zombies := func() (z []int) {
-		for _, pid := range reap.Children() {
-			if st, ok := reap.ReadStat(pid); ok && st.State == "Z" {
-				z = append(z, pid)
-			}
-		}
-		return z
-	}
+	zombies := func() []int { return zombieChildren(0) }
 	seen := 0
 	for i := 0; i < 20 && seen < 3; i++ {
 		p, err := o.Spawn(proc.Attr{Argv: []string{"sh", "-c", "true & exec sleep 0.05"}})
@@ -379,14 +351,7 @@ func TestOrphanZombieBehindAnUnwaitedChildIsReapedByTheTick(t *testing.T) {
 	if _, err := b.Wait(0); err != nil {
 		t.Fatal(err)
 	}
-	orphans := func() (z []int) {
-		for _, pid := range reap.Children() {
-			if st, ok := reap.ReadStat(pid); ok && st.State == "Z" && pid != a.Pid {
-				z = append(z, pid)
-			}
-		}
-		return z
-	}
+	orphans := func() []int { return zombieChildren(a.Pid) }
 	deadline := time.Now().Add(5 * time.Second)
 	for len(orphans()) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -400,4 +365,38 @@ func TestOrphanZombieBehindAnUnwaitedChildIsReapedByTheTick(t *testing.T) {
 	if _, err := a.Wait(0); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// inPinnedOwner runs body in a goroutine of its own, with an owner made
+// there with PinCaller (the thread it pins ends with that goroutine, not
+// with the test's), closes the owner, and reports what body failed.
+func inPinnedOwner(t *testing.T, body func(o *proc.Owner, fail func(string))) {
+	t.Helper()
+	var bad []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
+		if err != nil {
+			bad = append(bad, err.Error())
+			return
+		}
+		defer o.Close(time.Second)
+		body(o, func(msg string) { bad = append(bad, msg) })
+	}()
+	<-done
+	for _, b := range bad {
+		t.Error(b)
+	}
+}
+
+// zombieChildren lists this process's children that are zombies, but
+// except (0: none).
+func zombieChildren(except int) (z []int) {
+	for _, pid := range reap.Children() {
+		if st, ok := reap.ReadStat(pid); ok && st.State == "Z" && pid != except {
+			z = append(z, pid)
+		}
+	}
+	return z
 }

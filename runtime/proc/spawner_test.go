@@ -127,19 +127,12 @@ func TestMainThreadSpawnsSurviveThreadChurn(t *testing.T) {
 // there; the children outlive every Go thread that ends meanwhile.
 func TestPinnedCallerSpawnsSurviveThreadChurn(t *testing.T) {
 	leakcheck.Check(t)
-	var bad []string
-	done := make(chan struct{})
 	// The pinned goroutine stands for the program's main goroutine: it
 	// lives until its owner has closed.
-	go func() {
-		defer close(done)
-		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
-		if err != nil {
-			bad = append(bad, err.Error())
-			return
+	inPinnedOwner(t, func(o *proc.Owner, fail func(string)) {
+		for _, b := range spawnAndChurn(o, 6, true) {
+			fail(b)
 		}
-		defer o.Close(time.Second)
-		bad = spawnAndChurn(o, 6, true)
 		// An isolated child whose namespaces are all new (made in the
 		// child) forks on the pinned thread too; one that joins another
 		// process's net namespace goes to the spawner thread, which
@@ -147,36 +140,32 @@ func TestPinnedCallerSpawnsSurviveThreadChurn(t *testing.T) {
 		tid := unix.Gettid()
 		iso, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}, Isolate: &ns.Spec{New: []string{"net", "pid", "uts"}}})
 		if err != nil {
-			bad = append(bad, err.Error())
+			fail(err.Error())
 			return
 		}
 		if !slices.Contains(threadChildren(tid), iso.Pid) || proc.Handoffs(o) != 0 {
-			bad = append(bad, fmt.Sprintf("isolated child %d was not forked on the pinned thread (%d hand-offs)", iso.Pid, proc.Handoffs(o)))
+			fail(fmt.Sprintf("isolated child %d was not forked on the pinned thread (%d hand-offs)", iso.Pid, proc.Handoffs(o)))
 		}
 		netns, err := fdio.OpenFile(fmt.Sprintf("/proc/%d/ns/net", iso.Pid), unix.O_RDONLY, 0)
 		if err != nil {
-			bad = append(bad, err.Error())
+			fail(err.Error())
 			return
 		}
 		defer netns.Close()
 		joined, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}, Isolate: &ns.Spec{Join: map[string]*fdio.FD{"net": netns}}})
 		if err != nil {
-			bad = append(bad, err.Error())
+			fail(err.Error())
 			return
 		}
 		if slices.Contains(threadChildren(tid), joined.Pid) || proc.Handoffs(o) != 1 {
-			bad = append(bad, fmt.Sprintf("joining child %d was forked on the pinned thread (%d hand-offs)", joined.Pid, proc.Handoffs(o)))
+			fail(fmt.Sprintf("joining child %d was forked on the pinned thread (%d hand-offs)", joined.Pid, proc.Handoffs(o)))
 		}
 		for _, p := range []*proc.Proc{iso, joined} {
 			if run, err := p.Running(); !run {
-				bad = append(bad, fmt.Sprintf("isolated child %d ended (%v)", p.Pid, err))
+				fail(fmt.Sprintf("isolated child %d ended (%v)", p.Pid, err))
 			}
 		}
-	}()
-	<-done
-	for _, b := range bad {
-		t.Error(b)
-	}
+	})
 }
 
 // TestSpawnErrorsNameTheField: the names in spawn's argument errors are
@@ -213,16 +202,7 @@ func TestSpawnErrorsNameTheField(t *testing.T) {
 // goes to the spawner thread, and its child lives on.
 func TestPinnedOwnerFirstSpawnFromAnotherGoroutine(t *testing.T) {
 	leakcheck.Check(t)
-	var bad []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		o, err := proc.NewOwner(proc.OwnerOptions{PinCaller: true})
-		if err != nil {
-			bad = append(bad, err.Error())
-			return
-		}
-		defer o.Close(time.Second)
+	inPinnedOwner(t, func(o *proc.Owner, fail func(string)) {
 		var other *proc.Proc
 		var oerr error
 		exited := make(chan struct{})
@@ -232,28 +212,24 @@ func TestPinnedOwnerFirstSpawnFromAnotherGoroutine(t *testing.T) {
 		}()
 		<-exited
 		if oerr != nil {
-			bad = append(bad, oerr.Error())
+			fail(oerr.Error())
 			return
 		}
 		endThreads(64)
 		if h := proc.Handoffs(o); h != 1 {
-			bad = append(bad, fmt.Sprintf("the other goroutine's spawn made %d hand-offs, want 1", h))
+			fail(fmt.Sprintf("the other goroutine's spawn made %d hand-offs, want 1", h))
 		}
 		if run, err := other.Running(); !run {
-			bad = append(bad, fmt.Sprintf("the other goroutine's child ended (%v, %v)", other.Status(), err))
+			fail(fmt.Sprintf("the other goroutine's child ended (%v, %v)", other.Status(), err))
 		}
 		tid := unix.Gettid()
 		mine, err := o.Spawn(proc.Attr{Argv: []string{"sleep", "600"}})
 		if err != nil {
-			bad = append(bad, err.Error())
+			fail(err.Error())
 			return
 		}
 		if !slices.Contains(threadChildren(tid), mine.Pid) || proc.Handoffs(o) != 1 {
-			bad = append(bad, "the owner's goroutine did not fork on its own thread")
+			fail("the owner's goroutine did not fork on its own thread")
 		}
-	}()
-	<-done
-	for _, b := range bad {
-		t.Error(b)
-	}
+	})
 }

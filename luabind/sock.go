@@ -601,17 +601,24 @@ func (rt *Runtime) recvOnce(L *lua.LState, s *fdio.FD, o sock.RecvOptions, dst [
 	if m.Truncated || m.Creds != nil || m.Pidfd != nil {
 		extra := L.CreateTable(0, 5)
 		extra.RawSetString("truncated", lua.LBool(m.Truncated))
-		if m.Creds != nil {
-			extra.RawSetString("pid", lua.LNumber(m.Creds.Pid))
-			extra.RawSetString("uid", lua.LNumber(m.Creds.Uid))
-			extra.RawSetString("gid", lua.LNumber(m.Creds.Gid))
-		}
-		if m.Pidfd != nil {
-			extra.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
-		}
+		rt.setSender(L, extra, m)
 		dst = append(dst, extra)
 	}
 	return dst, nil
+}
+
+// setSender puts what the kernel said of a message's sender into t:
+// pid, uid and gid (SCM_CREDENTIALS) and pidfd (SCM_PIDFD, now owned),
+// as recvfds' extra and each recvfds_many message show them.
+func (rt *Runtime) setSender(L *lua.LState, t *lua.LTable, m *sock.Message) {
+	if m.Creds != nil {
+		t.RawSetString("pid", lua.LNumber(m.Creds.Pid))
+		t.RawSetString("uid", lua.LNumber(m.Creds.Uid))
+		t.RawSetString("gid", lua.LNumber(m.Creds.Gid))
+	}
+	if m.Pidfd != nil {
+		t.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
+	}
 }
 
 func (rt *Runtime) sockPeer(L *lua.LState) int {

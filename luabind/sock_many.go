@@ -329,14 +329,7 @@ func (rt *Runtime) manyMessage(L *lua.LState, c *manyConv, m *sock.Received, bat
 	if m.Truncated {
 		t.RawSetString("truncated", lua.LTrue)
 	}
-	if m.Creds != nil {
-		t.RawSetString("pid", lua.LNumber(m.Creds.Pid))
-		t.RawSetString("uid", lua.LNumber(m.Creds.Uid))
-		t.RawSetString("gid", lua.LNumber(m.Creds.Gid))
-	}
-	if m.Pidfd != nil {
-		t.RawSetString("pidfd", rt.newFd(L, m.Pidfd))
-	}
+	rt.setSender(L, t, &m.Message)
 	return t, nil
 }
 

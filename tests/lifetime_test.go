@@ -212,7 +212,7 @@ func TestLifetimeDetachSurvivesExit(t *testing.T) {
 // EMFILE, and Go aborted before any child was signalled).
 func TestLifetimeExitWithFullDescriptorTable(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Skip("prlimit (util-linux) is not installed")
+		t.Skip("prlimit (util-linux) is not installed; .ci/run installs it")
 	}
 	leakcheck.Check(t)
 	cmd := exec.Command("prlimit", "--nofile=64:64", fdwireBin, "-e", `
@@ -441,10 +441,7 @@ func reapStrays() {
 // both survived). Detached children are in none of it.
 func TestLifetimeSigkillEndsOrphanedGrandchild(t *testing.T) {
 	leakcheck.Check(t)
-	cg := newOwnCgroup(t)
-	if cg == nil {
-		t.Skip("no cgroup2 group can be made here: fdwire falls back to no children cgroup, and such a grandchild outlives a SIGKILL (docs/guide.md)")
-	}
+	cg := needOwnCgroup(t)
 	s := startFdwire(t, cg.in, "-e", `
 		-- The grandchildren hold none of fdwire's stdio, so that a survivor
 		-- shows in gone() rather than as a wait for fdwire's stderr to close.
@@ -519,10 +516,7 @@ func reapWardens() {
 // every cgroup.
 func TestLifetimeSigkillNestedRun(t *testing.T) {
 	leakcheck.Check(t)
-	cg := newOwnCgroup(t)
-	if cg == nil {
-		t.Skip("no cgroup2 group can be made here (needs a writable cgroup2 mount)")
-	}
+	cg := needOwnCgroup(t)
 	dir := t.TempDir()
 	pids := filepath.Join(dir, "pids")
 	topoFile := writeFile(t, dir, "svc.lua", fmt.Sprintf(`return {
@@ -621,10 +615,7 @@ func TestLifetimeSigkillToolSocketFiles(t *testing.T) {
 // the group is removed (the new program would never remove it).
 func TestLifetimeExecHandsOverChildren(t *testing.T) {
 	leakcheck.Check(t)
-	cg := newOwnCgroup(t)
-	if cg == nil {
-		t.Skip("no cgroup2 group can be made here (needs a writable cgroup2 mount)")
-	}
+	cg := needOwnCgroup(t)
 	cmd := exec.Command(fdwireBin, "-e", `
 		local c = proc.spawn{"sleep", "60"}
 		local t = io.open("/proc/" .. c:pid() .. "/cgroup"):read("*a")
@@ -750,7 +741,7 @@ func TestLifetimeExecKeepsSpawnerThreadChildren(t *testing.T) {
 // again, a spawn works and its child is in the children cgroup.
 func TestLifetimeFirstSpawnWithFullDescriptorTable(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
-		t.Skip("prlimit (util-linux) is not installed")
+		t.Skip("prlimit (util-linux) is not installed; .ci/run installs it")
 	}
 	leakcheck.Check(t)
 	cg := newOwnCgroup(t)

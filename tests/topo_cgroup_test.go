@@ -27,11 +27,31 @@ type ownCgroup struct {
 // cgroup2 is not writable; callers then skip only the cgroup check.
 func newOwnCgroup(t *testing.T) *ownCgroup {
 	t.Helper()
+	g, why := tryOwnCgroup(t)
+	if g == nil {
+		t.Logf("no cgroup check: %s", why)
+	}
+	return g
+}
+
+// needOwnCgroup is newOwnCgroup for a test that is about cgroups: without
+// one it skips, saying why none could be made.
+func needOwnCgroup(t *testing.T) *ownCgroup {
+	t.Helper()
+	g, why := tryOwnCgroup(t)
+	if g == nil {
+		t.Skipf("no cgroup2 group of this test's own can be made (%s): this test needs a writable cgroup2 mount (root, or a delegated subtree)", why)
+	}
+	return g
+}
+
+// tryOwnCgroup makes the group, or says why it cannot.
+func tryOwnCgroup(t *testing.T) (*ownCgroup, string) {
+	t.Helper()
 	mount := ""
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		t.Logf("no cgroup check: %v", err)
-		return nil
+		return nil, err.Error()
 	}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -51,19 +71,16 @@ func newOwnCgroup(t *testing.T) *ownCgroup {
 		}
 	}
 	if mount == "" || own == "" {
-		t.Logf("no cgroup check: no cgroup2 mount")
-		return nil
+		return nil, "no cgroup2 mount"
 	}
 	p := filepath.Join(mount, own, fmt.Sprintf("fdwire-gotest-%d-%d", os.Getpid(), cgroupSerial.Add(1)))
 	if err := os.Mkdir(p, 0o755); err != nil {
-		t.Logf("no cgroup check: %v", err)
-		return nil
+		return nil, err.Error()
 	}
 	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		os.Remove(p)
-		t.Logf("no cgroup check: %v", err)
-		return nil
+		return nil, err.Error()
 	}
 	g := &ownCgroup{path: p, fd: fd}
 	t.Cleanup(func() {
@@ -77,7 +94,7 @@ func newOwnCgroup(t *testing.T) *ownCgroup {
 			t.Logf("cgroup %s not removed: %v", g.path, err)
 		}
 	})
-	return g
+	return g, ""
 }
 
 // in starts cmd inside the group (clone3 CLONE_INTO_CGROUP).

@@ -17,24 +17,7 @@ const MaxMmsgBatch = 1024
 // goes through RawSyscall, since a call that cannot block needs no
 // entersyscall.
 func SendmmsgDontwait(fd int, hs []unix.Mmsghdr, flags int) (int, error) {
-	if len(hs) == 0 {
-		return 0, nil
-	}
-	if len(hs) > MaxMmsgBatch {
-		hs = hs[:MaxMmsgBatch]
-	}
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
-		switch e {
-		case 0:
-			return int(n), nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, e // the common "would block": no error value to build
-		}
-		return 0, wrapFd("sendmmsg", fd, e)
-	}
+	return mmsgDontwait("sendmmsg", unix.SYS_SENDMMSG, fd, hs, flags)
 }
 
 // RecvmmsgDontwait is recvmmsg(2) with MSG_DONTWAIT added to flags and no
@@ -43,6 +26,13 @@ func SendmmsgDontwait(fd int, hs []unix.Mmsghdr, flags int) (int, error) {
 // nothing was queued. An error after the first message is kept by the
 // kernel for the next call, so nothing received is dropped here.
 func RecvmmsgDontwait(fd int, hs []unix.Mmsghdr, flags int) (int, error) {
+	return mmsgDontwait("recvmmsg", unix.SYS_RECVMMSG, fd, hs, flags)
+}
+
+// mmsgDontwait is either call: at most MaxMmsgBatch headers, EINTR
+// retried, EAGAIN bare (the common "would block": no error value to
+// build), any other error named.
+func mmsgDontwait(op string, trap uintptr, fd int, hs []unix.Mmsghdr, flags int) (int, error) {
 	if len(hs) == 0 {
 		return 0, nil
 	}
@@ -50,15 +40,15 @@ func RecvmmsgDontwait(fd int, hs []unix.Mmsghdr, flags int) (int, error) {
 		hs = hs[:MaxMmsgBatch]
 	}
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+		n, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
 		switch e {
 		case 0:
 			return int(n), nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return 0, e // the common "would block": no error value to build
+			return 0, e
 		}
-		return 0, wrapFd("recvmmsg", fd, e)
+		return 0, wrapFd(op, fd, e)
 	}
 }

@@ -416,16 +416,24 @@ func waitEmpty(dir string) {
 // reapStrays waits (bounded) until this process has no children left,
 // reaping what comes to it: after a SIGKILL of fdwire its warden finishes
 // its work and exits as a child of this (subreaper) process.
-func reapStrays() {
+func reapStrays() { reapUntilNone(func(string) bool { return true }) }
+
+// reapUntilNone waits (bounded) until no child of this process (of any of
+// its threads) is one that counts, reaping what comes to it.
+func reapUntilNone(counts func(pid string) bool) {
 	for i := 0; i < 1000; i++ {
 		reapOurs()
 		tasks, _ := os.ReadDir("/proc/self/task")
-		kids := 0
+		n := 0
 		for _, tk := range tasks {
 			b, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/children")
-			kids += len(strings.Fields(string(b)))
+			for _, pid := range strings.Fields(string(b)) {
+				if counts(pid) {
+					n++
+				}
+			}
 		}
-		if kids == 0 {
+		if n == 0 {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -486,26 +494,12 @@ func waitNoCgroups(cg *ownCgroup) {
 // ends the children cgroup and exits as a child of this (subreaper)
 // process. Unlike reapStrays it leaves other children (a detached one).
 func reapWardens() {
-	for i := 0; i < 1000; i++ {
-		reapOurs()
-		tasks, _ := os.ReadDir("/proc/self/task")
-		wardens := 0
-		for _, tk := range tasks {
-			b, _ := os.ReadFile("/proc/self/task/" + tk.Name() + "/children")
-			for _, pid := range strings.Fields(string(b)) {
-				// An empty command line: a process in exit (about to be a
-				// zombie, which the next round reaps).
-				cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
-				if len(cmd) == 0 || strings.HasPrefix(string(cmd), "fdwire-warden\x00") {
-					wardens++
-				}
-			}
-		}
-		if wardens == 0 {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	reapUntilNone(func(pid string) bool {
+		// An empty command line: a process in exit (about to be a zombie,
+		// which the next round reaps).
+		cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+		return len(cmd) == 0 || strings.HasPrefix(string(cmd), "fdwire-warden\x00")
+	})
 }
 
 // TestLifetimeSigkillNestedRun: a script runs `fdwire up` (a nested run,
